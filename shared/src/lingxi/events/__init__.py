@@ -1,0 +1,127 @@
+"""Lingxi's event contracts: one module per domain, every event a strict, frozen pydantic model.
+
+Import from here (``from lingxi.events import QueryReceived``). Each event class names its stream in
+``Cls.stream``; ``EVENT_TYPES`` maps every stream to its class.
+"""
+
+from lingxi.events._values import Initiator, Scalar, ValueObject
+from lingxi.events.assistant import (
+    MAX_LABELLED_REPLY_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_REPLY_CHARS,
+    AnswerBlocked,
+    AnswerDrafted,
+    AnswerReleased,
+    DeviceAction,
+    Locale,
+    QueryReceived,
+    SlotValue,
+)
+from lingxi.events.base import Event, Region
+from lingxi.events.compliance import (
+    GENESIS_HASH,
+    MAX_NOTICE_CHARS,
+    AigcMetadata,
+    AuditRecorded,
+    ExplicitLabel,
+    FeatureChanged,
+    FeatureChangeRequested,
+    FeatureStatus,
+)
+from lingxi.events.maintenance import (
+    AlertCleared,
+    AlertCondition,
+    AlertRaised,
+    AlertSeverity,
+    ChargingState,
+    TelemetryReported,
+    ThermalState,
+)
+from lingxi.events.personalization import (
+    ConsentChanged,
+    ConsentScope,
+    PurchaseChannel,
+    PurchaseRecorded,
+    Recommendation,
+    RecommendationsUpdated,
+)
+from lingxi.events.registry import (
+    DEAD_LETTER_SUFFIX,
+    EVENT_TYPES,
+    UnknownStream,
+    dead_letter_stream,
+    event_type,
+)
+from lingxi.events.user import ErasureCompleted, ErasureRequested
+from lingxi.events.vision import (
+    MAX_IMAGE_BYTES,
+    AnalysisBlocked,
+    AnalysisReleased,
+    BoundingBox,
+    DetectedObject,
+    DetectedText,
+    FaceBox,
+    ImageAnalyzed,
+    ImageContentType,
+    ImageLabel,
+    ImageReceived,
+    VisionTask,
+)
+
+__all__ = [
+    "DEAD_LETTER_SUFFIX",
+    "EVENT_TYPES",
+    "GENESIS_HASH",
+    "MAX_IMAGE_BYTES",
+    "MAX_LABELLED_REPLY_CHARS",
+    "MAX_NOTICE_CHARS",
+    "MAX_QUERY_CHARS",
+    "MAX_REPLY_CHARS",
+    "AigcMetadata",
+    "AlertCleared",
+    "AlertCondition",
+    "AlertRaised",
+    "AlertSeverity",
+    "AnalysisBlocked",
+    "AnalysisReleased",
+    "AnswerBlocked",
+    "AnswerDrafted",
+    "AnswerReleased",
+    "AuditRecorded",
+    "BoundingBox",
+    "ChargingState",
+    "ConsentChanged",
+    "ConsentScope",
+    "DetectedObject",
+    "DetectedText",
+    "DeviceAction",
+    "ErasureCompleted",
+    "ErasureRequested",
+    "Event",
+    "ExplicitLabel",
+    "FaceBox",
+    "FeatureChangeRequested",
+    "FeatureChanged",
+    "FeatureStatus",
+    "ImageAnalyzed",
+    "ImageContentType",
+    "ImageLabel",
+    "ImageReceived",
+    "Initiator",
+    "Locale",
+    "PurchaseChannel",
+    "PurchaseRecorded",
+    "QueryReceived",
+    "Recommendation",
+    "RecommendationsUpdated",
+    "Region",
+    "Scalar",
+    "SlotValue",
+    "TelemetryReported",
+    "ThermalState",
+    "UnknownStream",
+    "ValueObject",
+    "VisionTask",
+    "dead_letter_stream",
+    "event_type",
+]

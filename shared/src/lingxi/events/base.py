@@ -55,9 +55,7 @@ class Event(BaseModel):
         description="When the event happened, timezone-aware (stored as UTC).",
         examples=["2026-11-25T08:30:00Z"],
     )
-    schema_version: int = Field(
-        default=1, ge=1, description="Version of this event's schema.", examples=[1]
-    )
+    schema_version: int = Field(default=1, ge=1, description="Version of this event's schema.", examples=[1])
     region: Region = Field(
         description="Region whose rules and residency apply to this event.", examples=["CN"]
     )

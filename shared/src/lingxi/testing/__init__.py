@@ -1,0 +1,1 @@
+"""Test helpers: the pytest plugin with a real Redis, and service process helpers."""

@@ -1,0 +1,46 @@
+# Lingxi: two commands on a fresh machine with only Python 3.11+:  make run  and  make test.
+# uv is installed into .tools/ when it is not on PATH; everything else comes from uv.lock.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install run test test-fast lint format clean
+
+help:
+	@echo "make run    start Redis and every service (REPLICAS=assistant=3,gateway=2 to scale)"
+	@echo "make test   install everything and run the whole suite against a real Redis"
+	@echo "make lint   ruff and mypy"
+
+$(CURDIR)/.tools/bin/uv:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed, found " + sys.version)'
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	@touch $@
+
+install: .venv/.synced
+
+run: install
+	.venv/bin/lingxi up $(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(PORT),--port $(PORT))
+
+test: install
+	.venv/bin/pytest
+
+test-fast: install
+	.venv/bin/pytest -m "not e2e"
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy shared/src services/*/src
+
+format: install
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+clean:
+	rm -rf .venv .tools .lingxi .pytest_cache .mypy_cache .ruff_cache

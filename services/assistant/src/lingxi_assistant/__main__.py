@@ -1,0 +1,13 @@
+"""`lingxi-assistant`: run one replica of the assistant service."""
+
+from lingxi.runtime import serve
+
+from lingxi_assistant.app import app, service
+
+
+def main() -> None:
+    serve(app, service.settings)
+
+
+if __name__ == "__main__":
+    main()

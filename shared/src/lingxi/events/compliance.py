@@ -1,0 +1,295 @@
+"""Compliance: AI-content labels, feature approvals and the audit trail.
+
+The compliance service checks every draft and analysis, releases it with the labels that the
+Measures for Labeling AI-Generated Synthetic Content and GB 45438-2025 require (or blocks it), keeps
+the per-region feature approvals, and writes a hash-chained audit trail. The label value objects and
+the field types shared by every released/blocked event live here; the released/blocked events
+themselves live beside the drafts they release (``assistant``, ``vision``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from lingxi.events._values import (
+    NOT_BLANK,
+    DottedCode,
+    ScalarMap,
+    Sha256Hex,
+    UtcDatetime,
+    ValueObject,
+)
+from lingxi.events.base import Event
+
+__all__ = [
+    "GENESIS_HASH",
+    "LABEL_ROOM_CHARS",
+    "MAX_NOTICE_CHARS",
+    "MAX_SAFE_REPLY_CHARS",
+    "AigcField",
+    "AigcMetadata",
+    "AuditRecorded",
+    "ExplicitLabel",
+    "ExplicitLabelField",
+    "FeatureChangeRequested",
+    "FeatureChanged",
+    "FeatureStatus",
+    "FilingNumber",
+    "FilingNumberField",
+    "SafeReply",
+]
+
+MAX_NOTICE_CHARS = 64
+"""Longest visible AI-content notice."""
+
+LABEL_ROOM_CHARS = 2 * MAX_NOTICE_CHARS
+"""Characters a released text may have beyond its draft: the notice plus its brackets and line breaks."""
+
+MAX_SAFE_REPLY_CHARS = 1000
+"""Longest canned reply shown in place of a blocked result."""
+
+GENESIS_HASH = "0" * 64
+"""``previous_hash`` of the first entry of the audit chain."""
+
+
+# --- AI-content labels (GB 45438-2025) -----------------------------------------------------------
+
+
+class ExplicitLabel(ValueObject):
+    """The visible AI-content notice (explicit label) shown with a released result.
+
+    Compliance picks it in the user's language; for text the standard allows the start, the end or a
+    suitable position in the middle.
+    """
+
+    notice: str = Field(
+        min_length=1,
+        max_length=MAX_NOTICE_CHARS,
+        pattern=NOT_BLANK,
+        description="The notice text exactly as the user sees it (without surrounding brackets).",
+        examples=["本内容由人工智能生成", "AI-generated content"],
+    )
+    position: Literal["start", "end", "middle"] = Field(
+        description="Where in the content the notice is placed.", examples=["end"]
+    )
+
+
+_LABEL_TEXT = StringConstraints(max_length=256)
+
+
+class AigcMetadata(ValueObject):
+    """The implicit label: the ``AIGC`` metadata of GB 45438-2025, attached to every released result.
+
+    Python names are snake_case; on the wire (and when validating) the standard's keys are used
+    (``Label``, ``ContentProducer``...). Either spelling is accepted on input; output always uses the
+    standard's keys.
+    """
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    label: Literal[1, 2, 3] = Field(
+        alias="Label",
+        description="1 = AI-generated, 2 = possibly AI-generated, 3 = suspected AI-generated.",
+        examples=[1],
+    )
+    content_producer: Annotated[str, StringConstraints(min_length=1), _LABEL_TEXT] = Field(
+        alias="ContentProducer",
+        description="Name or code of the service provider that generated the content.",
+        examples=["Lingxi"],
+    )
+    produce_id: Annotated[str, StringConstraints(min_length=1), _LABEL_TEXT] = Field(
+        alias="ProduceID",
+        description="The producer's unique id for this piece of content.",
+        examples=["7f3c2a90-6a1e-4c3b-9a8e-2d4f5b6c7d8e"],
+    )
+    reserved_code1: Annotated[str, _LABEL_TEXT] = Field(
+        default="",
+        alias="ReservedCode1",
+        description="Producer's integrity data (Lingxi: SHA-256 of the labelled text); empty if none.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    content_propagator: Annotated[str, _LABEL_TEXT] = Field(
+        default="",
+        alias="ContentPropagator",
+        description="Name or code of the platform that propagates the content; empty if none.",
+        examples=[""],
+    )
+    propagate_id: Annotated[str, _LABEL_TEXT] = Field(
+        default="",
+        alias="PropagateID",
+        description="The propagator's unique id for this piece of content; empty if none.",
+        examples=[""],
+    )
+    reserved_code2: Annotated[str, _LABEL_TEXT] = Field(
+        default="",
+        alias="ReservedCode2",
+        description="Propagator's integrity data; empty if none.",
+        examples=[""],
+    )
+
+
+FilingNumber = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+"""A regulator's filing (registration) number, as displayed: no leading or trailing blanks."""
+
+ExplicitLabelField = Annotated[
+    ExplicitLabel,
+    Field(
+        description="The visible notice, already placed in the content.",
+        examples=[{"notice": "本内容由人工智能生成", "position": "end"}],
+    ),
+]
+
+AigcField = Annotated[
+    AigcMetadata,
+    Field(
+        description="Implicit label (GB 45438-2025 AIGC metadata) the device stores with the content.",
+        examples=[
+            {
+                "Label": 1,
+                "ContentProducer": "Lingxi",
+                "ProduceID": "7f3c2a90-6a1e-4c3b-9a8e-2d4f5b6c7d8e",
+                "ReservedCode1": "",
+                "ContentPropagator": "",
+                "PropagateID": "",
+                "ReservedCode2": "",
+            }
+        ],
+    ),
+]
+
+FilingNumberField = Annotated[
+    FilingNumber | None,
+    Field(
+        description="Filing number of the generative-AI service, shown with the result; none if not filed.",
+        examples=["Beijing-Lingxi-202611250001"],
+    ),
+]
+
+SafeReply = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_SAFE_REPLY_CHARS, pattern=NOT_BLANK),
+    Field(
+        description="Canned reply the device shows instead of the blocked result, in the request's locale.",
+        examples=["抱歉，这个问题我暂时无法回答。"],
+    ),
+]
+
+
+# --- feature approvals ---------------------------------------------------------------------------
+
+
+class FeatureStatus(StrEnum):
+    """Where a feature stands with the regulator in one region. Only ``approved`` features run."""
+
+    FILED = "filed"
+    """Filing submitted, not yet approved: the feature stays off."""
+    APPROVED = "approved"
+    """Approved: the feature may run."""
+    SUSPENDED = "suspended"
+    """Temporarily stopped (for example on a regulator's request)."""
+    WITHDRAWN = "withdrawn"
+    """Withdrawn for good."""
+
+
+_FeatureKey = Annotated[
+    DottedCode, Field(description="Feature the status applies to.", examples=["assistant.chat"])
+]
+
+_ActorId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@:-]+$")]
+
+_EffectiveAt = Annotated[
+    UtcDatetime,
+    Field(description="When the new status takes effect (UTC).", examples=["2026-12-01T00:00:00Z"]),
+]
+
+
+class FeatureChangeRequested(Event):
+    """An operator asked to change a feature's status in a region (the envelope's ``region``).
+
+    A command: the gateway's admin API produces it; compliance consumes it, records it in the audit
+    trail and, if it applies, publishes ``FeatureChanged``.
+    """
+
+    stream = "compliance.feature_change.requested"
+
+    feature: _FeatureKey
+    status: FeatureStatus = Field(description="Requested new status.", examples=["approved"])
+    filing_number: FilingNumberField = None
+    effective_at: _EffectiveAt
+    requested_by: _ActorId = Field(
+        description="Admin account that asked for the change.", examples=["admin:li.wei"]
+    )
+    note: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        pattern=NOT_BLANK,
+        description="Operator's reason for the change, for the audit trail.",
+        examples=["CAC filing approved on 2026-11-24"],
+    )
+
+
+class FeatureChanged(Event):
+    """A feature's status changed in a region (the envelope's ``region``).
+
+    Compliance produces it after applying a ``FeatureChangeRequested``; the gateway consumes it to
+    refresh its feature gate.
+    """
+
+    stream = "compliance.feature.changed"
+
+    feature: _FeatureKey
+    status: FeatureStatus = Field(description="The feature's status from now on.", examples=["approved"])
+    previous_status: FeatureStatus | None = Field(
+        default=None,
+        description="Status before the change; none when the feature had no status in this region.",
+        examples=["filed"],
+    )
+    filing_number: FilingNumberField = None
+    effective_at: _EffectiveAt
+    changed_by: _ActorId = Field(
+        description="Admin account whose request was applied.", examples=["admin:li.wei"]
+    )
+
+
+# --- audit trail ---------------------------------------------------------------------------------
+
+
+class AuditRecorded(Event):
+    """An entry was appended to the hash-chained audit trail.
+
+    Compliance produces one for every decision it makes (release, block, feature change); each entry's
+    hash covers the previous entry's hash, so a removed or edited entry breaks the chain. Consumed by
+    audit storage and export.
+    """
+
+    stream = "compliance.audit.recorded"
+
+    actor: _ActorId = Field(
+        description="Who acted: an admin account or ``service:<name>``.",
+        examples=["service:compliance"],
+    )
+    action: DottedCode = Field(description="What was done.", examples=["answer.released"])
+    subject: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=NOT_BLANK,
+        description="What it was done to, as ``<kind>:<id>``.",
+        examples=["request:7f3c2a90-6a1e-4c3b-9a8e-2d4f5b6c7d8e"],
+    )
+    detail: ScalarMap = Field(
+        default_factory=dict,
+        description="Facts about the decision (no personal data).",
+        examples=[{"reason_code": "moderation.politics", "risk_level": "high"}],
+    )
+    previous_hash: Sha256Hex = Field(
+        description="``entry_hash`` of the previous entry (``GENESIS_HASH`` for the first).",
+        examples=[GENESIS_HASH],
+    )
+    entry_hash: Sha256Hex = Field(
+        description="SHA-256 over this entry's content and ``previous_hash``, lowercase hex.",
+        examples=["3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"],
+    )

@@ -1,0 +1,106 @@
+"""structlog configuration shared by every Lingxi process.
+
+One JSON object a line when stdout is not a terminal (production, containers, ``make run`` pipes),
+readable colour in a terminal. Standard-library loggers (uvicorn, FastStream, redis) go through the
+same processors so every line has the same shape. Personal data never reaches a log line: see
+``redact_personal_data``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+LogFormat = Literal["auto", "json", "console"]
+
+# Mainland mobile numbers, resident ID numbers (18 chars, last may be X), bank cards (16-19 digits), emails.
+_PERSONAL_DATA = re.compile(
+    r"(?<![\dA-Za-z])(?:1[3-9]\d{9}|\d{17}[\dXx]|\d{16,19})(?![\dA-Za-z])"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+)
+# Fields that carry free text typed or spoken by users: never logged, only their length.
+FREE_TEXT_KEYS = frozenset({"text", "query", "reply_text", "safe_reply", "body", "prompt"})
+
+
+def redact_personal_data(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Replace user free text by its length and mask personal identifiers in every other string."""
+    for key, value in list(event_dict.items()):
+        if key in FREE_TEXT_KEYS and isinstance(value, str):
+            event_dict[key] = f"[redacted {len(value)} chars]"
+        elif isinstance(value, str):
+            event_dict[key] = _PERSONAL_DATA.sub("[redacted]", value)
+    return event_dict
+
+
+def _static_fields(fields: dict[str, str]) -> Processor:
+    def add(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)
+        return event_dict
+
+    return add
+
+
+def _renderer(log_format: LogFormat) -> Processor:
+    use_console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
+    if use_console:
+        return structlog.dev.ConsoleRenderer()
+    return structlog.processors.JSONRenderer(ensure_ascii=False)
+
+
+def configure_logging(
+    *, service: str, replica: str, log_format: LogFormat = "auto", level: str = "INFO"
+) -> None:
+    """Configure structlog and the standard library's root logger for one process."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        _static_fields({"service": service, "replica": replica}),
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_personal_data,
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _renderer(log_format),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's access log repeats what our own request lines say; keep its errors.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "faststream"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name, **initial)
+    return logger
+
+
+def bound_context() -> MutableMapping[str, Any]:
+    """The context bound to the current task (for middlewares that read back what handlers set)."""
+    return structlog.contextvars.get_contextvars()

@@ -1,0 +1,52 @@
+"""Settings every Lingxi service reads from its environment (prefix ``LINGXI_``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lingxi.logging import LogFormat
+
+
+def default_replica() -> str:
+    """A stable name for this replica: the pod or container hostname, else host name + pid-free index 0.
+
+    Never random: a consumer name that changes on restart leaves its pending entries orphaned until a
+    reclaimer on another replica takes them.
+    """
+    return os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+class ServiceSettings(BaseSettings):
+    """Runtime settings; every field can be set as ``LINGXI_<FIELD>`` (e.g. ``LINGXI_REDIS_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LINGXI_", extra="ignore")
+
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis the streams live in.")
+    replica: str = Field(
+        default_factory=default_replica,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Stable consumer name of this replica within its service's group.",
+    )
+    http_host: str = Field(default="0.0.0.0", description="Interface for probes, metrics and (gateway) API.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
+    max_records: int = Field(default=10, ge=1, le=1000, description="Entries fetched per XREADGROUP.")
+    block_ms: int = Field(default=1000, ge=10, le=60_000, description="XREADGROUP BLOCK time.")
+    reclaim_idle_ms: int = Field(
+        default=30_000, ge=100, description="Idle time after which a pending entry is reclaimed."
+    )
+    reclaim_poll_ms: int = Field(default=1000, ge=10, description="How often the reclaimer looks.")
+    max_deliveries: int = Field(
+        default=3, ge=1, le=100, description="Deliveries before a failing event is dead-lettered."
+    )
+    processed_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="How long handled event ids are remembered."
+    )
+    graceful_timeout_s: float = Field(default=15.0, ge=0, description="Time to finish in-flight work.")
+    log_format: LogFormat = "auto"
+    log_level: str = "INFO"

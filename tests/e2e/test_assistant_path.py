@@ -1,0 +1,169 @@
+"""The first path end to end: gateway, assistant and compliance as separate processes on real Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import redis
+from lingxi.events import QueryReceived
+from lingxi.events.registry import dead_letter_stream
+from lingxi.testing.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
+    return {
+        "gateway-1": module_services("gateway", "gateway-1"),
+        "gateway-2": module_services("gateway", "gateway-2"),
+        "assistant": module_services("assistant", "assistant-1"),
+        "compliance": module_services("compliance", "compliance-1"),
+    }
+
+
+def tomorrow_at(hour: int) -> set[str]:
+    """Tomorrow at ``hour`` in Shanghai, allowing for a test that runs across midnight."""
+    days = {datetime.now(SHANGHAI).date() + timedelta(days=1)}
+    return {
+        datetime(d.year, d.month, d.day, hour, tzinfo=SHANGHAI).isoformat(timespec="seconds") for d in days
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "notice"),
+    [
+        ("明天早上七点叫我起床", "zh-CN", "本内容由人工智能生成"),
+        ("set an alarm for tomorrow at 7am", "en-US", "AI-generated content"),
+    ],
+)
+def test_round_trip_with_both_ai_labels(
+    system: dict[str, ServiceProcess], text: str, locale: str, notice: str
+) -> None:
+    expected_times = tomorrow_at(7)
+    answer = httpx.post(
+        f"{system['gateway-1'].base_url}/v1/assistant/queries",
+        params={"wait": 15},
+        json={"text": text, "locale": locale, "device_id": "dev-e2e", "region": "CN"},
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "released"
+    result = body["result"]
+    assert result["intent"] == "set_alarm"
+    assert result["slots"]["time"] in expected_times
+    assert result["action"]["name"] == "alarm.set"
+    assert result["reply_text"].endswith(notice + ("）" if locale == "zh-CN" else ")"))
+    assert result["explicit_label"] == {"notice": notice, "position": "end"}
+    aigc = result["aigc"]
+    assert aigc["Label"] == 1
+    assert aigc["ContentProducer"] == "Lingxi"
+    assert aigc["ProduceID"] == body["request_id"]
+    assert result["model_name"]
+
+
+def test_result_is_served_by_a_replica_that_did_not_take_the_request(
+    system: dict[str, ServiceProcess],
+) -> None:
+    accepted = httpx.post(
+        f"{system['gateway-1'].base_url}/v1/assistant/queries",
+        json={"text": "打开微信", "locale": "zh-CN", "device_id": "dev-e2e", "region": "CN"},
+        timeout=10,
+    )
+    assert accepted.status_code == 202, accepted.text
+    request_id = accepted.json()["request_id"]
+    assert accepted.headers["location"] == f"/v1/requests/{request_id}"
+    deadline = time.monotonic() + 15
+    while True:
+        state = httpx.get(f"{system['gateway-2'].base_url}/v1/requests/{request_id}", timeout=5).json()
+        if state["status"] != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert state["status"] == "released"
+    assert state["result"]["intent"] == "open_app"
+    assert state["result"]["slots"]["app"] == "wechat"
+
+
+def test_waiting_on_one_replica_is_woken_by_a_result_consumed_anywhere(
+    system: dict[str, ServiceProcess],
+) -> None:
+    for replica in ("gateway-1", "gateway-2"):
+        for _ in range(3):
+            answer = httpx.post(
+                f"{system[replica].base_url}/v1/assistant/queries",
+                params={"wait": 15},
+                json={"text": "call mom", "locale": "en-US", "device_id": "dev-e2e", "region": "CN"},
+                timeout=20,
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["result"]["intent"] == "call_contact"
+
+
+def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
+    system: dict[str, ServiceProcess], redis_url: str
+) -> None:
+    redis_client = redis.Redis.from_url(redis_url)
+    redis_client.delete(dead_letter_stream(QueryReceived.stream))
+    redis_client.xadd(QueryReceived.stream, {"garbage": "yes"})
+    redis_client.xadd(QueryReceived.stream, {"__data__": "{not json"})
+    answer = httpx.post(
+        f"{system['gateway-1'].base_url}/v1/assistant/queries",
+        params={"wait": 15},
+        json={
+            "text": "what's the weather in Shanghai tomorrow",
+            "locale": "en-US",
+            "device_id": "d",
+            "region": "CN",
+        },
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"]["intent"] == "weather"
+    letters = redis_client.xrange(dead_letter_stream(QueryReceived.stream))
+    assert len(letters) == 2
+    assert {fields[b"dlq.reason"] for _, fields in letters} == {b"invalid_event"}
+    assert b"garbage" in letters[0][1][b"dlq.error"]
+    assert system["assistant"].process is not None
+    assert system["assistant"].process.poll() is None, "the assistant is still running"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"text": "hi", "locale": "zh-CN", "device_id": "d", "region": "CN", "extra": 1}, 422, "extra"),
+        ({"text": "hi", "locale": "fr-FR", "device_id": "d", "region": "CN"}, 422, "locale"),
+        ({"text": "", "locale": "zh-CN", "device_id": "d", "region": "CN"}, 422, "text"),
+        ({"text": "长" * 2001, "locale": "zh-CN", "device_id": "d", "region": "CN"}, 422, "2000"),
+        (
+            {"text": "hi", "locale": "zh-CN", "device_id": "d", "region": "CN", "timezone": "Mars/Base"},
+            422,
+            "Mars/Base",
+        ),
+        ({"text": "hi", "locale": "zh-CN", "device_id": "d d", "region": "CN"}, 422, "device_id"),
+        ({"text": "x" * 70_000, "locale": "zh-CN", "device_id": "d", "region": "CN"}, 413, "65536"),
+    ],
+)
+def test_bad_requests_are_refused_naming_the_problem(
+    system: dict[str, ServiceProcess], body: dict[str, object], status: int, needle: str
+) -> None:
+    answer = httpx.post(f"{system['gateway-1'].base_url}/v1/assistant/queries", json=body, timeout=5)
+    assert answer.status_code == status, answer.text
+    assert needle in answer.text
+
+
+def test_malformed_json_and_unknown_requests(system: dict[str, ServiceProcess]) -> None:
+    base = system["gateway-1"].base_url
+    answer = httpx.post(
+        f"{base}/v1/assistant/queries", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 422
+    assert "json" in answer.text.lower()
+    assert httpx.get(f"{base}/v1/requests/8d0f1c2a-1b2c-4d3e-9f40-123456789abc").status_code == 404
+    assert httpx.get(f"{base}/v1/requests/not-a-uuid").status_code == 422

@@ -1,0 +1,186 @@
+"""The delivery rules of lingxi.runtime, on a real Redis, with a service running in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from uuid import uuid4
+
+import pytest
+import redis
+from lingxi.events import QueryReceived, Region
+from lingxi.events.registry import dead_letter_stream
+from lingxi.runtime import HandlerContext, Service, ServiceSettings
+from lingxi.runtime.envelope import encode_entry
+from prometheus_client import CollectorRegistry
+
+STREAM = QueryReceived.stream
+
+
+def a_query(**overrides: object) -> QueryReceived:
+    fields: dict[str, object] = {
+        "region": Region.CN,
+        "request_id": uuid4(),
+        "device_id": "dev-1",
+        "text": "打开微信",
+        "locale": "zh-CN",
+    }
+    fields.update(overrides)
+    return QueryReceived(**fields)  # type: ignore[arg-type]
+
+
+def make_service(redis_url: str, **overrides: object) -> Service:
+    settings = ServiceSettings(
+        redis_url=redis_url,
+        replica="test-1",
+        http_port=0,
+        reclaim_idle_ms=200,
+        reclaim_poll_ms=50,
+        block_ms=100,
+        log_format="json",
+        **overrides,  # type: ignore[arg-type]
+    )
+    return Service("testsvc", settings, registry=CollectorRegistry())
+
+
+@asynccontextmanager
+async def running(service: Service) -> AsyncIterator[Service]:
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_events_published_before_the_group_existed_are_consumed(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    early = [a_query() for _ in range(3)]
+    for event in early:
+        redis_client.xadd(STREAM, encode_entry(event.model_dump_json(), {}))  # type: ignore[arg-type]
+    seen: list[QueryReceived] = []
+    service = make_service(redis_url)
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        seen.append(event)
+
+    async with running(service):
+        await eventually(lambda: len(seen) == 3)
+    assert [e.event_id for e in seen] == [e.event_id for e in early]
+
+
+async def test_invalid_entries_are_dead_lettered_and_the_consumer_goes_on(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url)
+    seen: list[QueryReceived] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        seen.append(event)
+
+    valid = a_query()
+    async with running(service):
+        redis_client.xadd(STREAM, {"foo": "bar"})
+        redis_client.xadd(STREAM, {"__data__": "this is not json"})
+        redis_client.xadd(STREAM, encode_entry(a_query().model_dump_json().replace('"CN"', '"XX"'), {}))  # type: ignore[arg-type]
+        await service.publish(valid)
+        await eventually(lambda: len(seen) == 1)
+        await eventually(lambda: redis_client.xlen(dead_letter_stream(STREAM)) == 3)
+
+    assert seen[0].event_id == valid.event_id
+    letters = redis_client.xrange(dead_letter_stream(STREAM))
+    errors = [fields[b"dlq.error"].decode() for _, fields in letters]
+    assert all(fields[b"dlq.reason"] == b"invalid_event" for _, fields in letters)
+    assert "foo" in errors[0]
+    assert "region" in errors[2]
+    assert letters[0][1][b"foo"] == b"bar", "the original fields are kept for replay"
+    assert all(fields[b"dlq.service"] == b"testsvc" for _, fields in letters)
+    assert redis_client.xpending(STREAM, "testsvc")["pending"] == 0
+
+
+async def test_a_failing_event_is_retried_then_dead_lettered(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, max_deliveries=3)
+    calls: list[int] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        calls.append(1)
+        raise RuntimeError("model provider unavailable")
+
+    async with running(service):
+        await service.publish(a_query())
+        await eventually(lambda: redis_client.xlen(dead_letter_stream(STREAM)) == 1, timeout_s=15)
+
+    ((_, fields),) = redis_client.xrange(dead_letter_stream(STREAM))
+    assert fields[b"dlq.reason"] == b"handler_failed"
+    assert b"model provider unavailable" in fields[b"dlq.error"]
+    assert fields[b"dlq.attempts"] == b"3"
+    assert len(calls) == 3, "delivered once by the reader and twice by the reclaimer"
+    assert redis_client.xpending(STREAM, "testsvc")["pending"] == 0
+
+
+async def test_a_redelivered_event_is_handled_once(redis_client: redis.Redis, redis_url: str) -> None:
+    service = make_service(redis_url)
+    seen: list[QueryReceived] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        seen.append(event)
+
+    event, other = a_query(), a_query()
+    async with running(service):
+        for _ in range(3):
+            await service.publish(event)
+        await service.publish(other)
+        await eventually(lambda: any(e.event_id == other.event_id for e in seen))
+    assert [e.event_id for e in seen] == [event.event_id, other.event_id]
+
+
+async def test_every_handling_line_carries_its_context(
+    redis_client: redis.Redis, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = make_service(redis_url)
+    published: list[QueryReceived] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        service.log.info("inside the handler", text=event.text)
+        published.append(event)
+
+    event = a_query(text="给13812345678打电话")
+    async with running(service):
+        await service.publish(event, correlation_id="corr-42")
+        await eventually(lambda: len(published) == 1)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    handled = [line for line in lines if line.get("event") == "event handled"]
+    assert handled, lines
+    closing = handled[0]
+    for key in ("service", "replica", "stream", "event_id", "correlation_id", "outcome", "duration_ms"):
+        assert key in closing, f"{key} missing from {closing}"
+    assert closing["stream"] == STREAM
+    assert closing["event_id"] == str(event.event_id)
+    assert closing["correlation_id"] == "corr-42"
+    assert closing["outcome"] == "ok"
+    inside = next(line for line in lines if line.get("event") == "inside the handler")
+    assert inside["event_id"] == str(event.event_id), "context bound once reaches the handler's own lines"
+    assert "13812345678" not in json.dumps(lines, ensure_ascii=False)
