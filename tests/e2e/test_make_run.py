@@ -20,11 +20,12 @@ def test_up_prints_a_request_that_returns_a_labelled_answer(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     lingxi = Path(sys.executable).parent / "lingxi"
     up = subprocess.Popen(
-        [str(lingxi), "up", "--port", str(free_port()), "--data-dir", str(tmp_path), "-r", "assistant=2"],
+        [str(lingxi), "up", "--port", str(free_port()), "--data-dir", "lingxi-data", "-r", "assistant=2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
+        cwd=tmp_path,  # a relative --data-dir, as `make run` uses
     )
     output: list[str] = []
     try:
@@ -58,6 +59,7 @@ def test_up_prints_a_request_that_returns_a_labelled_answer(tmp_path: Path) -> N
             rest, _ = up.communicate()
         output.append(rest or "")
     assert up.returncode == 0, "".join(output[-40:])
-    assert (tmp_path / "redis" / "appendonlydir").exists() or any((tmp_path / "redis").glob("*.aof")), (
+    redis_dir = tmp_path / "lingxi-data" / "redis"
+    assert (redis_dir / "appendonlydir").exists() or any(redis_dir.glob("*.aof")), (
         "the local Redis keeps an AOF"
     )

@@ -97,7 +97,7 @@ async def test_invalid_entries_are_dead_lettered_and_the_consumer_goes_on(
 
     valid = a_query()
     async with running(service):
-        redis_client.xadd(STREAM, {"foo": "bar"})
+        garbage_id = redis_client.xadd(STREAM, {"foo": "bar"})
         redis_client.xadd(STREAM, {"__data__": "this is not json"})
         redis_client.xadd(STREAM, encode_entry(a_query().model_dump_json().replace('"CN"', '"XX"'), {}))  # type: ignore[arg-type]
         await service.publish(valid)
@@ -111,6 +111,7 @@ async def test_invalid_entries_are_dead_lettered_and_the_consumer_goes_on(
     assert "foo" in errors[0]
     assert "region" in errors[2]
     assert letters[0][1][b"foo"] == b"bar", "the original fields are kept for replay"
+    assert letters[0][1][b"dlq.original_id"] == garbage_id
     assert all(fields[b"dlq.service"] == b"testsvc" for _, fields in letters)
     assert redis_client.xpending(STREAM, "testsvc")["pending"] == 0
 
@@ -181,6 +182,7 @@ async def test_every_handling_line_carries_its_context(
     assert closing["event_id"] == str(event.event_id)
     assert closing["correlation_id"] == "corr-42"
     assert closing["outcome"] == "ok"
+    assert closing["entry_id"] == redis_client.xrange(STREAM)[0][0].decode()
     inside = next(line for line in lines if line.get("event") == "inside the handler")
     assert inside["event_id"] == str(event.event_id), "context bound once reaches the handler's own lines"
     assert "13812345678" not in json.dumps(lines, ensure_ascii=False)

@@ -48,7 +48,7 @@ class LocalRedis:
     """Start with ``start()``, stop with ``stop()``; ``url`` is the connection URL."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, appendonly: bool = True) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()  # redis-server chdirs to --dir before opening its log
         self.port = port or free_port()
         self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None

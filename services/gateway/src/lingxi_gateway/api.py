@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from lingxi.events import MAX_QUERY_CHARS, Locale, Region
+from lingxi.events import MAX_QUERY_CHARS, Event, Locale, Region
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BODY_BYTES = 64 * 1024
@@ -33,3 +33,12 @@ class RequestState(BaseModel):
     kind: str
     result: dict[str, Any] | None = None
     links: dict[str, str] = Field(default_factory=dict)
+
+
+# Envelope fields that mean something on the bus but nothing to a device.
+_BUS_ONLY_FIELDS = frozenset({"event_id", "occurred_at", "schema_version", "causation_id", "request_id"})
+
+
+def device_view(event: Event) -> dict[str, Any]:
+    """A result event as the device sees it: the answer, without the bus envelope."""
+    return {k: v for k, v in event.to_json_dict().items() if k not in _BUS_ONLY_FIELDS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -12,13 +13,14 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from lingxi.events import AnswerBlocked, AnswerReleased, QueryReceived
+from lingxi.logging import get_logger
 from lingxi.runtime import HandlerContext, Service
 from lingxi.runtime.probes import probe_routes
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.routing import Route
 
-from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState
+from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState, device_view
 from lingxi_gateway.results import ResultStore, ResultWaiter
 
 
@@ -32,17 +34,17 @@ service = Service("gateway")
 settings = GatewaySettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
+access_log = get_logger("lingxi.gateway.http")
 
 
 @service.consumer(AnswerReleased)
 async def on_answer_released(answer: AnswerReleased, ctx: HandlerContext) -> None:
-    result = answer.to_json_dict()
-    await results.complete(answer.request_id, "released", result)
+    await results.complete(answer.request_id, "released", device_view(answer))
 
 
 @service.consumer(AnswerBlocked)
 async def on_answer_blocked(answer: AnswerBlocked, ctx: HandlerContext) -> None:
-    await results.complete(answer.request_id, "blocked", answer.to_json_dict())
+    await results.complete(answer.request_id, "blocked", device_view(answer))
 
 
 @contextlib.asynccontextmanager
@@ -62,13 +64,24 @@ for path, probe in probe_routes(service):
 
 
 @app.middleware("http")
-async def limit_body_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+async def http_edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Refuse oversized bodies before reading them, and log one line per request."""
+    started = time.perf_counter()
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return JSONResponse(
+        response: Response = JSONResponse(
             status_code=413, content={"detail": f"request body exceeds the limit of {MAX_BODY_BYTES} bytes"}
         )
-    return await call_next(request)
+    else:
+        response = await call_next(request)
+    access_log.info(
+        "http request",
+        method=request.method,
+        path=request.url.path,
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response
 
 
 def _state(record: dict[str, Any]) -> RequestState:

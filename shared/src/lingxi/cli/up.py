@@ -207,7 +207,11 @@ def up(
     redis_url = os.environ.get("REDIS_URL")
     local: LocalRedis | None = None
     if not redis_url:
-        local = LocalRedis(data_dir / "redis", appendonly=True).start()
+        try:
+            local = LocalRedis(data_dir / "redis", appendonly=True).start()
+        except (RuntimeError, TimeoutError) as error:
+            typer.echo(f"lingxi up: could not start a local Redis: {error}", err=True)
+            raise typer.Exit(1) from error
         redis_url = local.url
     try:
         asyncio.run(Supervisor(counts, redis_url, port, log_format).run())

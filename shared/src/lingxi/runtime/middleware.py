@@ -7,6 +7,7 @@ correlation_id and (once validated) event_id; the closing line adds outcome and 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -31,7 +32,7 @@ def handling_middleware(service: str, replica: str) -> Any:
                 service=service,
                 replica=replica,
                 stream=raw.get("channel"),
-                entry_id=msg.message_id,
+                entry_id=entry_id(raw),
                 correlation_id=msg.correlation_id,
             )
             started = time.perf_counter()
@@ -62,6 +63,15 @@ def handling_middleware(service: str, replica: str) -> Any:
         return HandlingMiddleware(msg, context=context)
 
     return build
+
+
+def entry_id(raw_message: Mapping[str, Any]) -> str | None:
+    """The Redis stream entry id (FastStream's ``message_id`` is a header value, not the entry id)."""
+    ids = raw_message.get("message_ids") or ()
+    if not ids:
+        return None
+    first = ids[0]
+    return first.decode() if isinstance(first, bytes) else str(first)
 
 
 def _elapsed_ms(started: float) -> float:

@@ -38,7 +38,7 @@ from lingxi.events.base import Event
 from lingxi.events.registry import dead_letter_stream
 from lingxi.logging import configure_logging, get_logger
 from lingxi.runtime.envelope import JsonEnvelopeFormat
-from lingxi.runtime.middleware import handling_middleware
+from lingxi.runtime.middleware import entry_id, handling_middleware
 from lingxi.runtime.probes import probe_routes
 from lingxi.runtime.settings import ServiceSettings
 
@@ -176,7 +176,7 @@ class Service:
     ) -> str:
         """Move an entry to its stream's dead-letter stream, keeping the original fields for replay."""
         stream = message.raw_message["channel"]
-        entry_id = message.message_id
+        original_id = entry_id(message.raw_message) or ""
         original = message.raw_message["data"]
         fields: dict[str, str] = {
             (k.decode() if isinstance(k, bytes) else str(k)): (
@@ -189,7 +189,7 @@ class Service:
             "dlq.reason": reason,
             "dlq.error": error[:2000],
             "dlq.attempts": str(attempts if attempts is not None else await message.get_delivery_count()),
-            "dlq.original_id": entry_id,
+            "dlq.original_id": original_id,
             "dlq.stream": stream,
             "dlq.service": self.name,
             "dlq.replica": self.settings.replica,
