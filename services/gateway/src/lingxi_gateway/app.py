@@ -39,12 +39,12 @@ access_log = get_logger("lingxi.gateway.http")
 
 @service.consumer(AnswerReleased)
 async def on_answer_released(answer: AnswerReleased, ctx: HandlerContext) -> None:
-    await results.complete(answer.request_id, "released", device_view(answer))
+    await results.complete(answer.request_id, "assistant", "released", device_view(answer))
 
 
 @service.consumer(AnswerBlocked)
 async def on_answer_blocked(answer: AnswerBlocked, ctx: HandlerContext) -> None:
-    await results.complete(answer.request_id, "blocked", device_view(answer))
+    await results.complete(answer.request_id, "assistant", "blocked", device_view(answer))
 
 
 @contextlib.asynccontextmanager

@@ -38,8 +38,11 @@ class ResultStore:
         record = {"request_id": str(request_id), "kind": kind, "status": "pending", "created_at": _now()}
         await self.redis.set(_key(request_id), json.dumps(record), ex=self.ttl_s)
 
-    async def complete(self, request_id: UUID, status: RequestStatus, result: dict[str, Any]) -> None:
-        record = await self.get(request_id) or {"request_id": str(request_id), "kind": "unknown"}
+    async def complete(
+        self, request_id: UUID, kind: str, status: RequestStatus, result: dict[str, Any]
+    ) -> None:
+        # A request published straight to the stream has no pending record: results are kept anyway.
+        record = await self.get(request_id) or {"request_id": str(request_id), "kind": kind}
         record.update(status=status, result=result, completed_at=_now())
         await self.redis.set(_key(request_id), json.dumps(record, ensure_ascii=False), ex=self.ttl_s)
         await self.redis.publish(DONE_CHANNEL, str(request_id))

@@ -1,9 +1,9 @@
 """pytest plugin (entry point ``lingxi``): a real Redis for every test, and service processes.
 
 Redis comes from, in order: testcontainers' Redis when a Docker engine answers; the URL in
-``LINGXI_TEST_REDIS_URL`` (its data is flushed between tests, so point it only at a throwaway
-instance); else a private ``redis-server`` started on a free port and stopped afterwards. A generic
-``REDIS_URL`` is deliberately ignored: it usually names a Redis that holds someone's data.
+``LINGXI_TEST_REDIS_URL`` (flushed between tests: point it only at a throwaway instance); else
+``REDIS_URL`` when it is safe to flush (not the usual 127.0.0.1:6379, and empty); else a private
+``redis-server`` started on a free port and stopped afterwards.
 """
 
 from __future__ import annotations
@@ -32,6 +32,20 @@ def _docker_answers() -> bool:
         return False
 
 
+def _safe_to_flush(url: str) -> bool:
+    """Tests flush their Redis: never one on the default local port, never one holding data."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        if kwargs.get("host") in {"localhost", "127.0.0.1", "::1"} and kwargs.get("port") == 6379:
+            return False
+        return int(client.dbsize()) == 0
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real Redis that this test session owns."""
@@ -44,6 +58,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield f"redis://{host}:{port}/0"
         return
     if url := os.environ.get(TEST_REDIS_ENV):
+        yield url
+        return
+    if (url := os.environ.get("REDIS_URL")) and _safe_to_flush(url):
         yield url
         return
     server = LocalRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
