@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from uuid import uuid4
 
 import pytest
 import redis
-from lingxi.events import QueryReceived, Region
+from lingxi.events import AnswerDrafted, QueryReceived, Region
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime import HandlerContext, Service, ServiceSettings
-from lingxi.runtime.envelope import encode_entry
+from lingxi.runtime.envelope import decode_entry, encode_entry
 from prometheus_client import CollectorRegistry
 
 STREAM = QueryReceived.stream
@@ -32,16 +32,16 @@ def a_query(**overrides: object) -> QueryReceived:
 
 
 def make_service(redis_url: str, **overrides: object) -> Service:
-    settings = ServiceSettings(
-        redis_url=redis_url,
-        replica="test-1",
-        http_port=0,
-        reclaim_idle_ms=200,
-        reclaim_poll_ms=50,
-        block_ms=100,
-        log_format="json",
-        **overrides,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "redis_url": redis_url,
+        "replica": "test-1",
+        "http_port": 0,
+        "reclaim_idle_ms": 200,
+        "reclaim_poll_ms": 50,
+        "block_ms": 100,
+        "log_format": "json",
+    }
+    settings = ServiceSettings(**{**fields, **overrides})  # type: ignore[arg-type]
     return Service("testsvc", settings, registry=CollectorRegistry())
 
 
@@ -186,3 +186,118 @@ async def test_every_handling_line_carries_its_context(
     inside = next(line for line in lines if line.get("event") == "inside the handler")
     assert inside["event_id"] == str(event.event_id), "context bound once reaches the handler's own lines"
     assert "13812345678" not in json.dumps(lines, ensure_ascii=False)
+
+
+def a_draft_for(query: QueryReceived) -> AnswerDrafted:
+    return AnswerDrafted(
+        region=query.region,
+        request_id=query.request_id,
+        device_id=query.device_id,
+        locale=query.locale,
+        intent="echo",
+        confidence=1.0,
+        reply_text=query.text,
+        engine="test",
+        model_name="test",
+    )
+
+
+def drafts_in(redis_client: redis.Redis) -> list[tuple[AnswerDrafted, dict[str, object]]]:
+    found = []
+    for _, fields in redis_client.xrange(AnswerDrafted.stream):
+        event_json, headers = decode_entry(fields)
+        found.append((AnswerDrafted.model_validate_json(event_json), headers))
+    return found
+
+
+async def test_outputs_carry_correlation_and_causation(redis_client: redis.Redis, redis_url: str) -> None:
+    service = make_service(redis_url)
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        await ctx.publish(a_draft_for(event))
+
+    query = a_query()
+    async with running(service):
+        await service.publish(query, correlation_id="corr-7")
+        await eventually(lambda: redis_client.xlen(AnswerDrafted.stream) == 1)
+    ((draft, headers),) = drafts_in(redis_client)
+    assert draft.causation_id == query.event_id
+    assert headers["correlation_id"] == "corr-7"
+
+
+async def test_a_handler_that_fails_after_publishing_publishes_nothing_until_it_succeeds(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, max_deliveries=5)
+    attempts: list[int] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        await ctx.publish(a_draft_for(event))
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("crash after publishing")
+
+    async with running(service):
+        await service.publish(a_query())
+        await eventually(lambda: len(attempts) == 3, timeout_s=15)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+    assert len(drafts_in(redis_client)) == 1, "only the successful attempt's output was committed"
+
+
+async def test_two_replicas_given_the_same_event_twice_publish_one_output(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    handled: list[str] = []
+    services = [make_service(redis_url, replica=f"test-{n}") for n in (1, 2)]
+    for service in services:
+
+        @service.consumer(QueryReceived)
+        async def handle(
+            event: QueryReceived, ctx: HandlerContext, name: str = service.settings.replica
+        ) -> None:
+            await asyncio.sleep(0.2)  # both copies are in flight at once
+            handled.append(name)
+            await ctx.publish(a_draft_for(event))
+
+    query = a_query()
+    async with running(services[0]), running(services[1]):
+        payload = encode_entry(query.model_dump_json(), {"correlation_id": "c"})
+        redis_client.xadd(STREAM, payload)  # type: ignore[arg-type]
+        redis_client.xadd(STREAM, payload)  # type: ignore[arg-type]
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and handled)
+        await asyncio.sleep(0.3)
+    assert len(drafts_in(redis_client)) == 1
+
+
+async def test_batches_isolate_invalid_and_poison_events(redis_client: redis.Redis, redis_url: str) -> None:
+    service = make_service(redis_url, max_records=50, max_deliveries=2)
+    batch_sizes: list[int] = []
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        batch_sizes.append(len(events))
+        if any(e.text == "poison" for e in events):
+            raise RuntimeError("cannot handle poison")
+        for event in events:
+            await ctx.publish(a_draft_for(event), cause=event)
+
+    good = [a_query(text=f"query {n}") for n in range(20)]
+    for event in good[:10]:
+        redis_client.xadd(STREAM, encode_entry(event.model_dump_json(), {}))  # type: ignore[arg-type]
+    redis_client.xadd(STREAM, {"not": "an event"})
+    redis_client.xadd(STREAM, encode_entry(a_query(text="poison").model_dump_json(), {}))  # type: ignore[arg-type]
+    for event in good[10:]:
+        redis_client.xadd(STREAM, encode_entry(event.model_dump_json(), {}))  # type: ignore[arg-type]
+
+    async with running(service):
+        await eventually(lambda: redis_client.xlen(dead_letter_stream(STREAM)) == 2, timeout_s=20)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+
+    drafts = drafts_in(redis_client)
+    assert sorted(d.request_id for d, _ in drafts) == sorted(e.request_id for e in good)
+    assert all(d.causation_id in {e.event_id for e in good} for d, _ in drafts)
+    reasons = sorted(f[b"dlq.reason"] for _, f in redis_client.xrange(dead_letter_stream(STREAM)))
+    assert reasons == [b"handler_failed", b"invalid_event"]
+    assert max(batch_sizes) > 1, "events were handled in batches"

@@ -6,7 +6,7 @@ from lingxi_personalization.app import app, service
 
 
 def main() -> None:
-    serve(app, service.settings)
+    serve(app, service)
 
 
 if __name__ == "__main__":

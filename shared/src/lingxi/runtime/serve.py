@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import uvicorn
 
-from lingxi.runtime.settings import ServiceSettings
+from lingxi.runtime.service import EXIT_SUBSCRIBER_LOST, Service
 
 
-def serve(app: Any, settings: ServiceSettings) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight messages get ``graceful_timeout_s`` to finish."""
+def serve(app: Any, service: Service) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight messages get ``graceful_timeout_s`` to finish.
+
+    Exits with status 70 when the service stopped itself because a subscriber was lost, so that a
+    supervisor (``lingxi up``, Docker, Kubernetes) restarts it.
+    """
+    settings = service.settings
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -19,3 +25,5 @@ def serve(app: Any, settings: ServiceSettings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=int(settings.graceful_timeout_s) or None,
     )
+    if service.fatal:
+        sys.exit(EXIT_SUBSCRIBER_LOST)

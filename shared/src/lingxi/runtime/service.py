@@ -8,26 +8,31 @@
 
 Every subscription follows the delivery rules (docs/architecture.md): the consumer group is the
 service name, the consumer name is the stable replica id, reads are capped at ``max_records``, the
-group is created from id 0 before anything is read, entries are acknowledged only after the handler
-succeeds, a reclaimer beside each reader takes over entries a dead replica left pending, and an event
-that does not validate or keeps failing is moved to ``<stream>.dlq`` with the reason.
+group is created from id 0 before anything is read, a reclaimer beside each reader takes over entries
+a dead replica left pending, an event that does not validate or keeps failing is moved to
+``<stream>.dlq`` with the reason, and a handler's outputs are committed together with the
+acknowledgement, once per event_id (see ``delivery.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-from uuid import uuid4
+from typing import Annotated, Any, TypeVar, cast
+from uuid import UUID, uuid4
 
 import structlog
+from faststream import AckPolicy, Context
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisStreamMessage
+from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
@@ -35,15 +40,19 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from lingxi.events.base import Event
-from lingxi.events.registry import dead_letter_stream
 from lingxi.logging import configure_logging, get_logger
-from lingxi.runtime.envelope import JsonEnvelopeFormat
+from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count
+from lingxi.runtime.envelope import JsonEnvelopeFormat, decode_entry
 from lingxi.runtime.middleware import entry_id, handling_middleware
 from lingxi.runtime.probes import probe_routes
 from lingxi.runtime.settings import ServiceSettings
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E, "HandlerContext"], Awaitable[None]]
+BatchHandler = Callable[[Sequence[E], "HandlerContext"], Awaitable[None]]
+
+EXIT_SUBSCRIBER_LOST = 70
+"""Exit status when a subscriber stopped for good (e.g. its consumer group vanished): restart me."""
 
 EVENTS_HANDLED = Counter(
     "lingxi_events_handled_total",
@@ -54,19 +63,50 @@ EVENTS_HANDLED = Counter(
 
 @dataclass(frozen=True)
 class HandlerContext:
-    """What a handler may use besides its event: publishing with the right ids, and Redis for stores."""
+    """What a handler may use besides its events: publishing with the right ids, and Redis for stores.
+
+    ``publish`` buffers; the outputs are committed when the handler returns, atomically with
+    marking the input handled and acknowledging it. A handler that raises publishes nothing.
+    """
 
     service: Service
-    correlation_id: str
-    cause: Event
+    outbox: Outbox
+    causes: Mapping[UUID, tuple[int, str]]
+    """event_id of each input -> (its position, its correlation id)."""
+    single: Event | None
+    """The input event of a one-event handler; None in a batch handler."""
 
     @property
     def redis(self) -> Redis:
         return self.service.redis
 
-    async def publish(self, event: Event) -> None:
-        """Publish an event caused by the one being handled (same correlation id)."""
-        await self.service.publish(event, correlation_id=self.correlation_id)
+    @property
+    def correlation_id(self) -> str:
+        if self.single is None:
+            raise RuntimeError("a batch has one correlation id per event: use ctx.causes")
+        return self.causes[self.single.event_id][1]
+
+    async def publish(self, event: Event, *, cause: Event | None = None) -> None:
+        """Publish ``event`` as caused by ``cause`` (default: the event being handled).
+
+        It carries the cause's correlation id, and its ``causation_id`` is set to the cause's
+        ``event_id`` unless already set.
+        """
+        origin = cause or self.single
+        if origin is None:
+            raise ValueError("in a batch handler, say which input caused the event: publish(e, cause=input)")
+        owner, correlation_id = self.causes[origin.event_id]
+        if event.causation_id is None:
+            event = event.model_copy(update={"causation_id": origin.event_id})
+        self.outbox.add(owner, event, correlation_id)
+
+
+@dataclass(frozen=True)
+class _Input:
+    entry_id: str
+    fields: Mapping[Any, Any]
+    event: Event
+    correlation_id: str
 
 
 class Service:
@@ -89,6 +129,7 @@ class Service:
         )
         self.log = get_logger("lingxi.runtime")
         self.redis: Redis = Redis.from_url(self.settings.redis_url)
+        self.committer = Committer(self.redis, group=name, ttl_s=self.settings.processed_ttl_s)
         self.registry = registry
         self.broker = RedisBroker(
             self.settings.redis_url,
@@ -102,26 +143,46 @@ class Service:
         )
         self.streams: list[str] = []
         self.started = False
+        self.fatal: str | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     # --- subscriptions -------------------------------------------------------------------------
 
-    def consumer(self, event_type: type[E]) -> Callable[[Handler[E]], Handler[E]]:
-        """Subscribe ``handler`` to ``event_type``'s stream with a reader and a reclaimer."""
+    def consumer(self, event_type: type[E], *, batch: bool = False) -> Callable[[Any], Any]:
+        """Subscribe a handler to ``event_type``'s stream with a reader and a reclaimer.
 
-        def register(handler: Handler[E]) -> Handler[E]:
+        ``batch=False``: ``async (event, ctx)``, one event at a time. ``batch=True``:
+        ``async (events, ctx)`` with up to ``max_records`` events; entries a failed batch left
+        pending are retried one by one by the reclaimer, so one poison event cannot hold back others.
+        """
+
+        def register(handler: Any) -> Any:
             stream = event_type.stream
             if stream in self.streams:
                 raise ValueError(f"{self.name} already consumes {stream}")
             self.streams.append(stream)
+            consume: Callable[..., Awaitable[None]]
+            if batch:
 
-            async def consume(message: RedisStreamMessage) -> None:
-                await self._deliver(event_type, handler, message)
+                async def consume_batch(
+                    message: Annotated[RedisBatchStreamMessage, Context("message")],
+                ) -> None:
+                    await self._deliver_batch(event_type, handler, message)
+
+                consume = consume_batch
+            else:
+
+                async def consume_one(message: Annotated[RedisStreamMessage, Context("message")]) -> None:
+                    await self._deliver_one(event_type, handler, message)
+
+                consume = consume_one
 
             group, consumer = self.name, self.settings.replica
             reader = StreamSub(
                 stream,
                 group=group,
                 consumer=consumer,
+                batch=batch,
                 max_records=self.settings.max_records,
                 polling_interval=self.settings.block_ms,
             )
@@ -129,81 +190,131 @@ class Service:
                 stream,
                 group=group,
                 consumer=consumer,
+                batch=batch,
                 min_idle_time=self.settings.reclaim_idle_ms,
                 polling_interval=self.settings.reclaim_poll_ms,
             )
-            self.broker.subscriber(stream=reclaimer, title=f"{stream}:{group}:reclaim")(
-                self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read")(consume)
+            # Acknowledgement is ours: it happens inside the commit (or the dead-lettering).
+            manual = AckPolicy.MANUAL
+            read = self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read", ack_policy=manual)
+            reclaim = self.broker.subscriber(
+                stream=reclaimer, title=f"{stream}:{group}:reclaim", ack_policy=manual
             )
+            reclaim(read(consume))
             return handler
 
         return register
 
-    async def _deliver(self, event_type: type[E], handler: Handler[E], message: RedisStreamMessage) -> None:
+    def _processed_key(self, event: Event) -> str:
+        return f"lingxi:processed:{self.name}:{event.event_id}"
+
+    async def _deliver_one(
+        self, event_type: type[E], handler: Handler[E], message: RedisStreamMessage
+    ) -> None:
+        stream = message.raw_message["channel"]
+        entry = entry_id(message.raw_message) or ""
+        fields = message.raw_message["data"]
         try:
             event = event_type.model_validate_json(message.body)
         except ValidationError as error:
-            await self.dead_letter(message, reason="invalid_event", error=_validation_summary(error))
-            self._outcome(message, "dead_lettered")
-            return
+            await self._dead_letter(stream, entry, fields, "invalid_event", _validation_summary(error), 1)
+            return self._outcome(stream, "dead_lettered")
         structlog.contextvars.bind_contextvars(event_id=str(event.event_id))
-        processed_key = f"lingxi:processed:{self.name}:{event.event_id}"
-        if await self.redis.exists(processed_key):
-            self._outcome(message, "duplicate")
-            return
+        key = self._processed_key(event)
+        if await self.redis.exists(key):
+            await self.redis.xack(stream, self.name, entry)
+            return self._outcome(stream, "duplicate")
         correlation_id = message.correlation_id or str(event.event_id)
+        outbox = Outbox()
+        context = HandlerContext(self, outbox, {event.event_id: (1, correlation_id)}, event)
         try:
-            await handler(event, HandlerContext(self, correlation_id, event))
+            await handler(event, context)
         except Exception as error:
-            attempts = await message.get_delivery_count()
+            attempts = await delivery_count(self.redis, stream, self.name, entry)
             if attempts < self.settings.max_deliveries:
-                self._outcome(message, "retry")
                 structlog.contextvars.bind_contextvars(attempts=attempts)
+                self._outcome(stream, "retry")
                 raise
-            await self.dead_letter(message, reason="handler_failed", error=repr(error), attempts=attempts)
-            self._outcome(message, "dead_lettered")
+            await self._dead_letter(stream, entry, fields, "handler_failed", repr(error), attempts)
             self.log.error("handler failed for good", exc_info=error, attempts=attempts)
-            return
-        await self.redis.set(processed_key, 1, ex=self.settings.processed_ttl_s)
-        self._outcome(message, "ok")
+            return self._outcome(stream, "dead_lettered")
+        fresh = await self.committer.commit(stream, [Handled(entry, key)], outbox)
+        self._outcome(stream, "ok" if fresh else "duplicate")
 
-    def _outcome(self, message: RedisStreamMessage, outcome: str) -> None:
-        structlog.contextvars.bind_contextvars(outcome=outcome)
-        EVENTS_HANDLED.labels(self.name, message.raw_message["channel"], outcome).inc()
-
-    async def dead_letter(
-        self, message: RedisStreamMessage, *, reason: str, error: str, attempts: int | None = None
-    ) -> str:
-        """Move an entry to its stream's dead-letter stream, keeping the original fields for replay."""
+    async def _deliver_batch(
+        self, event_type: type[E], handler: BatchHandler[E], message: RedisBatchStreamMessage
+    ) -> None:
         stream = message.raw_message["channel"]
-        original_id = entry_id(message.raw_message) or ""
-        original = message.raw_message["data"]
-        fields: dict[str, str] = {
-            (k.decode() if isinstance(k, bytes) else str(k)): (
-                v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-            )
-            for k, v in original.items()
-        }
-        record = {
-            **fields,
-            "dlq.reason": reason,
-            "dlq.error": error[:2000],
-            "dlq.attempts": str(attempts if attempts is not None else await message.get_delivery_count()),
-            "dlq.original_id": original_id,
-            "dlq.stream": stream,
-            "dlq.service": self.name,
-            "dlq.replica": self.settings.replica,
-            "dlq.failed_at": datetime.now(UTC).isoformat(),
-        }
-        raw_id = await self.redis.xadd(dead_letter_stream(stream), record)  # type: ignore[arg-type]
-        dlq_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-        self.log.warning("event dead-lettered", reason=reason, error=error[:500], dlq_id=dlq_id)
-        return dlq_id
+        inputs: list[_Input] = []
+        raw = message.raw_message
+        for raw_id, fields in zip(raw["message_ids"], raw["data"], strict=True):
+            entry = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            event_json, headers = decode_entry(fields)
+            try:
+                event = event_type.model_validate_json(event_json)
+            except ValidationError as error:
+                await self._dead_letter(stream, entry, fields, "invalid_event", _validation_summary(error), 1)
+                self._outcome(stream, "dead_lettered")
+                continue
+            inputs.append(_Input(entry, fields, event, headers.get("correlation_id") or str(event.event_id)))
+        if not inputs:
+            return
+        keys = [self._processed_key(i.event) for i in inputs]
+        seen = await self.redis.mget(keys)
+        todo = [i for i, mark in zip(inputs, seen, strict=True) if mark is None]
+        outbox = Outbox()
+        causes = {i.event.event_id: (n, i.correlation_id) for n, i in enumerate(inputs, start=1)}
+        structlog.contextvars.bind_contextvars(batch_size=len(inputs))
+        if todo:
+            try:
+                await handler([cast(E, i.event) for i in todo], HandlerContext(self, outbox, causes, None))
+            except Exception as error:
+                if len(inputs) > 1:
+                    # The reclaimer retries these one by one; only a lone failing event is capped.
+                    self._outcome(stream, "retry")
+                    raise
+                lone = inputs[0]
+                attempts = await delivery_count(self.redis, stream, self.name, lone.entry_id)
+                if attempts < self.settings.max_deliveries:
+                    structlog.contextvars.bind_contextvars(attempts=attempts)
+                    self._outcome(stream, "retry")
+                    raise
+                await self._dead_letter(
+                    stream, lone.entry_id, lone.fields, "handler_failed", repr(error), attempts
+                )
+                self.log.error("handler failed for good", exc_info=error, attempts=attempts)
+                return self._outcome(stream, "dead_lettered")
+        handled = [Handled(i.entry_id, key) for i, key in zip(inputs, keys, strict=True)]
+        fresh = await self.committer.commit(stream, handled, outbox)
+        self._outcome(stream, "ok" if fresh else "duplicate")
 
-    # --- publishing ---------------------------------------------------------------------------
+    def _outcome(self, stream: str, outcome: str) -> None:
+        structlog.contextvars.bind_contextvars(outcome=outcome)
+        EVENTS_HANDLED.labels(self.name, stream, outcome).inc()
+
+    async def _dead_letter(
+        self, stream: str, entry: str, fields: Mapping[Any, Any], reason: str, error: str, attempts: int
+    ) -> None:
+        dlq_id = await dead_letter(
+            self.redis,
+            stream=stream,
+            group=self.name,
+            entry_id=entry,
+            fields=fields,
+            reason=reason,
+            error=error,
+            attempts=attempts,
+            replica=self.settings.replica,
+        )
+        self.log.warning("event dead-lettered", reason=reason, error=error[:500], dlq_id=dlq_id)
+
+    # --- publishing outside a handler ---------------------------------------------------------
 
     async def publish(self, event: Event, *, correlation_id: str | None = None) -> str:
-        """Publish ``event`` on its stream; returns the correlation id used."""
+        """Publish an event that starts a flow (e.g. from an HTTP request); returns its correlation id.
+
+        Inside a handler use ``ctx.publish``, which commits with the acknowledgement.
+        """
         correlation = correlation_id or str(uuid4())
         await self.broker.publish(event.to_json_dict(), stream=event.stream, correlation_id=correlation)
         return correlation
@@ -221,16 +332,42 @@ class Service:
                     raise
 
     async def start(self) -> None:
+        """Start consuming (for apps that are not ``asgi()``, e.g. the FastAPI gateway)."""
         await self.ensure_groups()
         await self.broker.start()
-        self.started = True
-        self.log.info("service started", streams=self.streams, redis=_safe_url(self.settings.redis_url))
+        await self._after_start()
 
     async def stop(self) -> None:
-        self.started = False
+        await self._before_stop()
         await self.broker.stop()
         await self.redis.aclose()
         self.log.info("service stopped")
+
+    async def _after_start(self) -> None:
+        self.started = True
+        self._watchdog = asyncio.create_task(self._watch_subscribers(), name="subscriber-watchdog")
+        self.log.info("service started", streams=self.streams, redis=_safe_url(self.settings.redis_url))
+
+    async def _before_stop(self) -> None:
+        self.started = False
+        if self._watchdog:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+
+    async def _watch_subscribers(self, every_s: float = 1.0) -> None:
+        """A subscriber that stopped on its own (FastStream stops one whose group vanished, NOGROUP)
+        would leave this replica alive but deaf: stop the process with a non-zero status instead,
+        so its supervisor restarts it and the groups are created again."""
+        while True:
+            await asyncio.sleep(every_s)
+            stopped = [s for s in self.broker.subscribers if not s.running]
+            if stopped:
+                self.fatal = f"{len(stopped)} subscriber(s) stopped (consumer group lost?)"
+                self.started = False
+                self.log.critical("subscriber lost; stopping for a restart", reason=self.fatal)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     async def readiness(self) -> dict[str, Any]:
         """What /readyz reports: Redis reachable and every subscriber running."""
@@ -238,7 +375,8 @@ class Service:
             redis_ok = bool(await self.redis.ping())
         except Exception:
             redis_ok = False
-        return {"ready": redis_ok and self.started, "redis": redis_ok, "consuming": self.started}
+        consuming = self.started and all(s.running for s in self.broker.subscribers)
+        return {"ready": redis_ok and consuming, "redis": redis_ok, "consuming": consuming}
 
     def asgi(self, routes: Sequence[tuple[str, ASGIApp]] = ()) -> AsgiFastStream:
         """The ASGI app of a worker service: the broker plus /healthz, /readyz and /metrics."""
@@ -246,24 +384,15 @@ class Service:
             self.broker,
             asgi_routes=[*probe_routes(self), *routes],
             on_startup=[self.ensure_groups],
-            after_startup=[self._mark_started],
-            on_shutdown=[self._mark_stopped],
+            after_startup=[self._after_start],
+            on_shutdown=[self._before_stop],
             logger=None,
         )
 
-    async def _mark_started(self) -> None:
-        self.started = True
-        self.log.info("service started", streams=self.streams, redis=_safe_url(self.settings.redis_url))
-
-    async def _mark_stopped(self) -> None:
-        self.started = False
-
 
 def _validation_summary(error: ValidationError) -> str:
-    parts: Iterable[str] = (
-        f"{'.'.join(str(p) for p in e['loc']) or '<event>'}: {e['msg']}" for e in error.errors()
-    )
-    return json.dumps(list(parts), ensure_ascii=False)
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '<event>'}: {e['msg']}" for e in error.errors()]
+    return json.dumps(parts, ensure_ascii=False)
 
 
 def _safe_url(url: str) -> str:
