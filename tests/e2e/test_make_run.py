@@ -1,22 +1,70 @@
-"""`lingxi up` (what `make run` starts): the printed example request works as printed."""
+"""`lingxi up` (what `make run` starts): the printed example request works as printed, and a replica
+that crashes is restarted by the supervisor."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from lingxi.localredis import free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def test_up_prints_a_request_that_returns_a_labelled_answer(tmp_path: Path) -> None:
+class Output:
+    """Drains the supervisor's merged log in a thread, so its pipe never fills."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._drain, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                if predicate(line):
+                    return line
+            seen = len(self.lines)
+            time.sleep(0.1)
+        raise AssertionError("not printed in time; last lines:\n" + "".join(self.lines[-40:]))
+
+
+def ask(example: str) -> dict[str, object]:
+    answer = subprocess.run(example, shell=True, capture_output=True, text=True, timeout=30, check=True)
+    body: dict[str, object] = json.loads(answer.stdout)
+    return body
+
+
+def ready_again(url: str, timeout_s: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            answer: dict[str, object] = httpx.get(url, timeout=1).json()
+            return answer
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     lingxi = Path(sys.executable).parent / "lingxi"
     up = subprocess.Popen(
@@ -27,38 +75,36 @@ def test_up_prints_a_request_that_returns_a_labelled_answer(tmp_path: Path) -> N
         text=True,
         cwd=tmp_path,  # a relative --data-dir, as `make run` uses
     )
-    output: list[str] = []
+    output = Output(up)
     try:
-        assert up.stdout is not None
-        deadline = time.monotonic() + 120
-        example = None
-        for line in up.stdout:
-            output.append(line)
-            if line.startswith("lingxi") and "| curl " in line:
-                example = line.split("| ", 1)[1].strip()
-                break
-            if time.monotonic() > deadline:
-                break
-        assert example, "no example request printed:\n" + "".join(output[-40:])
-        answer = subprocess.run(example, shell=True, capture_output=True, text=True, timeout=30, check=True)
-        body = json.loads(answer.stdout)
+        example = output.wait_for(lambda line: "| curl " in line, 120).split("| ", 1)[1].strip()
+        body = ask(example)
         assert body["status"] == "released", body
         result = body["result"]
+        assert isinstance(result, dict)
         assert result["intent"] == "set_alarm"
         assert result["slots"]["time"].endswith("T07:00:00+08:00")
         assert result["reply_text"]
         assert result["explicit_label"]["notice"] == "本内容由人工智能生成"
         assert result["aigc"]["Label"] == 1
-        assert any(line.startswith("assistant-2") for line in output), "replica count is honoured"
+        assert any(line.startswith("assistant-2") for line in output.lines), "replica count is honoured"
+
+        listed = output.wait_for(lambda line: re.search(r"assistant-1\s+http://", line) is not None, 5)
+        probes = re.search(r"(http://127\.0\.0\.1:\d+)", listed)
+        assert probes
+        pid = httpx.get(f"{probes.group(1)}/healthz").json()["pid"]
+        os.kill(pid, signal.SIGKILL)
+        output.wait_for(lambda line: "assistant-1 exited with -9; restart 1" in line, 10)
+        assert ready_again(f"{probes.group(1)}/healthz", 60)["pid"] != pid
+        assert ask(example)["status"] == "released"
     finally:
         up.send_signal(signal.SIGINT)
         try:
-            rest, _ = up.communicate(timeout=40)
+            up.wait(timeout=40)
         except subprocess.TimeoutExpired:
             up.kill()
-            rest, _ = up.communicate()
-        output.append(rest or "")
-    assert up.returncode == 0, "".join(output[-40:])
+            up.wait()
+    assert up.returncode == 0, "".join(output.lines[-40:])
     redis_dir = tmp_path / "lingxi-data" / "redis"
     assert (redis_dir / "appendonlydir").exists() or any(redis_dir.glob("*.aof")), (
         "the local Redis keeps an AOF"

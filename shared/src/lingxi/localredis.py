@@ -47,10 +47,18 @@ def free_port() -> int:
 class LocalRedis:
     """Start with ``start()``, stop with ``stop()``; ``url`` is the connection URL."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        appendonly: bool = True,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.data_dir = data_dir.resolve()  # redis-server chdirs to --dir before opening its log
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,6 +75,7 @@ class LocalRedis:
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
@@ -90,8 +99,13 @@ class LocalRedis:
         finally:
             client.close()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 10.0, *, kill: bool = False) -> None:
+        """Shut down (SIGTERM: Redis flushes its AOF), or with ``kill`` die at once (SIGKILL)."""
         if self.process is None or self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+            self.process.wait()
             return
         self.process.terminate()
         try:

@@ -177,6 +177,9 @@ class Supervisor:
             url = f"http://127.0.0.1:{self.gateways[0].port}"
             self.say(f"ready: {len(self.replicas)} processes; gateway at {url} (API docs: {url}/docs)")
             self.say(f"redis: {self.redis_url}")
+            for replica in self.replicas:
+                probes = f"http://127.0.0.1:{replica.port}"
+                self.say(f"  {replica.name:<{self.width}} {probes}  (/healthz /readyz /metrics)")
             self.say("try:")
             self.say(example_request(url))
             self.say("Ctrl-C stops everything.")

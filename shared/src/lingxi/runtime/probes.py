@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,12 @@ def probe_routes(service: Service) -> list[tuple[str, ProbeApp]]:
     """``/healthz`` (the process answers), ``/readyz`` (Redis reachable, consuming), ``/metrics``."""
 
     async def healthz() -> tuple[int, bytes, str]:
-        body = {"status": "ok", "service": service.name, "replica": service.settings.replica}
+        body = {
+            "status": "ok",
+            "service": service.name,
+            "replica": service.settings.replica,
+            "pid": os.getpid(),
+        }
         return 200, _json(body), "application/json"
 
     async def readyz() -> tuple[int, bytes, str]:

@@ -17,13 +17,21 @@ def serve(app: Any, service: Service) -> None:
     supervisor (``lingxi up``, Docker, Kubernetes) restarts it.
     """
     settings = service.settings
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,  # logging is already configured by the Service
-        lifespan="on",
-        timeout_graceful_shutdown=int(settings.graceful_timeout_s) or None,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,  # logging is already configured by the Service
+            lifespan="on",
+            timeout_graceful_shutdown=int(settings.graceful_timeout_s) or None,
+        )
     )
+
+    def shut_down() -> None:
+        server.should_exit = True
+
+    service.on_fatal = shut_down
+    server.run()
     if service.fatal:
         sys.exit(EXIT_SUBSCRIBER_LOST)

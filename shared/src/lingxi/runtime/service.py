@@ -144,6 +144,8 @@ class Service:
         self.streams: list[str] = []
         self.started = False
         self.fatal: str | None = None
+        self.on_fatal: Callable[[], None] = _terminate_this_process
+        """How to stop when a subscriber is lost; ``serve`` makes it a graceful uvicorn shutdown."""
         self._watchdog: asyncio.Task[None] | None = None
 
     # --- subscriptions -------------------------------------------------------------------------
@@ -366,7 +368,7 @@ class Service:
                 self.fatal = f"{len(stopped)} subscriber(s) stopped (consumer group lost?)"
                 self.started = False
                 self.log.critical("subscriber lost; stopping for a restart", reason=self.fatal)
-                os.kill(os.getpid(), signal.SIGTERM)
+                self.on_fatal()
                 return
 
     async def readiness(self) -> dict[str, Any]:
@@ -388,6 +390,10 @@ class Service:
             on_shutdown=[self._before_stop],
             logger=None,
         )
+
+
+def _terminate_this_process() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _validation_summary(error: ValidationError) -> str:

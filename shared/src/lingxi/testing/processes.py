@@ -25,6 +25,8 @@ class ServiceProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    command: list[str] | None = None
+    """What to run instead of ``python -m lingxi_<service>`` (e.g. a test's own service script)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -42,11 +44,9 @@ class ServiceProcess:
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
-        module = f"lingxi_{self.service}"
+        command = self.command or [sys.executable, "-m", f"lingxi_{self.service}"]
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self
 
@@ -91,7 +91,9 @@ class ProcessGroup:
     log_dir: Path
     started: list[ServiceProcess] = field(default_factory=list)
 
-    def start(self, service: str, replica: str | None = None, **env: str) -> ServiceProcess:
+    def start(
+        self, service: str, replica: str | None = None, *, command: list[str] | None = None, **env: str
+    ) -> ServiceProcess:
         name = replica or f"{service}-{len(self.started) + 1}"
         proc = ServiceProcess(
             service=service,
@@ -99,6 +101,7 @@ class ProcessGroup:
             redis_url=self.redis_url,
             log_path=self.log_dir / f"{name}.log",
             extra_env=env,
+            command=command,
         ).start()
         self.started.append(proc)
         return proc.wait_ready()
