@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import typer
 
+from lingxi.cli import dlq
+from lingxi.cli.publish import publish
+from lingxi.cli.streams import streams
+from lingxi.cli.tail import tail
 from lingxi.cli.up import up
 
 app = typer.Typer(
     name="lingxi",
-    help="Run and operate Lingxi: start the whole system locally.",
+    help="Run and operate Lingxi: start the whole system locally, publish and read events, inspect "
+    "streams and consumer groups, replay dead letters. Operator commands take --redis-url (default "
+    "$LINGXI_REDIS_URL, else $REDIS_URL, else redis://127.0.0.1:6379/0).",
     no_args_is_help=True,
     add_completion=False,
 )
 app.command(help="Start Redis and every service as its own process; Ctrl-C stops all.")(up)
+app.command()(publish)
+app.command()(tail)
+app.command()(streams)
+app.add_typer(dlq.app, name="dlq")
 
 
 @app.callback()
