@@ -38,10 +38,15 @@ def redact_personal_data(_: WrappedLogger, __: str, event_dict: EventDict) -> Ev
     return event_dict
 
 
+_NAME_KEY = "_logger_name"
+
+
 def _static_fields(fields: dict[str, str]) -> Processor:
     def add(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         for key, value in fields.items():
             event_dict.setdefault(key, value)
+        if _NAME_KEY in event_dict:
+            event_dict["logger"] = event_dict.pop(_NAME_KEY)
         return event_dict
 
     return add
@@ -58,30 +63,28 @@ def configure_logging(
     *, service: str, replica: str, log_format: LogFormat = "auto", level: str = "INFO"
 ) -> None:
     """Configure structlog and the standard library's root logger for one process."""
-    shared: list[Processor] = [
+    common: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _static_fields({"service": service, "replica": replica}),
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_personal_data,
     ]
+    renderer = _renderer(log_format)
+    # Our own lines go straight from structlog to stdout (no stdlib record: about twice as fast);
+    # lines from libraries (uvicorn, FastStream, redis) take the stdlib route below, same shape.
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*common, structlog.processors.format_exc_info, renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        cache_logger_on_first_use=False,  # a reconfiguration (tests, a second Service) must take effect
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*common, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            _renderer(log_format),
+            renderer,
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -96,9 +99,11 @@ def configure_logging(
         logging.getLogger(name).propagate = True
 
 
-def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name, **initial)
-    return logger
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A structlog logger; ``name`` is carried as the ``logger`` field."""
+    if name is not None:
+        initial[_NAME_KEY] = name  # "logger" itself is a parameter name of structlog.get_logger
+    return structlog.get_logger(**initial)
 
 
 def bound_context() -> MutableMapping[str, Any]:

@@ -24,11 +24,11 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 import structlog
-from faststream import AckPolicy, Context
+from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from faststream.redis import RedisBroker, StreamSub
@@ -140,6 +140,11 @@ class Service:
                 handling_middleware(name, self.settings.replica),
             ],
             logger=logging.getLogger("faststream.redis"),
+            # Per-message "Received"/"Processed" lines would repeat ours; keep them for DEBUG.
+            log_level=logging.DEBUG,
+            # Handlers get the raw message from ``_message_itself``: no dependency injection, whose
+            # context lookup costs a worker-thread hop per message (measured: 3x slower).
+            apply_types=False,
         )
         self.streams: list[str] = []
         self.started = False
@@ -166,15 +171,13 @@ class Service:
             consume: Callable[..., Awaitable[None]]
             if batch:
 
-                async def consume_batch(
-                    message: Annotated[RedisBatchStreamMessage, Context("message")],
-                ) -> None:
+                async def consume_batch(message: RedisBatchStreamMessage) -> None:
                     await self._deliver_batch(event_type, handler, message)
 
                 consume = consume_batch
             else:
 
-                async def consume_one(message: Annotated[RedisStreamMessage, Context("message")]) -> None:
+                async def consume_one(message: RedisStreamMessage) -> None:
                     await self._deliver_one(event_type, handler, message)
 
                 consume = consume_one
@@ -197,11 +200,9 @@ class Service:
                 polling_interval=self.settings.reclaim_poll_ms,
             )
             # Acknowledgement is ours: it happens inside the commit (or the dead-lettering).
-            manual = AckPolicy.MANUAL
-            read = self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read", ack_policy=manual)
-            reclaim = self.broker.subscriber(
-                stream=reclaimer, title=f"{stream}:{group}:reclaim", ack_policy=manual
-            )
+            options: dict[str, Any] = {"ack_policy": AckPolicy.MANUAL, "decoder": _message_itself}
+            read = self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read", **options)
+            reclaim = self.broker.subscriber(stream=reclaimer, title=f"{stream}:{group}:reclaim", **options)
             reclaim(read(consume))
             return handler
 
@@ -390,6 +391,11 @@ class Service:
             on_shutdown=[self._before_stop],
             logger=None,
         )
+
+
+async def _message_itself(message: Any) -> Any:
+    """A FastStream decoder that hands the handler the message, which validates the raw JSON itself."""
+    return message
 
 
 def _terminate_this_process() -> None:
