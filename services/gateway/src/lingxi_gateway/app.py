@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.routing import Route
 
 from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState, device_view
-from lingxi_gateway.results import ResultStore, ResultWaiter
+from lingxi_gateway.results import Completion, ResultStore, ResultWaiter
 
 
 class GatewaySettings(BaseSettings):
@@ -37,14 +37,19 @@ waiter = ResultWaiter(service.redis)
 access_log = get_logger("lingxi.gateway.http")
 
 
-@service.consumer(AnswerReleased)
-async def on_answer_released(answer: AnswerReleased, ctx: HandlerContext) -> None:
-    await results.complete(answer.request_id, "assistant", "released", device_view(answer))
+# Results are consumed in batches: one round trip stores a whole read and wakes its waiters.
+@service.consumer(AnswerReleased, batch=True)
+async def on_answers_released(answers: Sequence[AnswerReleased], ctx: HandlerContext) -> None:
+    await results.complete(
+        [Completion(a.request_id, "assistant", "released", device_view(a)) for a in answers]
+    )
 
 
-@service.consumer(AnswerBlocked)
-async def on_answer_blocked(answer: AnswerBlocked, ctx: HandlerContext) -> None:
-    await results.complete(answer.request_id, "assistant", "blocked", device_view(answer))
+@service.consumer(AnswerBlocked, batch=True)
+async def on_answers_blocked(answers: Sequence[AnswerBlocked], ctx: HandlerContext) -> None:
+    await results.complete(
+        [Completion(a.request_id, "assistant", "blocked", device_view(a)) for a in answers]
+    )
 
 
 @contextlib.asynccontextmanager

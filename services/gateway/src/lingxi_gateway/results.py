@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -29,29 +31,59 @@ def _key(request_id: UUID) -> str:
     return f"lingxi:requests:{request_id}"
 
 
+@dataclass(frozen=True)
+class Completion:
+    request_id: UUID
+    kind: str
+    status: RequestStatus
+    result: dict[str, Any]
+
+
 class ResultStore:
+    """One Redis hash per request (request_id, kind, status, created_at, completed_at, result)."""
+
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
 
     async def create_pending(self, request_id: UUID, kind: str) -> None:
         record = {"request_id": str(request_id), "kind": kind, "status": "pending", "created_at": _now()}
-        await self.redis.set(_key(request_id), json.dumps(record), ex=self.ttl_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(_key(request_id), mapping=record)  # type: ignore[arg-type]
+            pipe.expire(_key(request_id), self.ttl_s)
+            await pipe.execute()
 
-    async def complete(
-        self, request_id: UUID, kind: str, status: RequestStatus, result: dict[str, Any]
-    ) -> None:
-        # A request published straight to the stream has no pending record: results are kept anyway.
-        record = await self.get(request_id) or {"request_id": str(request_id), "kind": kind}
-        record.update(status=status, result=result, completed_at=_now())
-        await self.redis.set(_key(request_id), json.dumps(record, ensure_ascii=False), ex=self.ttl_s)
-        await self.redis.publish(DONE_CHANNEL, str(request_id))
+    async def complete(self, completions: Sequence[Completion]) -> None:
+        """Store results and wake the waiting replicas, in one round trip however many there are.
+
+        Idempotent: storing a result twice leaves the same record. A request published straight to
+        the stream has no pending record; its result is kept anyway.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for done in completions:
+                key = _key(done.request_id)
+                pipe.hsetnx(key, "created_at", _now())
+                pipe.hset(
+                    key,
+                    mapping={
+                        "request_id": str(done.request_id),
+                        "kind": done.kind,
+                        "status": done.status,
+                        "completed_at": _now(),
+                        "result": json.dumps(done.result, ensure_ascii=False),
+                    },
+                )
+                pipe.expire(key, self.ttl_s)
+                pipe.publish(DONE_CHANNEL, str(done.request_id))
+            await pipe.execute()
 
     async def get(self, request_id: UUID) -> dict[str, Any] | None:
-        raw = await self.redis.get(_key(request_id))
-        if raw is None:
+        raw = await self.redis.hgetall(_key(request_id))
+        if not raw:
             return None
-        record: dict[str, Any] = json.loads(raw)
+        record: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
+        if "result" in record:
+            record["result"] = json.loads(record["result"])
         return record
 
 
@@ -101,6 +133,10 @@ class ResultWaiter:
                 _log.warning("result notifications interrupted; resubscribing", exc_info=True)
                 # Waits in flight fall back to their timeout; the store still has every result.
                 await asyncio.sleep(0.5)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _now() -> str:
