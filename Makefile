@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test test-fast lint format clean
+.PHONY: help install run test test-fast lint format clean bench
 
 help:
 	@echo "make run    start Redis and every service (REPLICAS=assistant=3,gateway=2 to scale)"
@@ -32,6 +32,10 @@ test: install
 
 test-fast: install
 	.venv/bin/pytest -m "not e2e"
+
+bench: $(UV)
+	$(UV) sync --frozen --all-packages --group bench --python $(PYTHON)
+	.venv/bin/python -m bench --update-readme $(BENCH_ARGS)
 
 lint: install
 	.venv/bin/ruff check .

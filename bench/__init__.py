@@ -1,0 +1,5 @@
+"""`make bench`: throughput and latency of Lingxi's event path, each figure beside a baseline measured
+in the same run (raw redis-py for the broker path, one replica for scale-out).
+
+``python -m bench [--quick] [--only broker|http|scale] [--output DIR] [--update-readme]``
+"""

@@ -1,0 +1,314 @@
+"""Turning a results document into the markdown table, the chart, and the README section."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bench.stats import NOISY_PERCENT
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+OTHER_LOAD = (
+    "CPU % is of one core (100 × cores = all busy). Other load = the machine's busy CPU minus the "
+    "processes named (the bench process counted as named): work outside the benchmark that ran meanwhile "
+    "and skews the figures; ⚠ marks a figure measured while it exceeded "
+    f"{NOISY_PERCENT:g}% of a core."
+)
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    commit = m["git_commit"][:10] + (" + uncommitted changes" if m["git_dirty"] else "")
+    lines = [
+        f"**Lingxi benchmark**, {doc['started_at'][:16].replace('T', ' ')} UTC, "
+        f"{'quick' if doc['quick'] else 'full'} run in {_duration(doc['wall_s'])}  ",
+        f"{m['cpu_model']}, {m['cores']} cores; {m['os']}; Python {m['python']}; "
+        f"Redis {m['redis_server']}; redis-py {m['redis_py']}; FastStream {m['faststream']}; "
+        f"commit `{commit}`",
+        "",
+    ]
+    scenarios = doc["scenarios"]
+    if "broker" in scenarios:
+        lines += _broker(scenarios["broker"])
+    if "http" in scenarios:
+        lines += _http(scenarios["http"])
+    if "scale" in scenarios:
+        lines += _scale(scenarios["scale"])
+    lines += [OTHER_LOAD + _retaken(doc)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _cpu(runs: list[dict[str, float]], *keys: str) -> str:
+    """Median over runs of each named CPU percentage (several keys are summed per run)."""
+    values = []
+    for key in keys:
+        per_run = [
+            sum(run.get(k, 0.0) for k in key.split("+"))
+            for run in runs
+            if any(k in run for k in key.split("+"))
+        ]
+        values.append(f"{statistics.median(per_run):.0f}" if per_run else "–")
+    return " / ".join(values)
+
+
+def _noisy(runs: list[dict[str, float]]) -> str:
+    others = [run["others"] for run in runs if "others" in run]
+    return " ⚠" if others and statistics.median(others) > NOISY_PERCENT else ""
+
+
+def _retaken(doc: dict[str, Any]) -> str:
+    noise = doc.get("noise") or {}
+    count = noise.get("retaken", 0)
+    if not count:
+        return ""
+    return f" {count} measurement(s) disturbed that way were taken again (at most 3 tries, 2 for HTTP)."
+
+
+def _failed(title: str, section: dict[str, Any]) -> list[str]:
+    return [f"#### {title}", "", f"Failed: `{section['error']}`", ""]
+
+
+def _broker(section: dict[str, Any]) -> list[str]:
+    title = "Broker path: one consumer drains a backlog of QueryReceived"
+    if "error" in section:
+        return _failed(title, section)
+    lines = [
+        f"#### {title} ({section['payload_bytes']}-byte entries)",
+        "",
+        f"| consumer | COUNT | events | msg/s (median of {section['repeats']}) | vs raw, same COUNT "
+        "| CPU % consumer / Redis / other load |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for row in section["results"]:
+        if row.get("status") != "ok":
+            lines.append(
+                f"| {row['label']} | {row['k']} | {row['events']:,} "
+                f"| skipped: {row.get('reason', '?')} | – | – |"
+            )
+            continue
+        lines.append(
+            f"| {row['label']} | {row['k']} | {row['events']:,} | {_n(row['median_msg_s'])}"
+            f"{_noisy(row['cpu_percent'])} "
+            f"| {_ratio(row.get('vs_raw'))} | {_cpu(row['cpu_percent'], 'consumer', 'redis', 'others')} |"
+        )
+    lines += ["", section["method"], ""]
+    return lines
+
+
+def _http(section: dict[str, Any]) -> list[str]:
+    title = "Assistant path over HTTP: POST /v1/assistant/queries?wait=5, open loop"
+    if "error" in section:
+        return _failed(title, section)
+    names = ["gateway", "assistant", "compliance", "redis", "loadgen", "others"]
+    lines = [
+        f"#### {title}",
+        "",
+        "| offered req/s | achieved req/s | p50 ms | p95 ms | p99 ms | errors | generator lag p99 ms "
+        "| CPU % gateway / assistant / compliance / Redis / generator / other load | deepest queue |",
+        "|--:|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
+    for lv in section["levels"]:
+        lat = lv["latency_ms"]
+        errors = str(lv["errors"])
+        if lv["errors"]:
+            errors += " (" + ", ".join(f"{k} {v}" for k, v in sorted(lv["errors_by_kind"].items())) + ")"
+        lag = f"{lv['send_lag_ms']['p99']:.1f}" + (" saturated" if lv["saturated"] else "")
+        achieved = _n(lv["achieved_rps"]) + _noisy([lv["cpu_percent"]])
+        cpu = _cpu([lv["cpu_percent"]], *names)
+        lines.append(
+            f"| {lv['offered_rps']:g} | {achieved} | {_n(lat['p50'], 1)} | {_n(lat['p95'], 1)} "
+            f"| {_n(lat['p99'], 1)} | {errors} | {lag} | {cpu} | {_deepest(lv.get('max_backlog', {}))} |"
+        )
+    best = section.get("highest_clean_offered_rps")
+    lines += [
+        "",
+        f"Highest offered load with no errors and ≥ 95% achieved: {_n(best)} req/s."
+        if best is not None
+        else "No offered load ran without errors.",
+        "",
+        section["method"],
+        "",
+        "Deepest queue: the largest backlog (undelivered + unacknowledged entries) a consumer group had "
+        "during the load, sampled every 0.25 s; where it grows, that consumer is the bottleneck.",
+        "",
+    ]
+    return lines
+
+
+def _deepest(backlogs: dict[str, int]) -> str:
+    """The consumer group whose backlog grew most during the load, e.g. ``gateway ← answers: 883``."""
+    if not backlogs:
+        return "–"
+    label, depth = max(backlogs.items(), key=lambda item: item[1])
+    stream, _, group = label.partition(" → ")
+    return f"{depth:,} for {group} on {stream}" if depth > 1 else f"≤ 1 everywhere ({depth})"
+
+
+def _scale(section: dict[str, Any]) -> list[str]:
+    title = "Scale-out: replicas of one service draining one backlog"
+    if "error" in section:
+        return _failed(title, section)
+    lines = [
+        f"#### {title} (max_records {section['max_records']})",
+        "",
+        f"| handler | replicas | events | msg/s (median of {section['repeats']}) | speed-up vs 1 replica "
+        "| CPU % replicas (sum) / Redis / other load |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    labels = {"light": "no-op", "heavy": f"~{section['heavy_ms']:g} ms pure Python"}
+    for row in section["results"]:
+        replicas = "+".join(name for name in row["cpu_percent"][0] if name.startswith("bench-scale"))
+        lines.append(
+            f"| {labels[row['kind']]} | {row['replicas']} | {row['events']:,} | {_n(row['median_msg_s'])}"
+            f"{_noisy(row['cpu_percent'])} "
+            f"| {_ratio(row['speedup'])} | {_cpu(row['cpu_percent'], replicas, 'redis', 'others')} |"
+        )
+    lines += ["", section["method"], ""]
+    return lines
+
+
+def chart(doc: dict[str, Any], path: Path) -> None:
+    """Three panels: broker throughput against raw, HTTP latency against load, scale-out speed-up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = doc["scenarios"]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    _broker_panel(axes[0], scenarios.get("broker"))
+    _http_panel(axes[1], scenarios.get("http"))
+    _scale_panel(axes[2], scenarios.get("scale"))
+    m = doc["machine"]
+    fig.suptitle(
+        f"Lingxi benchmark {doc['started_at'][:10]} · {m['cpu_model']}, {m['cores']} cores · "
+        f"Python {m['python']} · Redis {m['redis_server']} · {m['git_commit'][:10]}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _empty(ax: Any, title: str, section: dict[str, Any] | None) -> bool:
+    ax.set_title(title, fontsize=10)
+    if section is None or "error" in section:
+        ax.text(0.5, 0.5, "not run" if section is None else "failed", ha="center", va="center")
+        ax.set_axis_off()
+        return True
+    return False
+
+
+def _broker_panel(ax: Any, section: dict[str, Any] | None) -> None:
+    if _empty(ax, "Broker path: drain throughput (msg/s)", section):
+        return
+    assert section is not None
+    by_key = {r["key"]: r for r in section["results"]}
+    groups = [("single", "one-event"), ("batch", "batch")]
+    width = 0.38
+    for offset, (consumer, colour) in enumerate((("raw", "#9aa5b1"), ("lingxi", "#d1495b"))):
+        xs, ys = [], []
+        for i, (mode, _) in enumerate(groups):
+            row = by_key.get(f"{consumer}_{mode}", {})
+            xs.append(i + (offset - 0.5) * width)
+            ys.append(row.get("median_msg_s", 0) if row.get("status") == "ok" else 0)
+        bars = ax.bar(xs, ys, width, label="raw redis-py" if consumer == "raw" else "Lingxi", color=colour)
+        if consumer == "lingxi":
+            for bar, (mode, _) in zip(bars, groups, strict=True):
+                row = by_key.get(f"lingxi_{mode}", {})
+                note = _ratio(row.get("vs_raw")) if row.get("status") == "ok" else "skipped"
+                ax.annotate(
+                    note, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom"
+                )
+    ax.set_xticks(
+        range(len(groups)), [f"{label}\nCOUNT {by_key[f'raw_{mode}']['k']}" for mode, label in groups]
+    )
+    ax.set_ylabel("msg/s")
+    ax.legend(fontsize=8)
+
+
+def _http_panel(ax: Any, section: dict[str, Any] | None) -> None:
+    if _empty(ax, "Assistant path over HTTP: latency vs offered load", section):
+        return
+    assert section is not None
+    levels = section["levels"]
+    offered = [lv["offered_rps"] for lv in levels]
+    for q, style in (("p50", "-o"), ("p95", "-s"), ("p99", "-^")):
+        points = [(lv["offered_rps"], lv["latency_ms"][q]) for lv in levels if lv["latency_ms"][q]]
+        ax.plot([x for x, _ in points], [y for _, y in points], style, label=f"{q} latency (answered)")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered req/s")
+    ax.set_ylabel("ms (from scheduled send)")
+    twin = ax.twinx()
+    twin.plot(offered, [lv["achieved_rps"] for lv in levels], ":D", color="black", label="achieved req/s")
+    twin.plot(offered, offered, color="grey", linewidth=0.6, label="offered")
+    twin.set_ylabel("achieved req/s")
+    for lv in levels:
+        if lv["errors"]:
+            share = lv["errors"] / max(lv["requests"], 1)
+            twin.annotate(
+                f"{share:.0%} errors",
+                (lv["offered_rps"], lv["achieved_rps"]),
+                color="red",
+                textcoords="offset points",
+                xytext=(-30, 10),
+                fontsize=8,
+            )
+    lines, labels = ax.get_legend_handles_labels()
+    lines2, labels2 = twin.get_legend_handles_labels()
+    ax.legend(
+        lines + lines2, labels + labels2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3
+    )
+
+
+def _scale_panel(ax: Any, section: dict[str, Any] | None) -> None:
+    if _empty(ax, "Scale-out: speed-up vs 1 replica", section):
+        return
+    assert section is not None
+    rows = section["results"]
+    replicas = sorted({r["replicas"] for r in rows})
+    ax.plot(replicas, replicas, "--", color="grey", label="ideal")
+    for kind, label in (("light", "no-op handler"), ("heavy", f"~{section['heavy_ms']:g} ms CPU handler")):
+        mine = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["replicas"])
+        ax.plot([r["replicas"] for r in mine], [r["speedup"] for r in mine], "-o", label=label)
+        for r in mine:
+            ax.annotate(
+                f"{r['median_msg_s']:,.0f}/s",
+                (r["replicas"], r["speedup"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, 6 if kind == "heavy" else -12),
+            )
+    ax.set_xticks(replicas)
+    ax.set_xlabel("replicas (separate processes)")
+    ax.set_ylabel("speed-up")
+    ax.legend(fontsize=8)
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Replace what sits between the bench markers; False when the markers are missing."""
+    text = readme.read_text()
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(text):
+        return False
+    replacement = f"{README_START}\n{table.rstrip()}\n{README_END}"
+    readme.write_text(pattern.sub(lambda _: replacement, text, count=1))
+    return True

@@ -1,0 +1,178 @@
+"""Broker path: how fast one consumer drains a backlog of QueryReceived, raw redis-py against Lingxi.
+
+Four consumers, each its own process, read the same backlog with the same COUNT:
+
+- raw single: XREADGROUP COUNT k, one XACK per entry;
+- Lingxi single: ``Service`` with ``max_records=k`` and a no-op one-event handler;
+- raw batch: XREADGROUP COUNT k, one XACK for all the ids a read returned;
+- Lingxi batch: ``Service`` with ``@consumer(..., batch=True)`` and a no-op batch handler.
+
+The Lingxi consumer is the real runtime as a service runs it (uvicorn + AsgiFastStream, reader and
+reclaimer, validation, deduplication, commit with the acknowledgement, one JSON log line per message to
+a file). The clock is outside every consumer (``timed_drain``), so all four are timed the same way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bench.common import (
+    STREAM,
+    ModuleProcess,
+    Noise,
+    Payloads,
+    Ticker,
+    batch_api_available,
+    private_redis,
+    reset_group,
+    start_consumers,
+    stop_processes,
+    timed_drain,
+)
+from bench.stats import OTHERS, event_loop_name, median
+
+METHOD = (
+    "Each consumer is a separate process (Lingxi: the real Service under uvicorn, JSON logs to a file). "
+    "The backlog is written while the group sees nothing; then the group is rewound and one more entry "
+    "wakes the waiting consumer. The bench process polls XINFO GROUPS every 2 ms and stops the clock when "
+    "the last entry is delivered and nothing is pending. Private redis-server, no persistence. Event "
+    "loop: {loop} for both (uvicorn picks uvloop where installed)."
+)
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    single_k: int = 10
+    batch_k: int = 100
+    single_n: int = 10_000
+    batch_n: int = 50_000
+    repeats: int = 3
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    consumer: str  # "raw" | "lingxi"
+    batch: bool
+
+
+CASES = (
+    Case("raw_single", "raw redis-py, XACK per entry", "raw", False),
+    Case("lingxi_single", "Lingxi, one-event handler", "lingxi", False),
+    Case("raw_batch", "raw redis-py, one XACK per read", "raw", True),
+    Case("lingxi_batch", "Lingxi, batch handler (batch=True)", "lingxi", True),
+)
+
+
+def steps(config: BrokerConfig) -> int:
+    return len(CASES) * (config.repeats + 1)
+
+
+async def run(config: BrokerConfig, tick: Ticker, workdir: Path, noise: Noise) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    with private_redis(workdir) as server:
+        client = Redis.from_url(server.url)
+        payloads = await Payloads.create()
+        run_number = 0
+        try:
+            for case in CASES:
+                k = config.batch_k if case.batch else config.single_k
+                n = config.batch_n if case.batch else config.single_n
+                row: dict[str, Any] = {
+                    "key": case.key,
+                    "label": case.label,
+                    "consumer": case.consumer,
+                    "batch": case.batch,
+                    "k": k,
+                    "events": n,
+                }
+                results.append(row)
+                if case.consumer == "lingxi" and case.batch and not batch_api_available():
+                    row.update(status="skipped", reason="Service.consumer has no batch= parameter yet")
+                    tick.advance(config.repeats + 1)
+                    continue
+                tick.say(f"broker: starting {case.label}")
+                group = f"bench-{case.key.replace('_', '-')}"
+                await reset_group(client, STREAM, group)
+                proc = _process(case, group, k, server.url, workdir)
+                await start_consumers(client, [proc], http=case.consumer == "lingxi")
+                tick.advance()
+                assert proc.process is not None
+                assert server.process is not None
+                pids = {"consumer": proc.process.pid, "redis": server.process.pid, "bench": os.getpid()}
+                rates: list[float] = []
+                cpu: list[dict[str, float]] = []
+                retaken = 0
+                try:
+                    for repeat in range(config.repeats):
+                        tick.say(
+                            f"broker: {case.label}, k={k}, {n:,} events, run {repeat + 1}/{config.repeats}"
+                        )
+                        for attempt in itertools.count(1):
+                            run_number += 1
+                            entries = payloads.entries(run_number, n)
+                            drain = await timed_drain(
+                                client, STREAM, group, entries, timeout_s=60 + n / 200, pids=pids
+                            )
+                            await reset_group(client, STREAM, group)
+                            if not noise.again(drain.cpu, attempt):
+                                break
+                            retaken += 1
+                            tick.say(f"broker: {case.label}: other load {drain.cpu[OTHERS]:.0f}%, again")
+                        cpu.append(drain.cpu)
+                        rates.append(n / drain.seconds)
+                        tick.advance()
+                finally:
+                    await stop_processes([proc])
+                    await client.xgroup_destroy(STREAM, group)
+                row.update(
+                    status="ok",
+                    runs_msg_s=[round(r, 1) for r in rates],
+                    median_msg_s=round(median(rates), 1),
+                    cpu_percent=cpu,
+                    retaken=retaken,
+                )
+        finally:
+            await client.aclose()
+    by_key = {r["key"]: r for r in results}
+    ratios: dict[str, float | None] = {}
+    for mode in ("single", "batch"):
+        raw, lingxi = by_key[f"raw_{mode}"], by_key[f"lingxi_{mode}"]
+        ok = raw.get("status") == "ok" and lingxi.get("status") == "ok"
+        ratio = lingxi["median_msg_s"] / raw["median_msg_s"] if ok else None
+        ratios[f"lingxi_vs_raw_{mode}"] = round(ratio, 3) if ratio is not None else None
+        lingxi["vs_raw"] = ratios[f"lingxi_vs_raw_{mode}"]
+        if raw.get("status") == "ok":
+            raw["vs_raw"] = 1.0
+    return {
+        "method": METHOD.format(loop=event_loop_name()),
+        "payload_bytes": payloads.size,
+        "repeats": config.repeats,
+        "results": results,
+        "ratios": ratios,
+    }
+
+
+def _process(case: Case, group: str, k: int, redis_url: str, workdir: Path) -> ModuleProcess:
+    replica = f"{group}-1"
+    common: dict[str, Any] = {
+        "service": group,
+        "replica": replica,
+        "redis_url": redis_url,
+        "log_path": workdir / f"{replica}.log",
+    }
+    if case.consumer == "raw":
+        args = ["--redis-url", redis_url, "--stream", STREAM, "--group", group, "--consumer", replica]
+        args += ["--count", str(k), "--ack", "batch" if case.batch else "single"]
+        return ModuleProcess(**common, module="bench.rawconsumer", args=args)
+    args = ["--service", group, *(["--batch"] if case.batch else [])]
+    return ModuleProcess(
+        **common, module="bench.consumer", args=args, extra_env={"LINGXI_MAX_RECORDS": str(k)}
+    )

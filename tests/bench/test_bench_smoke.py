@@ -1,0 +1,108 @@
+"""`python -m bench --quick` runs every scenario end to end and writes well-formed results.
+
+Structure and positivity only: timings on a shared machine are not asserted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lingxi.runtime import Service
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def _batch_api() -> bool:
+    return "batch" in inspect.signature(Service.consumer).parameters
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-6000:]}"
+    assert "| consumer |" in done.stdout  # the table is printed
+    return out, json.loads((out / "latest.json").read_text())
+
+
+def test_writes_every_result_file(quick_run: tuple[Path, dict[str, Any]]) -> None:
+    out, document = quick_run
+    assert (out / "latest.md").read_text().count("\n|") >= 10
+    assert (out / "latest.png").read_bytes().startswith(b"\x89PNG")
+    stamped = [p for p in out.glob("*.json") if p.name != "latest.json"]
+    assert len(stamped) == 1
+    assert json.loads(stamped[0].read_text()) == document
+
+
+def test_machine_is_described(quick_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = quick_run
+    machine = document["machine"]
+    for key in ("cpu_model", "cores", "python", "redis_server", "git_commit", "faststream", "redis_py"):
+        assert machine[key], key
+    assert document["quick"] is True
+    assert set(document["scenarios"]) == {"broker", "http", "scale"}
+    assert not [name for name, section in document["scenarios"].items() if "error" in section]
+
+
+def test_broker_path_has_every_consumer_with_rates_and_ratios(quick_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = quick_run
+    broker = document["scenarios"]["broker"]
+    rows = {row["key"]: row for row in broker["results"]}
+    assert set(rows) == {"raw_single", "lingxi_single", "raw_batch", "lingxi_batch"}
+    if not _batch_api():  # reported as skipped until the runtime has batch handlers
+        assert rows.pop("lingxi_batch")["status"] == "skipped"
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert _positive(row["median_msg_s"])
+        assert all(_positive(rate) for rate in row["runs_msg_s"])
+        assert _positive(row["vs_raw"])
+    assert all(_positive(ratio) for ratio in broker["ratios"].values() if ratio is not None)
+    assert _positive(broker["ratios"]["lingxi_vs_raw_single"])
+
+
+def test_http_path_has_each_load_level(quick_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = quick_run
+    levels = document["scenarios"]["http"]["levels"]
+    assert [level["offered_rps"] for level in levels] == document["config"]["http"]["rates"]
+    for level in levels:
+        assert level["requests"] > 0
+        assert level["ok"] + level["errors"] == level["requests"]
+        assert _positive(level["achieved_rps"])
+        for q in ("p50", "p95", "p99"):
+            assert _positive(level["latency_ms"][q])
+        assert level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
+        assert level["send_lag_ms"]["p99"] >= 0
+        assert isinstance(level["saturated"], bool)
+
+
+def test_scale_out_has_each_replica_count_for_both_handlers(quick_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = quick_run
+    scale = document["scenarios"]["scale"]
+    replicas = document["config"]["scale"]["replicas"]
+    for kind in ("light", "heavy"):
+        rows = [row for row in scale["results"] if row["kind"] == kind]
+        assert [row["replicas"] for row in rows] == replicas
+        for row in rows:
+            assert _positive(row["median_msg_s"])
+            assert _positive(row["speedup"])
+        assert rows[0]["speedup"] == 1.0
+    assert _positive(scale["heavy_iterations"])
