@@ -18,6 +18,7 @@ from lingxi.runtime import HandlerContext, Service
 from lingxi.runtime.probes import probe_routes
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.exceptions import RedisError
 from starlette.routing import Route
 
 from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState, device_view
@@ -87,6 +88,17 @@ async def http_edge(request: Request, call_next: Callable[[Request], Awaitable[R
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return response
+
+
+@app.exception_handler(RedisError)
+async def redis_unavailable(request: Request, error: RedisError) -> Response:
+    """Redis down or every connection busy: tell the device to come back, never a bare 500."""
+    access_log.warning("redis unavailable", error=type(error).__name__, path=request.url.path)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the service is busy or its store is unreachable; retry shortly"},
+        headers={"Retry-After": "1"},
+    )
 
 
 def _state(record: dict[str, Any]) -> RequestState:

@@ -36,7 +36,7 @@ from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from lingxi.events.base import Event
@@ -128,12 +128,17 @@ class Service:
             level=self.settings.log_level,
         )
         self.log = get_logger("lingxi.runtime")
-        self.redis: Redis = Redis.from_url(self.settings.redis_url)
+        # A blocking pool: under a burst, callers wait for a free connection instead of failing.
+        pool = BlockingConnectionPool.from_url(
+            self.settings.redis_url, max_connections=self.settings.redis_max_connections, timeout=5
+        )
+        self.redis: Redis = Redis(connection_pool=pool)
         self.committer = Committer(self.redis, group=name, ttl_s=self.settings.processed_ttl_s)
         self.registry = registry
         self.broker = RedisBroker(
             self.settings.redis_url,
             message_format=JsonEnvelopeFormat,
+            max_connections=self.settings.redis_max_connections,
             graceful_timeout=self.settings.graceful_timeout_s,
             middlewares=[
                 RedisPrometheusMiddleware(registry=registry, app_name=name),

@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = Field(default="0.0.0.0", description="Interface for probes, metrics and (gateway) API.")
     http_port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
+    redis_max_connections: int = Field(
+        default=256, ge=4, description="Connections per pool; past it, callers wait up to 5 s for one."
+    )
     max_records: int = Field(default=10, ge=1, le=1000, description="Entries fetched per XREADGROUP.")
     block_ms: int = Field(default=1000, ge=10, le=60_000, description="XREADGROUP BLOCK time.")
     reclaim_idle_ms: int = Field(
