@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lingxi.events.assistant import AnswerDrafted
 from lingxi.events.compliance import FeatureChangeRequested
 from lingxi.events.vision import ImageAnalyzed
@@ -23,9 +25,11 @@ settings = ComplianceSettings()
 policy = ReleasePolicy(producer=settings.content_producer, filing_number=settings.filing_number)
 
 
-@service.consumer(AnswerDrafted)
-async def on_answer_drafted(draft: AnswerDrafted, ctx: HandlerContext) -> None:
-    await ctx.publish(release_answer(draft, policy))
+# Batches: at low load a read holds one draft, so nothing waits; under load one commit serves many.
+@service.consumer(AnswerDrafted, batch=True)
+async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContext) -> None:
+    for draft in drafts:
+        await ctx.publish(release_answer(draft, policy), cause=draft)
 
 
 @service.consumer(ImageAnalyzed)
