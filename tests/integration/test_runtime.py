@@ -301,3 +301,25 @@ async def test_batches_isolate_invalid_and_poison_events(redis_client: redis.Red
     reasons = sorted(f[b"dlq.reason"] for _, f in redis_client.xrange(dead_letter_stream(STREAM)))
     assert reasons == [b"handler_failed", b"invalid_event"]
     assert max(batch_sizes) > 1, "events were handled in batches"
+
+
+async def test_the_same_event_twice_in_one_batch_publishes_its_outputs_once(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, max_records=50)
+    handled: list[int] = []
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        handled.append(len(events))
+        for event in events:
+            await ctx.publish(a_draft_for(event), cause=event)
+
+    query = a_query()
+    payload = encode_entry(query.model_dump_json(), {"correlation_id": "c"})
+    for _ in range(2):
+        redis_client.xadd(STREAM, payload)  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and bool(handled))
+    assert handled == [1], "the handler saw the event once"
+    assert len(drafts_in(redis_client)) == 1

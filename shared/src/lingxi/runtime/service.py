@@ -269,9 +269,17 @@ class Service:
             return
         keys = [self._processed_key(i.event) for i in inputs]
         seen = await self.redis.mget(keys)
-        todo = [i for i, mark in zip(inputs, seen, strict=True) if mark is None]
+        # The first copy of an event_id owns its outputs; later copies in the same read (a publisher's
+        # retry, a double replay) are only acknowledged: the commit's SET NX would refuse them anyway.
+        causes: dict[UUID, tuple[int, str]] = {}
+        todo: list[_Input] = []
+        for position, (item, mark) in enumerate(zip(inputs, seen, strict=True), start=1):
+            if item.event.event_id in causes:
+                continue
+            causes[item.event.event_id] = (position, item.correlation_id)
+            if mark is None:
+                todo.append(item)
         outbox = Outbox()
-        causes = {i.event.event_id: (n, i.correlation_id) for n, i in enumerate(inputs, start=1)}
         structlog.contextvars.bind_contextvars(batch_size=len(inputs))
         if todo:
             try:
