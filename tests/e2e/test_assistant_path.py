@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -167,3 +167,21 @@ def test_malformed_json_and_unknown_requests(system: dict[str, ServiceProcess]) 
     assert "json" in answer.text.lower()
     assert httpx.get(f"{base}/v1/requests/8d0f1c2a-1b2c-4d3e-9f40-123456789abc").status_code == 404
     assert httpx.get(f"{base}/v1/requests/not-a-uuid").status_code == 422
+
+
+def test_a_chunked_body_over_the_limit_is_refused_too(system: dict[str, ServiceProcess]) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'", "locale": "zh-CN", "device_id": "d", "region": "CN"}'
+
+    answer = httpx.post(
+        f"{system['gateway-1'].base_url}/v1/assistant/queries",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 413, answer.text[:200]
+    assert "65536" in answer.text
+    assert len(answer.content) < 1000, "the refused body is not echoed back"

@@ -68,13 +68,15 @@ def configure_logging(
         _static_fields({"service": service, "replica": replica}),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before redaction, so exception messages are masked too.
+        structlog.processors.format_exc_info,
         redact_personal_data,
     ]
     renderer = _renderer(log_format)
     # Our own lines go straight from structlog to stdout (no stdlib record: about twice as fast);
     # lines from libraries (uvicorn, FastStream, redis) take the stdlib route below, same shape.
     structlog.configure(
-        processors=[*common, structlog.processors.format_exc_info, renderer],
+        processors=[*common, renderer],
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         cache_logger_on_first_use=False,  # a reconfiguration (tests, a second Service) must take effect
@@ -83,7 +85,6 @@ def configure_logging(
         foreign_pre_chain=[*common, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
             renderer,
         ],
     )

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from starlette.routing import Route
 
 from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState, device_view
+from lingxi_gateway.limits import BodyLimit
 from lingxi_gateway.results import Completion, ResultStore, ResultWaiter
 
 
@@ -65,21 +66,16 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Lingxi gateway", version="0.1.0", lifespan=lifespan)
+app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
 
 
 @app.middleware("http")
 async def http_edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Refuse oversized bodies before reading them, and log one line per request."""
+    """One line per request."""
     started = time.perf_counter()
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        response: Response = JSONResponse(
-            status_code=413, content={"detail": f"request body exceeds the limit of {MAX_BODY_BYTES} bytes"}
-        )
-    else:
-        response = await call_next(request)
+    response = await call_next(request)
     access_log.info(
         "http request",
         method=request.method,

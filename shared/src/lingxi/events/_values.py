@@ -24,7 +24,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 class ValueObject(BaseModel):
     """Base of the values nested inside events: as strict, closed and immutable as ``Event`` itself."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 NOT_BLANK = r"\S"

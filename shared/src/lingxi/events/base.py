@@ -37,7 +37,10 @@ class Event(BaseModel):
     is a new version, and consumers declare the versions they accept in ``accepted_versions``.
     """
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, str_strip_whitespace=False)
+    # hide_input_in_errors: a validation error never repeats the user's text (it reaches logs).
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, str_strip_whitespace=False, hide_input_in_errors=True
+    )
 
     stream: ClassVar[str]
     """Redis stream this event type is published on: ``<domain>.<noun>.<past-tense verb>``."""
