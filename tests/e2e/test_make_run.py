@@ -109,3 +109,49 @@ def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Pa
     assert (redis_dir / "appendonlydir").exists() or any(redis_dir.glob("*.aof")), (
         "the local Redis keeps an AOF"
     )
+
+
+def test_nothing_outlives_a_killed_supervisor(tmp_path: Path) -> None:
+    only_gateway = "assistant=0,vision=0,compliance=0,maintenance=0,personalization=0"
+    up = subprocess.Popen(
+        [str(Path(sys.executable).parent / "lingxi"), "up", "--port", str(free_port()), "-r", only_gateway],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+        text=True,
+        cwd=tmp_path,
+    )
+    output = Output(up)
+    try:
+        listed = output.wait_for(lambda line: re.search(r"gateway-1\s+http://", line) is not None, 60)
+        probes = re.search(r"(http://127\.0\.0\.1:\d+)", listed)
+        assert probes
+        gateway_pid = httpx.get(f"{probes.group(1)}/healthz").json()["pid"]
+        redis_port = int(
+            output.wait_for(lambda line: "redis: redis://" in line, 5).rsplit(":", 1)[1].split("/")[0]
+        )
+        up.kill()
+        up.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (alive(gateway_pid) or port_open(redis_port)):
+            time.sleep(0.2)
+        assert not alive(gateway_pid), "the gateway died with its supervisor"
+        assert not port_open(redis_port), "the local Redis died with its supervisor"
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

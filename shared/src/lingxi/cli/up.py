@@ -32,6 +32,19 @@ EXAMPLE_QUERY = {
 }
 
 
+_MAX_LOG_LINE = 8 * 1024 * 1024
+
+
+def die_with_parent() -> None:
+    """Runs in each child before exec: on Linux, the child gets SIGTERM if the supervisor dies
+    (even by kill -9), so no replica or Redis outlives ``lingxi up``."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def parse_replicas(specs: list[str]) -> dict[str, int]:
     """``["assistant=3", "gateway=2,vision=0"]`` -> counts for every service (default 1)."""
     counts = dict.fromkeys(SERVICES, 1)
@@ -108,6 +121,8 @@ class Supervisor:
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            limit=_MAX_LOG_LINE,
+            preexec_fn=die_with_parent,
         )
         replica.pump = asyncio.create_task(self.pump(replica, replica.process))
 
@@ -116,7 +131,13 @@ class Supervisor:
         tty = sys.stdout.isatty()
         label = f"{replica.name:<{self.width}}"
         prefix = f"\x1b[{replica.colour}m{label}\x1b[0m | " if tty else f"{label} | "
-        async for line in process.stdout:
+        while True:
+            try:
+                line = await process.stdout.readline()
+            except ValueError:  # a line over the limit: pass on what was read, keep the pipe flowing
+                line = await process.stdout.read(_MAX_LOG_LINE) + b"\n"
+            if not line:
+                return
             sys.stdout.write(prefix + line.decode(errors="replace"))
             sys.stdout.flush()
 
@@ -211,7 +232,7 @@ def up(
     local: LocalRedis | None = None
     if not redis_url:
         try:
-            local = LocalRedis(data_dir / "redis", appendonly=True).start()
+            local = LocalRedis(data_dir / "redis", appendonly=True, preexec_fn=die_with_parent).start()
         except (RuntimeError, TimeoutError) as error:
             typer.echo(f"lingxi up: could not start a local Redis: {error}", err=True)
             raise typer.Exit(1) from error
