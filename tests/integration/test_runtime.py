@@ -323,3 +323,29 @@ async def test_the_same_event_twice_in_one_batch_publishes_its_outputs_once(
         await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and bool(handled))
     assert handled == [1], "the handler saw the event once"
     assert len(drafts_in(redis_client)) == 1
+
+
+async def test_a_batch_logs_one_line_per_event_with_its_context(
+    redis_client: redis.Redis, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = make_service(redis_url, max_records=50)
+    seen: list[QueryReceived] = []
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        seen.extend(events)
+
+    queries = [a_query() for _ in range(5)]
+    for n, query in enumerate(queries):
+        redis_client.xadd(STREAM, encode_entry(query.model_dump_json(), {"correlation_id": f"c-{n}"}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: len(seen) == 5)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    handled = {line["event_id"]: line for line in lines if line.get("event") == "event handled"}
+    assert set(handled) == {str(q.event_id) for q in queries}
+    for n, query in enumerate(queries):
+        line = handled[str(query.event_id)]
+        assert line["correlation_id"] == f"c-{n}"
+        for key in ("service", "replica", "stream", "entry_id", "outcome", "duration_ms"):
+            assert key in line, f"{key} missing from {line}"

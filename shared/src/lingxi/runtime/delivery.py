@@ -28,11 +28,13 @@ from lingxi.runtime.envelope import DATA_FIELD, encode_entry
 _COMMIT_LUA = """
 local ttl, group, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local m = #KEYS - 1 - n
-local fresh, committed = {}, 0
+local fresh, flags = {}, {}
 for i = 1, n do
   if redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ttl) then
     fresh[i] = true
-    committed = committed + 1
+    flags[i] = 1
+  else
+    flags[i] = 0
   end
 end
 for j = 1, m do
@@ -41,7 +43,7 @@ for j = 1, m do
   end
 end
 redis.call('XACK', KEYS[1], group, unpack(ARGV, 4, 3 + n))
-return committed
+return flags
 """
 
 
@@ -75,14 +77,15 @@ class Committer:
         self.group = group
         self.ttl_s = ttl_s
 
-    async def commit(self, stream: str, handled: Sequence[Handled], outbox: Outbox) -> int:
-        """Mark, publish and acknowledge in one step; returns how many inputs were new."""
+    async def commit(self, stream: str, handled: Sequence[Handled], outbox: Outbox) -> list[bool]:
+        """Mark, publish and acknowledge in one step; says for each input whether it was new."""
         keys = [stream, *(h.processed_key for h in handled), *(o.stream for o in outbox.outputs)]
         args: list[str | int] = [self.ttl_s, self.group, len(handled)]
         args += [h.entry_id for h in handled]
         args += [o.owner for o in outbox.outputs]
         args += [o.payload for o in outbox.outputs]
-        return int(await self._script(keys=keys, args=args))
+        flags = await self._script(keys=keys, args=args)
+        return [bool(flag) for flag in flags]
 
 
 async def dead_letter(

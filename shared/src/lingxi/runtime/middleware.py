@@ -27,14 +27,14 @@ def handling_middleware(service: str, replica: str) -> Any:
     class HandlingMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
             raw: dict[str, Any] = msg.raw_message if isinstance(msg.raw_message, dict) else {}
+            batch = isinstance(raw.get("data"), list)
             structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(
-                service=service,
-                replica=replica,
-                stream=raw.get("channel"),
-                entry_id=entry_id(raw),
-                correlation_id=msg.correlation_id,
-            )
+            stream = raw.get("channel")
+            structlog.contextvars.bind_contextvars(service=service, replica=replica, stream=stream)
+            if not batch:  # a batch's events have their own ids: the runtime logs a line for each
+                structlog.contextvars.bind_contextvars(
+                    entry_id=entry_id(raw), correlation_id=msg.correlation_id
+                )
             started = time.perf_counter()
             try:
                 result = await call_next(msg)
@@ -51,7 +51,7 @@ def handling_middleware(service: str, replica: str) -> Any:
             else:
                 context = structlog.contextvars.get_contextvars()
                 _log.info(
-                    "event handled",
+                    "batch handled" if batch else "event handled",
                     outcome=context.get("outcome", "ok"),
                     duration_ms=_elapsed_ms(started),
                 )

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -246,12 +247,13 @@ class Service:
             await self._dead_letter(stream, entry, fields, "handler_failed", repr(error), attempts)
             self.log.error("handler failed for good", exc_info=error, attempts=attempts)
             return self._outcome(stream, "dead_lettered")
-        fresh = await self.committer.commit(stream, [Handled(entry, key)], outbox)
+        (fresh,) = await self.committer.commit(stream, [Handled(entry, key)], outbox)
         self._outcome(stream, "ok" if fresh else "duplicate")
 
     async def _deliver_batch(
         self, event_type: type[E], handler: BatchHandler[E], message: RedisBatchStreamMessage
     ) -> None:
+        started = time.perf_counter()
         stream = message.raw_message["channel"]
         inputs: list[_Input] = []
         raw = message.raw_message
@@ -302,7 +304,17 @@ class Service:
                 return self._outcome(stream, "dead_lettered")
         handled = [Handled(i.entry_id, key) for i, key in zip(inputs, keys, strict=True)]
         fresh = await self.committer.commit(stream, handled, outbox)
-        self._outcome(stream, "ok" if fresh else "duplicate")
+        self._outcome(stream, "ok" if any(fresh) else "duplicate")
+        for item, new in zip(inputs, fresh, strict=True):
+            # One line per event, so a batch reads in the logs like events handled one by one.
+            self.log.info(
+                "event handled",
+                event_id=str(item.event.event_id),
+                correlation_id=item.correlation_id,
+                entry_id=item.entry_id,
+                outcome="ok" if new else "duplicate",
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
 
     def _outcome(self, stream: str, outcome: str) -> None:
         structlog.contextvars.bind_contextvars(outcome=outcome)
