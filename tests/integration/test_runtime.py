@@ -349,3 +349,35 @@ async def test_a_batch_logs_one_line_per_event_with_its_context(
         assert line["correlation_id"] == f"c-{n}"
         for key in ("service", "replica", "stream", "entry_id", "outcome", "duration_ms"):
             assert key in line, f"{key} missing from {line}"
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+async def test_entries_faststream_cannot_decode_are_dead_lettered_not_stuck(
+    redis_client: redis.Redis, redis_url: str, batch: bool
+) -> None:
+    service = make_service(redis_url, max_records=50)
+    seen: list[QueryReceived] = []
+
+    if batch:
+
+        @service.consumer(QueryReceived, batch=True)
+        async def handle_batch(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+            seen.extend(events)
+    else:
+
+        @service.consumer(QueryReceived)
+        async def handle_one(event: QueryReceived, ctx: HandlerContext) -> None:
+            seen.append(event)
+
+    good = a_query()
+    redis_client.xadd(STREAM, {"__data__": b"\xff\xfe not utf-8 \x80"})
+    redis_client.xadd(STREAM, {"__data__": '{"data": "{}", "headers": "not a mapping"}'})
+    redis_client.xadd(STREAM, encode_entry(good.model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: len(seen) == 1)
+        await eventually(lambda: redis_client.xlen(dead_letter_stream(STREAM)) == 2)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+    letters = redis_client.xrange(dead_letter_stream(STREAM))
+    assert {f[b"dlq.reason"] for _, f in letters} <= {b"undecodable_entry", b"invalid_event"}
+    assert letters[0][1][b"__data__"] == b"\xff\xfe not utf-8 \x80", "the original bytes are kept"
+    assert seen[0].event_id == good.event_id

@@ -101,8 +101,9 @@ async def dead_letter(
     replica: str,
 ) -> str:
     """Move an entry to ``<stream>.dlq`` and acknowledge it, atomically; the original fields are kept."""
-    record = {
-        **{_text(k): _text(v) for k, v in fields.items()},
+    record: dict[str, bytes | str] = {
+        # Values stay as they were, bytes included, so a replay re-adds exactly what was published.
+        **{_text(k): v if isinstance(v, bytes) else str(v) for k, v in fields.items()},
         "dlq.reason": reason,
         "dlq.error": error[:2000],
         "dlq.attempts": str(attempts),

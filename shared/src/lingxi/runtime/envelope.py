@@ -65,3 +65,41 @@ def decode_entry(fields: dict[bytes, bytes] | dict[str, str]) -> tuple[str, dict
         return json.dumps(normalised, ensure_ascii=False), {}
     data, headers = BinaryMessageFormatV1.parse(raw.encode())
     return data.decode(errors="replace"), headers
+
+
+UNDECODABLE = "lingxi.undecodable"
+"""Key of the raw message under which ``tolerant_parser`` lists the entries it could not decode."""
+_PLACEHOLDER = {DATA_FIELD.encode(): b'{"data": "{}", "headers": {}}'}
+
+
+async def tolerant_parser(message: dict[str, Any], original: Any) -> Any:
+    """FastStream parser that never raises, so an undecodable entry cannot stay pending forever.
+
+    An entry FastStream's parser rejects (bytes that are not UTF-8, headers that are not a mapping)
+    is replaced by an empty event and recorded under ``UNDECODABLE`` with its original fields and the
+    reason; the runtime then dead-letters it with those original fields.
+    """
+    try:
+        return await original(message)
+    except Exception as error:
+        if not isinstance(message.get("data"), list):
+            quarantined = {_text(message["message_ids"][0]): (message["data"], _reason(error))}
+            return await original({**message, "data": dict(_PLACEHOLDER), UNDECODABLE: quarantined})
+    items: list[Any] = []
+    quarantined = {}
+    for entry, fields in zip(message["message_ids"], message["data"], strict=True):
+        try:
+            await original({**message, "message_ids": [entry], "data": [fields]})
+            items.append(fields)
+        except Exception as error:
+            quarantined[_text(entry)] = (fields, _reason(error))
+            items.append(dict(_PLACEHOLDER))
+    return await original({**message, "data": items, UNDECODABLE: quarantined})
+
+
+def _reason(error: Exception) -> str:
+    return f"undecodable entry: {type(error).__name__}: {error}"[:500]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -43,7 +43,7 @@ from redis.exceptions import ResponseError
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
 from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count
-from lingxi.runtime.envelope import JsonEnvelopeFormat, decode_entry
+from lingxi.runtime.envelope import UNDECODABLE, JsonEnvelopeFormat, decode_entry, tolerant_parser
 from lingxi.runtime.middleware import entry_id, handling_middleware
 from lingxi.runtime.probes import probe_routes
 from lingxi.runtime.settings import ServiceSettings
@@ -206,7 +206,11 @@ class Service:
                 polling_interval=self.settings.reclaim_poll_ms,
             )
             # Acknowledgement is ours: it happens inside the commit (or the dead-lettering).
-            options: dict[str, Any] = {"ack_policy": AckPolicy.MANUAL, "decoder": _message_itself}
+            options: dict[str, Any] = {
+                "ack_policy": AckPolicy.MANUAL,
+                "decoder": _message_itself,
+                "parser": tolerant_parser,
+            }
             read = self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read", **options)
             reclaim = self.broker.subscriber(stream=reclaimer, title=f"{stream}:{group}:reclaim", **options)
             reclaim(read(consume))
@@ -223,6 +227,11 @@ class Service:
         stream = message.raw_message["channel"]
         entry = entry_id(message.raw_message) or ""
         fields = message.raw_message["data"]
+        quarantined: dict[str, tuple[Any, str]] = message.raw_message.get(UNDECODABLE, {})  # type: ignore[assignment]
+        if entry in quarantined:
+            original, reason = quarantined[entry]
+            await self._dead_letter(stream, entry, original, "undecodable_entry", reason, 1)
+            return self._outcome(stream, "dead_lettered")
         try:
             event = event_type.model_validate_json(message.body)
         except ValidationError as error:
@@ -257,8 +266,14 @@ class Service:
         stream = message.raw_message["channel"]
         inputs: list[_Input] = []
         raw = message.raw_message
+        undecodable: dict[str, tuple[Any, str]] = raw.get(UNDECODABLE, {})  # type: ignore[assignment]
         for raw_id, fields in zip(raw["message_ids"], raw["data"], strict=True):
             entry = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if entry in undecodable:
+                original, reason = undecodable[entry]
+                await self._dead_letter(stream, entry, original, "undecodable_entry", reason, 1)
+                self._outcome(stream, "dead_lettered")
+                continue
             event_json, headers = decode_entry(fields)
             try:
                 event = event_type.model_validate_json(event_json)
