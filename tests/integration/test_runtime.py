@@ -257,7 +257,7 @@ async def test_two_replicas_given_the_same_event_twice_publish_one_output(
         async def handle(
             event: QueryReceived, ctx: HandlerContext, name: str = service.settings.replica
         ) -> None:
-            await asyncio.sleep(0.2)  # both copies are in flight at once
+            await asyncio.sleep(0.1)  # both copies are in flight at once
             handled.append(name)
             await ctx.publish(a_draft_for(event))
 
@@ -381,3 +381,24 @@ async def test_entries_faststream_cannot_decode_are_dead_lettered_not_stuck(
     assert {f[b"dlq.reason"] for _, f in letters} <= {b"undecodable_entry", b"invalid_event"}
     assert letters[0][1][b"__data__"] == b"\xff\xfe not utf-8 \x80", "the original bytes are kept"
     assert seen[0].event_id == good.event_id
+
+
+async def test_a_hung_handler_times_out_and_is_dead_lettered(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, handler_timeout_s=0.1, max_deliveries=2)
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        await asyncio.sleep(3600)
+
+    async with running(service):
+        await service.publish(a_query())
+        await eventually(lambda: redis_client.xlen(dead_letter_stream(STREAM)) == 1, timeout_s=15)
+    ((_, fields),) = redis_client.xrange(dead_letter_stream(STREAM))
+    assert b"TimeoutError" in fields[b"dlq.error"]
+
+
+def test_a_handler_timeout_must_be_below_the_reclaim_idle_time() -> None:
+    with pytest.raises(ValueError, match="handler_timeout_s"):
+        ServiceSettings(handler_timeout_s=40, reclaim_idle_ms=30_000)

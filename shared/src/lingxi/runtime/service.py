@@ -246,7 +246,8 @@ class Service:
         outbox = Outbox()
         context = HandlerContext(self, outbox, {event.event_id: (1, correlation_id)}, event)
         try:
-            await handler(event, context)
+            async with asyncio.timeout(self.settings.effective_handler_timeout_s):
+                await handler(event, context)
         except Exception as error:
             attempts = await delivery_count(self.redis, stream, self.name, entry)
             if attempts < self.settings.max_deliveries:
@@ -300,7 +301,10 @@ class Service:
         structlog.contextvars.bind_contextvars(batch_size=len(inputs))
         if todo:
             try:
-                await handler([cast(E, i.event) for i in todo], HandlerContext(self, outbox, causes, None))
+                async with asyncio.timeout(self.settings.effective_handler_timeout_s):
+                    await handler(
+                        [cast(E, i.event) for i in todo], HandlerContext(self, outbox, causes, None)
+                    )
             except Exception as error:
                 if len(inputs) > 1:
                     # The reclaimer retries these one by one; only a lone failing event is capped.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lingxi.logging import LogFormat
@@ -43,6 +43,11 @@ class ServiceSettings(BaseSettings):
     reclaim_idle_ms: int = Field(
         default=30_000, ge=100, description="Idle time after which a pending entry is reclaimed."
     )
+    handler_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A handler running longer fails and is retried; default 80% of reclaim_idle_ms.",
+    )
     reclaim_poll_ms: int = Field(default=1000, ge=10, description="How often the reclaimer looks.")
     max_deliveries: int = Field(
         default=3, ge=1, le=100, description="Deliveries before a failing event is dead-lettered."
@@ -52,4 +57,18 @@ class ServiceSettings(BaseSettings):
     )
     graceful_timeout_s: float = Field(default=15.0, ge=0, description="Time to finish in-flight work.")
     log_format: LogFormat = "auto"
+
+    @property
+    def effective_handler_timeout_s(self) -> float:
+        return self.handler_timeout_s or self.reclaim_idle_ms * 0.8 / 1000
+
+    @model_validator(mode="after")
+    def _timeout_below_reclaim(self) -> ServiceSettings:
+        if self.handler_timeout_s is not None and self.handler_timeout_s * 1000 >= self.reclaim_idle_ms:
+            raise ValueError(
+                f"handler_timeout_s ({self.handler_timeout_s}) must be below reclaim_idle_ms "
+                f"({self.reclaim_idle_ms} ms), or a reclaimer takes over events still being handled"
+            )
+        return self
+
     log_level: str = "INFO"
