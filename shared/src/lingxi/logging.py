@@ -28,12 +28,18 @@ _PERSONAL_DATA = re.compile(
 FREE_TEXT_KEYS = frozenset({"text", "query", "reply_text", "safe_reply", "body", "prompt"})
 
 
+# Fields whose values the runtime itself produces (ids, names, times): no need to scan them.
+_OWN_FIELDS = frozenset(
+    {"timestamp", "level", "logger", "service", "replica", "stream", "outcome", "event_id", "entry_id"}
+)
+
+
 def redact_personal_data(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Replace user free text by its length and mask personal identifiers in every other string."""
     for key, value in list(event_dict.items()):
         if key in FREE_TEXT_KEYS and isinstance(value, str):
             event_dict[key] = f"[redacted {len(value)} chars]"
-        elif isinstance(value, str):
+        elif isinstance(value, str) and key not in _OWN_FIELDS:
             event_dict[key] = _PERSONAL_DATA.sub("[redacted]", value)
     return event_dict
 
