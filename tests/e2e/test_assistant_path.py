@@ -49,7 +49,7 @@ def test_round_trip_with_both_ai_labels(
     expected_times = tomorrow_at(7)
     answer = httpx.post(
         f"{system['gateway-1'].base_url}/v1/assistant/queries",
-        params={"wait": 15},
+        params={"wait": 10},
         json={"text": text, "locale": locale, "device_id": "dev-e2e", "region": "CN"},
         timeout=20,
     )
@@ -98,7 +98,7 @@ def test_waiting_on_one_replica_is_woken_by_a_result_consumed_anywhere(
         for _ in range(3):
             answer = httpx.post(
                 f"{system[replica].base_url}/v1/assistant/queries",
-                params={"wait": 15},
+                params={"wait": 10},
                 json={"text": "call mom", "locale": "en-US", "device_id": "dev-e2e", "region": "CN"},
                 timeout=20,
             )
@@ -115,7 +115,7 @@ def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
     redis_client.xadd(QueryReceived.stream, {"__data__": "{not json"})
     answer = httpx.post(
         f"{system['gateway-1'].base_url}/v1/assistant/queries",
-        params={"wait": 15},
+        params={"wait": 10},
         json={
             "text": "what's the weather in Shanghai tomorrow",
             "locale": "en-US",

@@ -9,7 +9,8 @@ from lingxi.events import MAX_QUERY_CHARS, Event, Locale, Region
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_WAIT_S = 30.0
+# Below the 15 s graceful shutdown, so a wait in flight is answered, not cut, when a replica stops.
+MAX_WAIT_S = 10.0
 
 
 class AssistantQuery(BaseModel):

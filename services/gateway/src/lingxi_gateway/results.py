@@ -99,6 +99,10 @@ class ResultWaiter:
         self._task = asyncio.create_task(self._listen(), name="result-waiter")
 
     async def stop(self) -> None:
+        # Shutting down: let every wait answer now (202 with its request id) rather than be cut off.
+        for waits in self._waits.values():
+            for done in waits:
+                done.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -143,7 +143,9 @@ class Supervisor:
 
     async def watch(self, replica: Replica) -> None:
         """Keep one replica running until shutdown, restarting it when it dies."""
+        failures_in_a_row = 0
         while not self.stopping.is_set():
+            started = asyncio.get_running_loop().time()
             await self.spawn(replica)
             assert replica.process is not None
             code = await replica.process.wait()
@@ -152,7 +154,10 @@ class Supervisor:
             if self.stopping.is_set():
                 return
             replica.restarts += 1
-            delay = min(2 ** (replica.restarts - 1), 30)
+            # A replica that ran a good while before dying starts its back-off afresh.
+            ran_long = asyncio.get_running_loop().time() - started > 60
+            failures_in_a_row = 1 if ran_long else failures_in_a_row + 1
+            delay = min(2 ** (failures_in_a_row - 1), 30)
             self.say(f"{replica.name} exited with {code}; restart {replica.restarts} in {delay}s")
             with_timeout = asyncio.create_task(self.stopping.wait())
             await asyncio.wait({with_timeout}, timeout=delay)

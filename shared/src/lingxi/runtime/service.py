@@ -131,7 +131,12 @@ class Service:
         self.log = get_logger("lingxi.runtime")
         # A blocking pool: under a burst, callers wait for a free connection instead of failing.
         pool = BlockingConnectionPool.from_url(
-            self.settings.redis_url, max_connections=self.settings.redis_max_connections, timeout=5
+            self.settings.redis_url,
+            max_connections=self.settings.redis_max_connections,
+            timeout=5,
+            # Idle connections (the gateway's pub/sub) are checked, so a half-open one is replaced.
+            health_check_interval=30,
+            socket_keepalive=True,
         )
         self.redis: Redis = Redis(connection_pool=pool)
         self.committer = Committer(self.redis, group=name, ttl_s=self.settings.processed_ttl_s)
