@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -21,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.exceptions import RedisError
 from starlette.routing import Route
 
+from lingxi_gateway.access import AccessLog
 from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState, device_view
 from lingxi_gateway.limits import BodyLimit
 from lingxi_gateway.results import Completion, ResultStore, ResultWaiter
@@ -67,23 +67,9 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="Lingxi gateway", version="0.1.0", lifespan=lifespan)
 app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+app.add_middleware(AccessLog)
 for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
-
-
-@app.middleware("http")
-async def http_edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """One line per request."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    access_log.info(
-        "http request",
-        method=request.method,
-        path=request.url.path,
-        status=response.status_code,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
-    return response
 
 
 @app.exception_handler(RedisError)
