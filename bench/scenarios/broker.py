@@ -30,12 +30,12 @@ from bench.common import (
     Ticker,
     batch_api_available,
     private_redis,
+    quiet_drain,
     reset_group,
     start_consumers,
     stop_processes,
-    timed_drain,
 )
-from bench.stats import OTHERS, event_loop_name, median
+from bench.stats import event_loop_name, median
 
 METHOD = (
     "Each consumer is a separate process (Lingxi: the real Service under uvicorn, JSON logs to a file). "
@@ -80,7 +80,7 @@ async def run(config: BrokerConfig, tick: Ticker, workdir: Path, noise: Noise) -
     with private_redis(workdir) as server:
         client = Redis.from_url(server.url)
         payloads = await Payloads.create()
-        run_number = 0
+        runs = itertools.count(1)
         try:
             for case in CASES:
                 k = config.batch_k if case.batch else config.single_k
@@ -115,17 +115,19 @@ async def run(config: BrokerConfig, tick: Ticker, workdir: Path, noise: Noise) -
                         tick.say(
                             f"broker: {case.label}, k={k}, {n:,} events, run {repeat + 1}/{config.repeats}"
                         )
-                        for attempt in itertools.count(1):
-                            run_number += 1
-                            entries = payloads.entries(run_number, n)
-                            drain = await timed_drain(
-                                client, STREAM, group, entries, timeout_s=60 + n / 200, pids=pids
-                            )
-                            await reset_group(client, STREAM, group)
-                            if not noise.again(drain.cpu, attempt):
-                                break
-                            retaken += 1
-                            tick.say(f"broker: {case.label}: other load {drain.cpu[OTHERS]:.0f}%, again")
+                        drain, retakes = await quiet_drain(
+                            client,
+                            group,
+                            payloads,
+                            runs,
+                            n,
+                            noise,
+                            tick,
+                            f"broker: {case.label}",
+                            timeout_s=60 + n / 200,
+                            pids=pids,
+                        )
+                        retaken += retakes
                         cpu.append(drain.cpu)
                         rates.append(n / drain.seconds)
                         tick.advance()

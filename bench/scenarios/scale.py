@@ -19,12 +19,12 @@ from bench.common import (
     Ticker,
     calibrate_burn,
     private_redis,
+    quiet_drain,
     reset_group,
     start_consumers,
     stop_processes,
-    timed_drain,
 )
-from bench.stats import OTHERS, median
+from bench.stats import median
 
 METHOD = (
     "Replicas are `python -m bench.consumer` processes (the real Service under uvicorn, LINGXI_REPLICA "
@@ -57,7 +57,7 @@ async def run(config: ScaleConfig, tick: Ticker, workdir: Path, noise: Noise) ->
     with private_redis(workdir) as server:
         client = Redis.from_url(server.url)
         payloads = await Payloads.create()
-        run_number = 0
+        runs = itertools.count(1)
         try:
             for kind, burn, n in (("light", 0, config.light_n), ("heavy", iterations, config.heavy_n)):
                 group = f"bench-scale-{kind}"
@@ -91,17 +91,19 @@ async def run(config: ScaleConfig, tick: Ticker, workdir: Path, noise: Noise) ->
                                 f"scale: {kind}, {replicas} replica(s), {n:,} events, "
                                 f"run {repeat + 1}/{config.repeats}"
                             )
-                            for attempt in itertools.count(1):
-                                run_number += 1
-                                entries = payloads.entries(run_number, n)
-                                drain = await timed_drain(
-                                    client, STREAM, group, entries, timeout_s=120 + n / 50, pids=pids
-                                )
-                                await reset_group(client, STREAM, group)
-                                if not noise.again(drain.cpu, attempt):
-                                    break
-                                retaken += 1
-                                tick.say(f"scale: other load {drain.cpu[OTHERS]:.0f}%, measuring again")
+                            drain, retakes = await quiet_drain(
+                                client,
+                                group,
+                                payloads,
+                                runs,
+                                n,
+                                noise,
+                                tick,
+                                f"scale: {kind}, {replicas} replica(s)",
+                                timeout_s=120 + n / 50,
+                                pids=pids,
+                            )
+                            retaken += retakes
                             rates.append(n / drain.seconds)
                             cpu.append(drain.cpu)
                             tick.advance()
