@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -267,36 +267,16 @@ def bench_env() -> dict[str, str]:
     return {"PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)}
 
 
-@dataclass
-class ModuleProcess(ServiceProcess):
+def module_process(
+    *, module: str, args: Sequence[str] = (), extra_env: dict[str, str] | None = None, **fields: Any
+) -> ServiceProcess:
     """A ``ServiceProcess`` that runs ``python -m <module> <args>`` (a bench module) instead of
     ``python -m lingxi_<service>``, with the same LINGXI_* environment and readiness probe."""
-
-    module: str = "bench.consumer"
-    args: list[str] = field(default_factory=list)
-
-    def start(self) -> ModuleProcess:
-        env = {
-            **os.environ,
-            **bench_env(),
-            "LINGXI_REDIS_URL": self.redis_url,
-            "LINGXI_REPLICA": self.replica,
-            "LINGXI_HTTP_HOST": "127.0.0.1",
-            "LINGXI_HTTP_PORT": str(self.port),
-            "LINGXI_LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-            **self.extra_env,
-        }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-        log.close()
-        return self
+    return ServiceProcess(
+        **fields,
+        command=[sys.executable, "-m", module, *args],
+        extra_env={**bench_env(), **(extra_env or {})},
+    )
 
 
 def batch_api_available() -> bool:
@@ -389,7 +369,7 @@ def dump_json(path: Path, document: dict[str, Any]) -> None:
 
 
 async def start_consumers(
-    client: Redis, procs: Sequence[ModuleProcess], *, http: bool, timeout_s: float = 60
+    client: Redis, procs: Sequence[ServiceProcess], *, http: bool, timeout_s: float = 60
 ) -> None:
     """Start consumer processes and return once each is waiting on the stream (and, for Lingxi
     services, answers /readyz)."""

@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lingxi.testing.processes import ServiceProcess
 from redis.asyncio import Redis
 
 from bench.common import (
     STREAM,
-    ModuleProcess,
     Noise,
     Payloads,
     Ticker,
     batch_api_available,
+    module_process,
     private_redis,
     quiet_drain,
     reset_group,
@@ -162,7 +163,7 @@ async def run(config: BrokerConfig, tick: Ticker, workdir: Path, noise: Noise) -
     }
 
 
-def _process(case: Case, group: str, k: int, redis_url: str, workdir: Path) -> ModuleProcess:
+def _process(case: Case, group: str, k: int, redis_url: str, workdir: Path) -> ServiceProcess:
     replica = f"{group}-1"
     common: dict[str, Any] = {
         "service": group,
@@ -173,8 +174,8 @@ def _process(case: Case, group: str, k: int, redis_url: str, workdir: Path) -> M
     if case.consumer == "raw":
         args = ["--redis-url", redis_url, "--stream", STREAM, "--group", group, "--consumer", replica]
         args += ["--count", str(k), "--ack", "batch" if case.batch else "single"]
-        return ModuleProcess(**common, module="bench.rawconsumer", args=args)
+        return module_process(**common, module="bench.rawconsumer", args=args)
     args = ["--service", group, *(["--batch"] if case.batch else [])]
-    return ModuleProcess(
+    return module_process(
         **common, module="bench.consumer", args=args, extra_env={"LINGXI_MAX_RECORDS": str(k)}
     )

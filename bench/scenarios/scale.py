@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 
 from bench.common import (
     STREAM,
-    ModuleProcess,
     Noise,
     Payloads,
     Ticker,
     calibrate_burn,
+    module_process,
     private_redis,
     quiet_drain,
     reset_group,
@@ -65,7 +65,7 @@ async def run(config: ScaleConfig, tick: Ticker, workdir: Path, noise: Noise) ->
                     tick.say(f"scale: starting {replicas} {kind} replica(s)")
                     await reset_group(client, STREAM, group)
                     procs = [
-                        ModuleProcess(
+                        module_process(
                             service=group,
                             replica=f"{group}-{i}",
                             redis_url=server.url,

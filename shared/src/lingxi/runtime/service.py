@@ -233,15 +233,9 @@ class Service:
         entry = entry_id(message.raw_message) or ""
         fields = message.raw_message["data"]
         quarantined: dict[str, tuple[Any, str]] = message.raw_message.get(UNDECODABLE, {})  # type: ignore[assignment]
-        if entry in quarantined:
-            original, reason = quarantined[entry]
-            await self._dead_letter(stream, entry, original, "undecodable_entry", reason, 1)
-            return self._outcome(stream, "dead_lettered")
-        try:
-            event = event_type.model_validate_json(message.body)
-        except ValidationError as error:
-            await self._dead_letter(stream, entry, fields, "invalid_event", _validation_summary(error), 1)
-            return self._outcome(stream, "dead_lettered")
+        event = await self._admit(event_type, stream, entry, fields, message.body, quarantined)
+        if event is None:
+            return
         structlog.contextvars.bind_contextvars(event_id=str(event.event_id))
         key = self._processed_key(event)
         if await self.redis.exists(key):
@@ -254,14 +248,7 @@ class Service:
             async with asyncio.timeout(self.settings.effective_handler_timeout_s):
                 await handler(event, context)
         except Exception as error:
-            attempts = await delivery_count(self.redis, stream, self.name, entry)
-            if attempts < self.settings.max_deliveries:
-                structlog.contextvars.bind_contextvars(attempts=attempts)
-                self._outcome(stream, "retry")
-                raise
-            await self._dead_letter(stream, entry, fields, "handler_failed", repr(error), attempts)
-            self.log.error("handler failed for good", exc_info=error, attempts=attempts)
-            return self._outcome(stream, "dead_lettered")
+            return await self._retry_or_dead_letter(stream, entry, fields, error)
         (fresh,) = await self.committer.commit(stream, [Handled(entry, key)], outbox)
         self._outcome(stream, "ok" if fresh else "duplicate")
 
@@ -275,17 +262,9 @@ class Service:
         undecodable: dict[str, tuple[Any, str]] = raw.get(UNDECODABLE, {})  # type: ignore[assignment]
         for raw_id, fields in zip(raw["message_ids"], raw["data"], strict=True):
             entry = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            if entry in undecodable:
-                original, reason = undecodable[entry]
-                await self._dead_letter(stream, entry, original, "undecodable_entry", reason, 1)
-                self._outcome(stream, "dead_lettered")
-                continue
-            event_json, headers = decode_entry(fields)
-            try:
-                event = event_type.model_validate_json(event_json)
-            except ValidationError as error:
-                await self._dead_letter(stream, entry, fields, "invalid_event", _validation_summary(error), 1)
-                self._outcome(stream, "dead_lettered")
+            event_json, headers = decode_entry(fields) if entry not in undecodable else ("", {})
+            event = await self._admit(event_type, stream, entry, fields, event_json, undecodable)
+            if event is None:
                 continue
             inputs.append(_Input(entry, fields, event, headers.get("correlation_id") or str(event.event_id)))
         if not inputs:
@@ -315,17 +294,7 @@ class Service:
                     # The reclaimer retries these one by one; only a lone failing event is capped.
                     self._outcome(stream, "retry")
                     raise
-                lone = inputs[0]
-                attempts = await delivery_count(self.redis, stream, self.name, lone.entry_id)
-                if attempts < self.settings.max_deliveries:
-                    structlog.contextvars.bind_contextvars(attempts=attempts)
-                    self._outcome(stream, "retry")
-                    raise
-                await self._dead_letter(
-                    stream, lone.entry_id, lone.fields, "handler_failed", repr(error), attempts
-                )
-                self.log.error("handler failed for good", exc_info=error, attempts=attempts)
-                return self._outcome(stream, "dead_lettered")
+                return await self._retry_or_dead_letter(stream, inputs[0].entry_id, inputs[0].fields, error)
         handled = [Handled(i.entry_id, key) for i, key in zip(inputs, keys, strict=True)]
         fresh = await self.committer.commit(stream, handled, outbox)
         self._outcome(stream, "ok" if any(fresh) else "duplicate")
@@ -339,6 +308,41 @@ class Service:
                 outcome="ok" if new else "duplicate",
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+    async def _admit(
+        self,
+        event_type: type[E],
+        stream: str,
+        entry: str,
+        fields: Mapping[Any, Any],
+        event_json: str | bytes,
+        undecodable: Mapping[str, tuple[Any, str]],
+    ) -> E | None:
+        """The entry's event, or None once an undecodable or invalid entry has been dead-lettered."""
+        if entry in undecodable:
+            original, reason = undecodable[entry]
+            await self._dead_letter(stream, entry, original, "undecodable_entry", reason, 1)
+        else:
+            try:
+                return event_type.model_validate_json(event_json)
+            except ValidationError as error:
+                await self._dead_letter(stream, entry, fields, "invalid_event", _validation_summary(error), 1)
+        self._outcome(stream, "dead_lettered")
+        return None
+
+    async def _retry_or_dead_letter(
+        self, stream: str, entry: str, fields: Mapping[Any, Any], error: Exception
+    ) -> None:
+        """A handler failed on one entry: re-raise (it stays pending for the reclaimer) until the
+        delivery cap, then dead-letter it."""
+        attempts = await delivery_count(self.redis, stream, self.name, entry)
+        if attempts < self.settings.max_deliveries:
+            structlog.contextvars.bind_contextvars(attempts=attempts)
+            self._outcome(stream, "retry")
+            raise error
+        await self._dead_letter(stream, entry, fields, "handler_failed", repr(error), attempts)
+        self.log.error("handler failed for good", exc_info=error, attempts=attempts)
+        self._outcome(stream, "dead_lettered")
 
     def _outcome(self, stream: str, outcome: str) -> None:
         structlog.contextvars.bind_contextvars(outcome=outcome)
