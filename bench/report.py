@@ -93,7 +93,8 @@ def _broker(section: dict[str, Any]) -> list[str]:
     lines = [
         f"#### {title} ({section['payload_bytes']}-byte entries)",
         "",
-        f"| consumer | COUNT | events | msg/s (median of {section['repeats']}) | vs raw, same COUNT "
+        f"| consumer | COUNT | events | msg/s (median of {section['repeats']}) "
+        "| vs raw one XACK per read, same COUNT "
         "| CPU % consumer / Redis / other load |",
         "|---|--:|--:|--:|--:|--:|",
     ]
@@ -221,28 +222,24 @@ def _broker_panel(ax: Any, section: dict[str, Any] | None) -> None:
     if _empty(ax, "Broker path: drain throughput (msg/s)", section):
         return
     assert section is not None
-    by_key = {r["key"]: r for r in section["results"]}
-    groups = [("single", "one-event"), ("batch", "batch")]
-    width = 0.38
-    for offset, (consumer, colour) in enumerate((("raw", "#9aa5b1"), ("lingxi", "#d1495b"))):
-        xs, ys = [], []
-        for i, (mode, _) in enumerate(groups):
-            row = by_key.get(f"{consumer}_{mode}", {})
-            xs.append(i + (offset - 0.5) * width)
-            ys.append(row.get("median_msg_s", 0) if row.get("status") == "ok" else 0)
-        bars = ax.bar(xs, ys, width, label="raw redis-py" if consumer == "raw" else "Lingxi", color=colour)
-        if consumer == "lingxi":
-            for bar, (mode, _) in zip(bars, groups, strict=True):
-                row = by_key.get(f"lingxi_{mode}", {})
-                note = _ratio(row.get("vs_raw")) if row.get("status") == "ok" else "skipped"
-                ax.annotate(
-                    note, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom"
-                )
-    ax.set_xticks(
-        range(len(groups)), [f"{label}\nCOUNT {by_key[f'raw_{mode}']['k']}" for mode, label in groups]
+    rows = [r for r in section["results"] if r.get("status") == "ok"]
+    colours = {"raw": "#9aa5b1", "lingxi": "#d1495b"}
+    bars = ax.barh(
+        range(len(rows)),
+        [r["median_msg_s"] for r in rows],
+        color=[colours[r["consumer"]] for r in rows],
     )
-    ax.set_ylabel("msg/s")
-    ax.legend(fontsize=8)
+    for bar, row in zip(bars, rows, strict=True):
+        ax.annotate(
+            f" {_ratio(row.get('vs_raw'))}",
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            va="center",
+            fontsize=8,
+        )
+    ax.set_yticks(range(len(rows)), [f"{r['label']}, COUNT {r['k']}" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("msg/s (log scale); ratio vs raw one XACK per read, same COUNT")
 
 
 def _http_panel(ax: Any, section: dict[str, Any] | None) -> None:

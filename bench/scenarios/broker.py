@@ -1,11 +1,14 @@
 """Broker path: how fast one consumer drains a backlog of QueryReceived, raw redis-py against Lingxi.
 
-Four consumers, each its own process, read the same backlog with the same COUNT:
+Each consumer is its own process and reads the same backlog; rows with the same COUNT compare:
 
-- raw single: XREADGROUP COUNT k, one XACK per entry;
-- Lingxi single: ``Service`` with ``max_records=k`` and a no-op one-event handler;
-- raw batch: XREADGROUP COUNT k, one XACK for all the ids a read returned;
-- Lingxi batch: ``Service`` with ``@consumer(..., batch=True)`` and a no-op batch handler.
+- raw, one XACK per read: XREADGROUP COUNT k, one XACK for all the ids a read returned. The baseline
+  every ratio is taken against (Lingxi also acknowledges a whole read at once, inside its commit);
+- raw, XACK per entry: the same loop acknowledging each entry with its own round trip;
+- raw + decode + validate: the baseline that also decodes each entry's envelope and validates the
+  event model, the least any consumer of typed events does;
+- Lingxi, one-event handler: ``Service`` with ``max_records=k`` and a no-op one-event handler;
+- Lingxi, batch handler: ``Service`` with ``@consumer(..., batch=True)`` and a no-op batch handler.
 
 The Lingxi consumer is the real runtime as a service runs it (uvicorn + AsgiFastStream, reader and
 reclaimer, validation, deduplication, commit with the acknowledgement, one JSON log line per message to
@@ -51,7 +54,7 @@ METHOD = (
 class BrokerConfig:
     single_k: int = 10
     batch_k: int = 100
-    single_n: int = 10_000
+    single_n: int = 20_000
     batch_n: int = 50_000
     repeats: int = 3
 
@@ -61,14 +64,21 @@ class Case:
     key: str
     label: str
     consumer: str  # "raw" | "lingxi"
-    batch: bool
+    large: bool
+    """COUNT batch_k (True) or single_k (False)."""
+    mode: str
+    """raw: the --ack mode of bench.rawconsumer; lingxi: "one" or "batch" handler."""
+    baseline: str
+    """key of the raw row this one is compared with (same COUNT, one XACK per read)."""
 
 
 CASES = (
-    Case("raw_single", "raw redis-py, XACK per entry", "raw", False),
-    Case("lingxi_single", "Lingxi, one-event handler", "lingxi", False),
-    Case("raw_batch", "raw redis-py, one XACK per read", "raw", True),
-    Case("lingxi_batch", "Lingxi, batch handler (batch=True)", "lingxi", True),
+    Case("raw_single", "raw redis-py, one XACK per read", "raw", False, "batch", "raw_single"),
+    Case("raw_single_each", "raw redis-py, XACK per entry", "raw", False, "single", "raw_single"),
+    Case("lingxi_single", "Lingxi, one-event handler", "lingxi", False, "one", "raw_single"),
+    Case("raw_batch", "raw redis-py, one XACK per read", "raw", True, "batch", "raw_batch"),
+    Case("raw_batch_validate", "raw redis-py + decode and validate", "raw", True, "validate", "raw_batch"),
+    Case("lingxi_batch", "Lingxi, batch handler (batch=True)", "lingxi", True, "batch", "raw_batch"),
 )
 
 
@@ -84,18 +94,19 @@ async def run(config: BrokerConfig, tick: Ticker, workdir: Path, noise: Noise) -
         runs = itertools.count(1)
         try:
             for case in CASES:
-                k = config.batch_k if case.batch else config.single_k
-                n = config.batch_n if case.batch else config.single_n
+                k = config.batch_k if case.large else config.single_k
+                n = config.batch_n if case.large else config.single_n
                 row: dict[str, Any] = {
                     "key": case.key,
                     "label": case.label,
                     "consumer": case.consumer,
-                    "batch": case.batch,
+                    "mode": case.mode,
+                    "baseline": case.baseline,
                     "k": k,
                     "events": n,
                 }
                 results.append(row)
-                if case.consumer == "lingxi" and case.batch and not batch_api_available():
+                if case.consumer == "lingxi" and case.mode == "batch" and not batch_api_available():
                     row.update(status="skipped", reason="Service.consumer has no batch= parameter yet")
                     tick.advance(config.repeats + 1)
                     continue
@@ -145,15 +156,10 @@ async def run(config: BrokerConfig, tick: Ticker, workdir: Path, noise: Noise) -
         finally:
             await client.aclose()
     by_key = {r["key"]: r for r in results}
-    ratios: dict[str, float | None] = {}
-    for mode in ("single", "batch"):
-        raw, lingxi = by_key[f"raw_{mode}"], by_key[f"lingxi_{mode}"]
-        ok = raw.get("status") == "ok" and lingxi.get("status") == "ok"
-        ratio = lingxi["median_msg_s"] / raw["median_msg_s"] if ok else None
-        ratios[f"lingxi_vs_raw_{mode}"] = round(ratio, 3) if ratio is not None else None
-        lingxi["vs_raw"] = ratios[f"lingxi_vs_raw_{mode}"]
-        if raw.get("status") == "ok":
-            raw["vs_raw"] = 1.0
+    for row in results:
+        row["vs_raw"] = _ratio_of(row, by_key[row["baseline"]])
+    ratios = {f"{key}_vs_raw": by_key[key]["vs_raw"] for key in ("lingxi_single", "lingxi_batch")}
+    ratios["lingxi_batch_vs_validating_raw"] = _ratio_of(by_key["lingxi_batch"], by_key["raw_batch_validate"])
     return {
         "method": METHOD.format(loop=event_loop_name()),
         "payload_bytes": payloads.size,
@@ -173,9 +179,15 @@ def _process(case: Case, group: str, k: int, redis_url: str, workdir: Path) -> S
     }
     if case.consumer == "raw":
         args = ["--redis-url", redis_url, "--stream", STREAM, "--group", group, "--consumer", replica]
-        args += ["--count", str(k), "--ack", "batch" if case.batch else "single"]
+        args += ["--count", str(k), "--ack", case.mode]
         return module_process(**common, module="bench.rawconsumer", args=args)
-    args = ["--service", group, *(["--batch"] if case.batch else [])]
+    args = ["--service", group, *(["--batch"] if case.mode == "batch" else [])]
     return module_process(
         **common, module="bench.consumer", args=args, extra_env={"LINGXI_MAX_RECORDS": str(k)}
     )
+
+
+def _ratio_of(row: dict[str, Any], base: dict[str, Any]) -> float | None:
+    if row.get("status") != "ok" or base.get("status") != "ok":
+        return None
+    return round(row["median_msg_s"] / base["median_msg_s"], 3)

@@ -67,7 +67,15 @@ def test_broker_path_has_every_consumer_with_rates_and_ratios(quick_run: tuple[P
     _, document = quick_run
     broker = document["scenarios"]["broker"]
     rows = {row["key"]: row for row in broker["results"]}
-    assert set(rows) == {"raw_single", "lingxi_single", "raw_batch", "lingxi_batch"}
+    assert set(rows) == {
+        "raw_single",
+        "raw_single_each",
+        "lingxi_single",
+        "raw_batch",
+        "raw_batch_validate",
+        "lingxi_batch",
+    }
+    assert rows["raw_single"]["vs_raw"] == 1.0, "the baseline is compared with itself"
     if not _batch_api():  # reported as skipped until the runtime has batch handlers
         assert rows.pop("lingxi_batch")["status"] == "skipped"
     for row in rows.values():
@@ -76,7 +84,7 @@ def test_broker_path_has_every_consumer_with_rates_and_ratios(quick_run: tuple[P
         assert all(_positive(rate) for rate in row["runs_msg_s"])
         assert _positive(row["vs_raw"])
     assert all(_positive(ratio) for ratio in broker["ratios"].values() if ratio is not None)
-    assert _positive(broker["ratios"]["lingxi_vs_raw_single"])
+    assert _positive(broker["ratios"]["lingxi_single_vs_raw"])
 
 
 def test_http_path_has_each_load_level(quick_run: tuple[Path, dict[str, Any]]) -> None:

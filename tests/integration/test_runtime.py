@@ -402,3 +402,61 @@ async def test_a_hung_handler_times_out_and_is_dead_lettered(
 def test_a_handler_timeout_must_be_below_the_reclaim_idle_time() -> None:
     with pytest.raises(ValueError, match="handler_timeout_s"):
         ServiceSettings(handler_timeout_s=40, reclaim_idle_ms=30_000)
+
+
+async def test_one_failing_event_does_not_hold_back_the_others_of_its_read(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, max_records=50, max_deliveries=2, reclaim_idle_ms=1000)
+    attempts: dict[str, int] = {}
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        attempts[event.text] = attempts.get(event.text, 0) + 1
+        await ctx.publish(a_draft_for(event))
+        if event.text == "poison":
+            raise RuntimeError("cannot handle poison")
+
+    good = [a_query(text=f"query {n}") for n in range(8)]
+    for event in [*good[:4], a_query(text="poison"), *good[4:]]:
+        redis_client.xadd(STREAM, encode_entry(event.model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        # The good events are committed with the first read, long before the poison is reclaimed.
+        await eventually(lambda: len(drafts_in(redis_client)) == 8, timeout_s=0.9)
+        assert attempts["poison"] == 1
+        await eventually(lambda: redis_client.xlen(dead_letter_stream(STREAM)) == 1, timeout_s=15)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+    assert attempts["poison"] == 2, "retried up to the cap of 2 deliveries"
+    assert all(attempts[e.text] == 1 for e in good)
+    drafts = drafts_in(redis_client)
+    assert sorted(d.request_id for d, _ in drafts) == sorted(e.request_id for e in good), (
+        "the poison event's partial output was never published"
+    )
+
+
+async def test_events_a_read_cannot_start_in_time_are_left_to_the_reclaimer(
+    redis_client: redis.Redis, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each event may run 0.8 s, and its entry is reclaimable 1 s after the read: only events that
+    # start within 0.2 s of the read are handled by it; the rest are deferred, never run twice.
+    service = make_service(redis_url, max_records=50, reclaim_idle_ms=1000, handler_timeout_s=0.8)
+    handled: list[str] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        await asyncio.sleep(0.15)
+        handled.append(event.text)
+        await ctx.publish(a_draft_for(event))
+
+    queries = [a_query(text=f"query {n}") for n in range(5)]
+    for event in queries:
+        redis_client.xadd(STREAM, encode_entry(event.model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: len(drafts_in(redis_client)) == 5, timeout_s=20)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+    assert sorted(handled) == sorted(q.text for q in queries), "each event handled exactly once"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    outcomes = [line["outcome"] for line in lines if line.get("event") == "event handled"]
+    assert "deferred" in outcomes
+    assert outcomes.count("ok") == 5
+    assert redis_client.xlen(dead_letter_stream(STREAM)) == 0

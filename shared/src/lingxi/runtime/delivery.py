@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from redis.asyncio import Redis
 
@@ -49,8 +50,8 @@ return flags
 
 @dataclass(frozen=True)
 class Output:
-    owner: int
-    """1-based index of the input event whose handling produced it."""
+    owner: UUID
+    """event_id of the input whose handling produced it: published only if that input is new."""
     stream: str
     payload: str
 
@@ -59,7 +60,7 @@ class Output:
 class Outbox:
     outputs: list[Output] = field(default_factory=list)
 
-    def add(self, owner: int, event: Event, correlation_id: str) -> None:
+    def add(self, owner: UUID, event: Event, correlation_id: str) -> None:
         headers = {"correlation_id": correlation_id, "content-type": "application/json"}
         entry = encode_entry(event.model_dump_json(by_alias=True), headers)
         self.outputs.append(Output(owner, event.stream, entry[DATA_FIELD]))
@@ -68,6 +69,7 @@ class Outbox:
 @dataclass(frozen=True)
 class Handled:
     entry_id: str
+    event_id: UUID
     processed_key: str
 
 
@@ -78,11 +80,18 @@ class Committer:
         self.ttl_s = ttl_s
 
     async def commit(self, stream: str, handled: Sequence[Handled], outbox: Outbox) -> list[bool]:
-        """Mark, publish and acknowledge in one step; says for each input whether it was new."""
+        """Mark, publish and acknowledge in one step; says for each input whether it was new.
+
+        Two entries with the same event_id share one mark: the first is new, the second is not, and
+        outputs belong to the first.
+        """
+        position: dict[UUID, int] = {}
+        for index, item in enumerate(handled, start=1):
+            position.setdefault(item.event_id, index)
         keys = [stream, *(h.processed_key for h in handled), *(o.stream for o in outbox.outputs)]
         args: list[str | int] = [self.ttl_s, self.group, len(handled)]
         args += [h.entry_id for h in handled]
-        args += [o.owner for o in outbox.outputs]
+        args += [position[o.owner] for o in outbox.outputs]
         args += [o.payload for o in outbox.outputs]
         flags = await self._script(keys=keys, args=args)
         return [bool(flag) for flag in flags]

@@ -2,16 +2,18 @@
 
 Each entry has one field, ``__data__``, holding a JSON envelope ``{"data": "<event JSON>", "headers":
 {...}}``. JSON rather than FastStream's default binary frame so that ``redis-cli XRANGE`` and
-``lingxi tail`` show readable entries and anyone can publish with a plain ``XADD``; FastStream's own
-parser reads the envelope, its binary frame, and a bare JSON event alike.
+``lingxi tail`` show readable entries and anyone can publish with a plain ``XADD``. ``decode_entry``
+reads the envelope, FastStream's binary frame, and a bare event written as plain fields alike.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 if TYPE_CHECKING:
@@ -54,52 +56,80 @@ def encode_entry(event_json: str, headers: dict[str, str]) -> dict[str, str]:
     return {DATA_FIELD: json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))}
 
 
-def decode_entry(fields: dict[bytes, bytes] | dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """(event JSON, headers) from a stream entry in any accepted form."""
-    normalised = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in fields.items()
-    }
-    raw = normalised.get(DATA_FIELD)
-    if raw is None:
-        return json.dumps(normalised, ensure_ascii=False), {}
-    data, headers = BinaryMessageFormatV1.parse(raw.encode())
-    return data.decode(errors="replace"), headers
+def decode_entry(fields: Mapping[bytes, bytes] | Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """(event JSON, headers) from a stream entry in any accepted form.
 
-
-UNDECODABLE = "lingxi.undecodable"
-"""Key of the raw message under which ``tolerant_parser`` lists the entries it could not decode."""
-_PLACEHOLDER = {DATA_FIELD.encode(): b'{"data": "{}", "headers": {}}'}
-
-
-async def tolerant_parser(message: dict[str, Any], original: Any) -> Any:
-    """FastStream parser that never raises, so an undecodable entry cannot stay pending forever.
-
-    An entry FastStream's parser rejects (bytes that are not UTF-8, headers that are not a mapping)
-    is replaced by an empty event and recorded under ``UNDECODABLE`` with its original fields and the
-    reason; the runtime then dead-letters it with those original fields.
+    Raises on bytes that are not UTF-8 or an envelope whose headers are not an object.
     """
+    raw = fields.get(_DATA_KEY) or fields.get(DATA_FIELD)  # type: ignore[call-overload]
+    if raw is not None:
+        envelope = _json_or_none(raw)
+        if isinstance(envelope, dict) and isinstance(envelope.get("data"), str):
+            # The envelope we write: the common case, parsed once.
+            return envelope["data"], _headers(envelope.get("headers", {}))
+        data, headers = BinaryMessageFormatV1.parse(raw if isinstance(raw, bytes) else raw.encode())
+        return data.decode(), _headers(headers)
+    # A bare event published with a plain XADD: its fields are the event.
+    normalised = {_text(k, strict=True): _text(v, strict=True) for k, v in fields.items()}
+    return json.dumps(normalised, ensure_ascii=False), {}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry as the runtime reads it: its event JSON and correlation id, or why it cannot
+    be read (then the runtime dead-letters it with its original fields)."""
+
+    entry_id: str
+    fields: Mapping[Any, Any]
+    event_json: str
+    correlation_id: str | None
+    problem: str | None = None
+
+
+def read_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
+    """Never raises: an entry that cannot be decoded comes back with ``problem`` set."""
+    ident = _text(entry_id)
     try:
-        return await original(message)
+        event_json, headers = decode_entry(fields)
     except Exception as error:
-        if not isinstance(message.get("data"), list):
-            quarantined = {_text(message["message_ids"][0]): (message["data"], _reason(error))}
-            return await original({**message, "data": dict(_PLACEHOLDER), UNDECODABLE: quarantined})
-    items: list[Any] = []
-    quarantined = {}
-    for entry, fields in zip(message["message_ids"], message["data"], strict=True):
-        try:
-            await original({**message, "message_ids": [entry], "data": [fields]})
-            items.append(fields)
-        except Exception as error:
-            quarantined[_text(entry)] = (fields, _reason(error))
-            items.append(dict(_PLACEHOLDER))
-    return await original({**message, "data": items, UNDECODABLE: quarantined})
+        return Entry(ident, fields, "", None, f"undecodable entry: {type(error).__name__}: {error}"[:500])
+    correlation_id = headers.get("correlation_id")
+    return Entry(ident, fields, event_json, str(correlation_id) if correlation_id else None)
 
 
-def _reason(error: Exception) -> str:
-    return f"undecodable entry: {type(error).__name__}: {error}"[:500]
+ENTRIES = "lingxi.entries"
+"""Key of the raw message under which ``entries_parser`` puts the decoded entries of a read."""
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+async def entries_parser(message: dict[str, Any], original: Any) -> Any:
+    """FastStream parser for a batch read: each entry is decoded once, here, by ``read_entry``, and
+    listed under ``ENTRIES``; FastStream's own body parsing (a JSON decode and re-encode of every
+    entry) is skipped because the runtime validates the event JSON itself."""
+    entries = [read_entry(i, f) for i, f in zip(message["message_ids"], message["data"], strict=True)]
+    return await original({**message, "data": [], ENTRIES: entries})
+
+
+_DATA_KEY = DATA_FIELD.encode()
+
+
+def _json_or_none(raw: bytes | str) -> Any:
+    if isinstance(raw, bytes) and raw.startswith(BinaryMessageFormatV1.IDENTITY_HEADER):
+        return None  # FastStream's binary frame
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if isinstance(raw, bytes):
+            raw.decode()  # not UTF-8: raise the UnicodeDecodeError that names the bad byte
+        return None
+
+
+def _headers(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"envelope headers must be an object, not {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, *, strict: bool = False) -> str:
+    if isinstance(value, bytes):
+        return value.decode() if strict else value.decode(errors="replace")
+    return str(value)

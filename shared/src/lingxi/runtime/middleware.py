@@ -1,13 +1,15 @@
-"""Binds the log context of one message once, and writes the one line that says how it went.
+"""Binds the log context of one read once, and says when handling a read failed outright.
 
-Every line logged while a message is handled carries service, replica, stream, entry_id,
-correlation_id and (once validated) event_id; the closing line adds outcome and duration_ms.
+Every line logged while a read is handled carries service, replica and stream; the runtime binds
+event_id, correlation_id and entry_id around each event and writes one "event handled" line per
+event (``Service._deliver``). This middleware adds a DEBUG line per read, and a warning with the
+traceback when the runtime itself fails (Redis gone mid-commit): the read's entries then stay
+pending and the reclaimer takes them over.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -18,41 +20,28 @@ from faststream.message import StreamMessage
 
 from lingxi.logging import get_logger
 
-_log = get_logger("lingxi.handling")
-
 
 def handling_middleware(service: str, replica: str) -> Any:
     """A broker middleware factory bound to this process's service and replica names."""
+    log = get_logger("lingxi.handling").bind()  # bound once: the logging configuration is set by now
 
     class HandlingMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
             raw: dict[str, Any] = msg.raw_message if isinstance(msg.raw_message, dict) else {}
-            batch = isinstance(raw.get("data"), list)
             structlog.contextvars.clear_contextvars()
-            stream = raw.get("channel")
-            structlog.contextvars.bind_contextvars(service=service, replica=replica, stream=stream)
-            if not batch:  # a batch's events have their own ids: the runtime logs a line for each
-                structlog.contextvars.bind_contextvars(
-                    entry_id=entry_id(raw), correlation_id=msg.correlation_id
-                )
+            structlog.contextvars.bind_contextvars(
+                service=service, replica=replica, stream=raw.get("channel")
+            )
             started = time.perf_counter()
             try:
                 result = await call_next(msg)
             except Exception:
-                context = structlog.contextvars.get_contextvars()
-                outcome = context.get("outcome", "error")
-                _log.warning(
-                    "event handling failed",
-                    outcome=outcome,
-                    duration_ms=_elapsed_ms(started),
-                    exc_info=True,
-                )
+                log.warning("read handling failed", duration_ms=_elapsed_ms(started), exc_info=True)
                 raise
             else:
-                context = structlog.contextvars.get_contextvars()
-                _log.info(
-                    "batch handled" if batch else "event handled",
-                    outcome=context.get("outcome", "ok"),
+                log.debug(
+                    "read handled",
+                    entries=len(raw.get("message_ids") or ()),
                     duration_ms=_elapsed_ms(started),
                 )
                 return result
@@ -63,15 +52,6 @@ def handling_middleware(service: str, replica: str) -> Any:
         return HandlingMiddleware(msg, context=context)
 
     return build
-
-
-def entry_id(raw_message: Mapping[str, Any]) -> str | None:
-    """The Redis stream entry id (FastStream's ``message_id`` is a header value, not the entry id)."""
-    ids = raw_message.get("message_ids") or ()
-    if not ids:
-        return None
-    first = ids[0]
-    return first.decode() if isinstance(first, bytes) else str(first)
 
 
 def _elapsed_ms(started: float) -> float:

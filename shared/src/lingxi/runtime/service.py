@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -33,7 +33,7 @@ from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
+from faststream.redis.message import RedisBatchStreamMessage
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
@@ -43,8 +43,8 @@ from redis.exceptions import ResponseError
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
 from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count
-from lingxi.runtime.envelope import UNDECODABLE, JsonEnvelopeFormat, decode_entry, tolerant_parser
-from lingxi.runtime.middleware import entry_id, handling_middleware
+from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
+from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
 from lingxi.runtime.settings import ServiceSettings
 
@@ -72,8 +72,8 @@ class HandlerContext:
 
     service: Service
     outbox: Outbox
-    causes: Mapping[UUID, tuple[int, str]]
-    """event_id of each input -> (its position, its correlation id)."""
+    correlation_ids: Mapping[UUID, str]
+    """event_id of each input -> its correlation id."""
     single: Event | None
     """The input event of a one-event handler; None in a batch handler."""
 
@@ -84,8 +84,8 @@ class HandlerContext:
     @property
     def correlation_id(self) -> str:
         if self.single is None:
-            raise RuntimeError("a batch has one correlation id per event: use ctx.causes")
-        return self.causes[self.single.event_id][1]
+            raise RuntimeError("a batch has one correlation id per event: use ctx.correlation_ids")
+        return self.correlation_ids[self.single.event_id]
 
     async def publish(self, event: Event, *, cause: Event | None = None) -> None:
         """Publish ``event`` as caused by ``cause`` (default: the event being handled).
@@ -96,18 +96,24 @@ class HandlerContext:
         origin = cause or self.single
         if origin is None:
             raise ValueError("in a batch handler, say which input caused the event: publish(e, cause=input)")
-        owner, correlation_id = self.causes[origin.event_id]
+        correlation_id = self.correlation_ids[origin.event_id]
         if event.causation_id is None:
             event = event.model_copy(update={"causation_id": origin.event_id})
-        self.outbox.add(owner, event, correlation_id)
+        self.outbox.add(origin.event_id, event, correlation_id)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class _Input:
-    entry_id: str
-    fields: Mapping[Any, Any]
+    entry: Entry
     event: Event
     correlation_id: str
+    processed_key: str
+    outcome: str = "ok"
+    """ok, duplicate (only acknowledged), retry, deferred (left pending), dead_lettered."""
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.outcome in ("ok", "duplicate")
 
 
 class Service:
@@ -128,7 +134,8 @@ class Service:
             log_format=self.settings.log_format,
             level=self.settings.log_level,
         )
-        self.log = get_logger("lingxi.runtime")
+        # Bound now: a lazy logger would resolve the configuration again on every line.
+        self.log = get_logger("lingxi.runtime").bind()
         # A blocking pool: under a burst, callers wait for a free connection instead of failing.
         pool = BlockingConnectionPool.from_url(
             self.settings.redis_url,
@@ -169,9 +176,13 @@ class Service:
     def consumer(self, event_type: type[E], *, batch: bool = False) -> Callable[[Any], Any]:
         """Subscribe a handler to ``event_type``'s stream with a reader and a reclaimer.
 
-        ``batch=False``: ``async (event, ctx)``, one event at a time. ``batch=True``:
-        ``async (events, ctx)`` with up to ``max_records`` events; entries a failed batch left
-        pending are retried one by one by the reclaimer, so one poison event cannot hold back others.
+        ``batch=False``: ``async (event, ctx)``, called once per event; a failing event is retried on
+        its own while the others of the same read are committed. ``batch=True``: ``async (events,
+        ctx)`` with up to ``max_records`` events; entries a failed batch left pending are retried one
+        by one by the reclaimer, so one poison event cannot hold back others.
+
+        Both read up to ``max_records`` entries at a time and commit a read's outputs and
+        acknowledgements in one round trip.
         """
 
         def register(handler: Any) -> Any:
@@ -179,26 +190,16 @@ class Service:
             if stream in self.streams:
                 raise ValueError(f"{self.name} already consumes {stream}")
             self.streams.append(stream)
-            consume: Callable[..., Awaitable[None]]
-            if batch:
 
-                async def consume_batch(message: RedisBatchStreamMessage) -> None:
-                    await self._deliver_batch(event_type, handler, message)
-
-                consume = consume_batch
-            else:
-
-                async def consume_one(message: RedisStreamMessage) -> None:
-                    await self._deliver_one(event_type, handler, message)
-
-                consume = consume_one
+            async def consume(message: RedisBatchStreamMessage) -> None:
+                await self._deliver(event_type, handler, batch, message)
 
             group, consumer = self.name, self.settings.replica
             reader = StreamSub(
                 stream,
                 group=group,
                 consumer=consumer,
-                batch=batch,
+                batch=True,
                 max_records=self.settings.max_records,
                 polling_interval=self.settings.block_ms,
             )
@@ -206,7 +207,7 @@ class Service:
                 stream,
                 group=group,
                 consumer=consumer,
-                batch=batch,
+                batch=True,  # XAUTOCLAIM hands over one entry at a time
                 min_idle_time=self.settings.reclaim_idle_ms,
                 polling_interval=self.settings.reclaim_poll_ms,
             )
@@ -214,7 +215,7 @@ class Service:
             options: dict[str, Any] = {
                 "ack_policy": AckPolicy.MANUAL,
                 "decoder": _message_itself,
-                "parser": tolerant_parser,
+                "parser": entries_parser,
             }
             read = self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read", **options)
             reclaim = self.broker.subscriber(stream=reclaimer, title=f"{stream}:{group}:reclaim", **options)
@@ -226,143 +227,159 @@ class Service:
     def _processed_key(self, event: Event) -> str:
         return f"lingxi:processed:{self.name}:{event.event_id}"
 
-    async def _deliver_one(
-        self, event_type: type[E], handler: Handler[E], message: RedisStreamMessage
+    async def _deliver(
+        self, event_type: type[E], handler: Any, batch: bool, message: RedisBatchStreamMessage
     ) -> None:
-        stream = message.raw_message["channel"]
-        entry = entry_id(message.raw_message) or ""
-        fields = message.raw_message["data"]
-        quarantined: dict[str, tuple[Any, str]] = message.raw_message.get(UNDECODABLE, {})  # type: ignore[assignment]
-        event = await self._admit(event_type, stream, entry, fields, message.body, quarantined)
-        if event is None:
-            return
-        structlog.contextvars.bind_contextvars(event_id=str(event.event_id))
-        key = self._processed_key(event)
-        if await self.redis.exists(key):
-            await self.redis.xack(stream, self.name, entry)
-            return self._outcome(stream, "duplicate")
-        correlation_id = message.correlation_id or str(event.event_id)
-        outbox = Outbox()
-        context = HandlerContext(self, outbox, {event.event_id: (1, correlation_id)}, event)
-        try:
-            async with asyncio.timeout(self.settings.effective_handler_timeout_s):
-                await handler(event, context)
-        except Exception as error:
-            return await self._retry_or_dead_letter(stream, entry, fields, error)
-        (fresh,) = await self.committer.commit(stream, [Handled(entry, key)], outbox)
-        self._outcome(stream, "ok" if fresh else "duplicate")
-
-    async def _deliver_batch(
-        self, event_type: type[E], handler: BatchHandler[E], message: RedisBatchStreamMessage
-    ) -> None:
+        """Validate a read's entries, run the handler on the new ones, commit what succeeded."""
         started = time.perf_counter()
-        stream = message.raw_message["channel"]
+        stream: str = message.raw_message["channel"]
+        entries: list[Entry] = message.raw_message[ENTRIES]  # type: ignore[literal-required]
         inputs: list[_Input] = []
-        raw = message.raw_message
-        undecodable: dict[str, tuple[Any, str]] = raw.get(UNDECODABLE, {})  # type: ignore[assignment]
-        for raw_id, fields in zip(raw["message_ids"], raw["data"], strict=True):
-            entry = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            event_json, headers = decode_entry(fields) if entry not in undecodable else ("", {})
-            event = await self._admit(event_type, stream, entry, fields, event_json, undecodable)
-            if event is None:
-                continue
-            inputs.append(_Input(entry, fields, event, headers.get("correlation_id") or str(event.event_id)))
+        for entry in entries:
+            event = await self._admit(event_type, stream, entry)
+            if event is not None:
+                correlation_id = entry.correlation_id or str(event.event_id)
+                inputs.append(_Input(entry, event, correlation_id, self._processed_key(event)))
         if not inputs:
             return
-        keys = [self._processed_key(i.event) for i in inputs]
-        seen = await self.redis.mget(keys)
-        # The first copy of an event_id owns its outputs; later copies in the same read (a publisher's
-        # retry, a double replay) are only acknowledged: the commit's SET NX would refuse them anyway.
-        causes: dict[UUID, tuple[int, str]] = {}
+        seen = await self.redis.mget([i.processed_key for i in inputs])
+        # Only the first copy of an event_id is handled: one already marked, or a later copy in the
+        # same read (a publisher's retry, a double replay), is only acknowledged by the commit.
+        correlation_ids: dict[UUID, str] = {}
         todo: list[_Input] = []
-        for position, (item, mark) in enumerate(zip(inputs, seen, strict=True), start=1):
-            if item.event.event_id in causes:
-                continue
-            causes[item.event.event_id] = (position, item.correlation_id)
-            if mark is None:
+        for item, mark in zip(inputs, seen, strict=True):
+            if item.event.event_id in correlation_ids or mark is not None:
+                item.outcome = "duplicate"
+            else:
                 todo.append(item)
+            correlation_ids.setdefault(item.event.event_id, item.correlation_id)
         outbox = Outbox()
-        structlog.contextvars.bind_contextvars(batch_size=len(inputs))
-        if todo:
-            try:
-                async with asyncio.timeout(self.settings.effective_handler_timeout_s):
-                    await handler(
-                        [cast(E, i.event) for i in todo], HandlerContext(self, outbox, causes, None)
-                    )
-            except Exception as error:
-                if len(inputs) > 1:
-                    # The reclaimer retries these one by one; only a lone failing event is capped.
-                    self._outcome(stream, "retry")
-                    raise
-                return await self._retry_or_dead_letter(stream, inputs[0].entry_id, inputs[0].fields, error)
-        handled = [Handled(i.entry_id, key) for i, key in zip(inputs, keys, strict=True)]
-        fresh = await self.committer.commit(stream, handled, outbox)
-        self._outcome(stream, "ok" if any(fresh) else "duplicate")
-        for item, new in zip(inputs, fresh, strict=True):
-            # One line per event, so a batch reads in the logs like events handled one by one.
+        # An event may start only while it can finish before its entry becomes reclaimable, so no
+        # event is ever handled by two replicas at once; later ones are left for the reclaimer.
+        timeout_s = self.settings.effective_handler_timeout_s
+        start_by = asyncio.get_running_loop().time() + self.settings.reclaim_idle_ms / 1000 - timeout_s
+        run = self._run_batch if batch else self._run_each
+        await run(handler, stream, todo, correlation_ids, outbox, start_by)
+        committed = [i for i in inputs if i.acknowledged]
+        if committed:
+            handled = [Handled(i.entry.entry_id, i.event.event_id, i.processed_key) for i in committed]
+            fresh = await self.committer.commit(stream, handled, outbox)
+            for item, new in zip(committed, fresh, strict=True):
+                if not new:
+                    item.outcome = "duplicate"  # e.g. another replica committed it first
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        for item in inputs:
+            self._count(stream, item.outcome)
+            # One line per event, so a read of many events reads in the logs like events handled one by one.
             self.log.info(
                 "event handled",
                 event_id=str(item.event.event_id),
                 correlation_id=item.correlation_id,
-                entry_id=item.entry_id,
-                outcome="ok" if new else "duplicate",
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                entry_id=item.entry.entry_id,
+                outcome=item.outcome,
+                duration_ms=duration_ms,
             )
 
-    async def _admit(
+    async def _run_each(
         self,
-        event_type: type[E],
+        handler: Handler[Any],
         stream: str,
-        entry: str,
-        fields: Mapping[Any, Any],
-        event_json: str | bytes,
-        undecodable: Mapping[str, tuple[Any, str]],
-    ) -> E | None:
+        todo: Sequence[_Input],
+        correlation_ids: Mapping[UUID, str],
+        outbox: Outbox,
+        start_by: float,
+    ) -> None:
+        """A one-event handler on each new event in turn.
+
+        A failed event's outputs are dropped and it stays pending (or is dead-lettered at the cap);
+        events not started by ``start_by`` stay pending for the reclaimer ("deferred").
+        """
+        loop = asyncio.get_running_loop()
+        for item in todo:
+            if loop.time() > start_by:
+                item.outcome = "deferred"
+                continue
+            own = Outbox()
+            context = HandlerContext(self, own, correlation_ids, item.event)
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(item.event.event_id),
+                correlation_id=item.correlation_id,
+                entry_id=item.entry.entry_id,
+            ):
+                try:
+                    async with asyncio.timeout(self.settings.effective_handler_timeout_s):
+                        await handler(item.event, context)
+                except Exception as error:
+                    item.outcome = await self._retry_or_dead_letter(stream, item.entry, error)
+                    continue
+            outbox.outputs.extend(own.outputs)
+
+    async def _run_batch(
+        self,
+        handler: BatchHandler[Any],
+        stream: str,
+        todo: Sequence[_Input],
+        correlation_ids: Mapping[UUID, str],
+        outbox: Outbox,
+        start_by: float,
+    ) -> None:
+        """A batch handler on all new events at once; on failure none of its outputs is kept."""
+        if not todo:
+            return
+        try:
+            async with asyncio.timeout(self.settings.effective_handler_timeout_s):
+                await handler([i.event for i in todo], HandlerContext(self, outbox, correlation_ids, None))
+        except Exception as error:
+            outbox.outputs.clear()
+            if len(todo) == 1:
+                todo[0].outcome = await self._retry_or_dead_letter(stream, todo[0].entry, error)
+                return
+            # The reclaimer retries these one by one; only a lone failing event counts towards the cap.
+            self.log.warning("batch handler failed; retrying its events one by one", exc_info=error)
+            for item in todo:
+                item.outcome = "retry"
+
+    async def _admit(self, event_type: type[E], stream: str, entry: Entry) -> E | None:
         """The entry's event, or None once an undecodable or invalid entry has been dead-lettered."""
-        if entry in undecodable:
-            original, reason = undecodable[entry]
-            await self._dead_letter(stream, entry, original, "undecodable_entry", reason, 1)
+        if entry.problem is not None:
+            await self._dead_letter(stream, entry, "undecodable_entry", entry.problem, 1)
         else:
             try:
-                return event_type.model_validate_json(event_json)
+                return event_type.model_validate_json(entry.event_json)
             except ValidationError as error:
-                await self._dead_letter(stream, entry, fields, "invalid_event", _validation_summary(error), 1)
-        self._outcome(stream, "dead_lettered")
+                await self._dead_letter(stream, entry, "invalid_event", _validation_summary(error), 1)
+        self._count(stream, "dead_lettered")
         return None
 
-    async def _retry_or_dead_letter(
-        self, stream: str, entry: str, fields: Mapping[Any, Any], error: Exception
-    ) -> None:
-        """A handler failed on one entry: re-raise (it stays pending for the reclaimer) until the
-        delivery cap, then dead-letter it."""
-        attempts = await delivery_count(self.redis, stream, self.name, entry)
+    async def _retry_or_dead_letter(self, stream: str, entry: Entry, error: Exception) -> str:
+        """A handler failed on one entry: leave it pending for the reclaimer until the delivery cap,
+        then dead-letter it. Returns the outcome."""
+        attempts = await delivery_count(self.redis, stream, self.name, entry.entry_id)
         if attempts < self.settings.max_deliveries:
-            structlog.contextvars.bind_contextvars(attempts=attempts)
-            self._outcome(stream, "retry")
-            raise error
-        await self._dead_letter(stream, entry, fields, "handler_failed", repr(error), attempts)
+            self.log.warning("handler failed; will retry", exc_info=error, attempts=attempts)
+            return "retry"
+        await self._dead_letter(stream, entry, "handler_failed", repr(error), attempts)
         self.log.error("handler failed for good", exc_info=error, attempts=attempts)
-        self._outcome(stream, "dead_lettered")
+        return "dead_lettered"
 
-    def _outcome(self, stream: str, outcome: str) -> None:
-        structlog.contextvars.bind_contextvars(outcome=outcome)
+    def _count(self, stream: str, outcome: str) -> None:
         EVENTS_HANDLED.labels(self.name, stream, outcome).inc()
 
-    async def _dead_letter(
-        self, stream: str, entry: str, fields: Mapping[Any, Any], reason: str, error: str, attempts: int
-    ) -> None:
+    async def _dead_letter(self, stream: str, entry: Entry, reason: str, error: str, attempts: int) -> None:
         dlq_id = await dead_letter(
             self.redis,
             stream=stream,
             group=self.name,
-            entry_id=entry,
-            fields=fields,
+            entry_id=entry.entry_id,
+            fields=entry.fields,
             reason=reason,
             error=error,
             attempts=attempts,
             replica=self.settings.replica,
         )
-        self.log.warning("event dead-lettered", reason=reason, error=error[:500], dlq_id=dlq_id)
+        self.log.warning(
+            "event dead-lettered", entry_id=entry.entry_id, reason=reason, error=error[:500], dlq_id=dlq_id
+        )
 
     # --- publishing outside a handler ---------------------------------------------------------
 
