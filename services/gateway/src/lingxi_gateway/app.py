@@ -114,13 +114,18 @@ async def submit_query(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from error
-    await results.create_pending(request_id, "assistant")
+    record: dict[str, Any] | None = None
     with waiter.expecting(request_id) as done:
-        await service.publish(event, correlation_id=str(request_id))
+        # One round trip: the pending record, then the event that may complete it.
+        async with service.redis.pipeline(transaction=False) as pipe:
+            results.stage_pending(pipe, request_id, "assistant")
+            service.stage_publish(pipe, event, correlation_id=str(request_id))
+            await pipe.execute()
         if wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), timeout=wait)
-    record = await results.get(request_id)
+                record = await asyncio.wait_for(done, timeout=wait)
+    if record is None:  # not finished in time (or shutting down): what the store says now
+        record = await results.get(request_id)
     state = _state(record or {"request_id": str(request_id), "status": "pending", "kind": "assistant"})
     if state.status == "pending":
         response.headers["Location"] = state.links["self"]

@@ -2,24 +2,26 @@
 
 With several gateway replicas the one that consumed a result is usually not the one holding the HTTP
 request that waits for it. The consuming replica stores the result, then publishes the request id on
-one pub/sub channel; every replica listens on that channel with a single connection and wakes the
-waits it holds. The stored key is the source of truth: a missed notification only delays a wait
-until its timeout, after which the client polls ``GET /v1/requests/{id}``.
+one pub/sub channel; every replica listens on that channel with a single connection and hands the
+result to the waits it holds (the notification carries the record, so a woken request needs no
+second read). The stored key is the source of truth: a missed notification only delays a wait until
+its timeout, after which the client polls ``GET /v1/requests/{id}``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
+import orjson
 from lingxi.logging import get_logger
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 RequestStatus = Literal["pending", "released", "blocked"]
 
@@ -46,12 +48,12 @@ class ResultStore:
         self.redis = redis
         self.ttl_s = ttl_s
 
-    async def create_pending(self, request_id: UUID, kind: str) -> None:
+    def stage_pending(self, pipe: Pipeline, request_id: UUID, kind: str) -> None:
+        """Queue the pending record on ``pipe``; queue the event's publish after it on the same pipe,
+        so the record exists before any result can complete it."""
         record = {"request_id": str(request_id), "kind": kind, "status": "pending", "created_at": _now()}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(_key(request_id), mapping=record)  # type: ignore[arg-type]
-            pipe.expire(_key(request_id), self.ttl_s)
-            await pipe.execute()
+        pipe.hset(_key(request_id), mapping=record)  # type: ignore[arg-type]
+        pipe.expire(_key(request_id), self.ttl_s)
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         """Store results and wake the waiting replicas, in one round trip however many there are.
@@ -62,37 +64,32 @@ class ResultStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for done in completions:
                 key = _key(done.request_id)
+                record = {
+                    "request_id": str(done.request_id),
+                    "kind": done.kind,
+                    "status": done.status,
+                    "completed_at": _now(),
+                    "result": orjson.dumps(done.result).decode(),
+                }
                 pipe.hsetnx(key, "created_at", _now())
-                pipe.hset(
-                    key,
-                    mapping={
-                        "request_id": str(done.request_id),
-                        "kind": done.kind,
-                        "status": done.status,
-                        "completed_at": _now(),
-                        "result": json.dumps(done.result, ensure_ascii=False),
-                    },
-                )
+                pipe.hset(key, mapping=record)  # type: ignore[arg-type]
                 pipe.expire(key, self.ttl_s)
-                pipe.publish(DONE_CHANNEL, str(done.request_id))
+                pipe.publish(DONE_CHANNEL, orjson.dumps(record))
             await pipe.execute()
 
     async def get(self, request_id: UUID) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(_key(request_id))
         if not raw:
             return None
-        record: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
-        if "result" in record:
-            record["result"] = json.loads(record["result"])
-        return record
+        return _parsed({_text(k): _text(v) for k, v in raw.items()})
 
 
 class ResultWaiter:
-    """One pub/sub subscription per replica that wakes the local waits for finished requests."""
+    """One pub/sub subscription per replica that hands finished results to the local waits."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._waits: dict[str, set[asyncio.Event]] = {}
+        self._waits: dict[str, set[asyncio.Future[dict[str, Any] | None]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -102,16 +99,20 @@ class ResultWaiter:
         # Shutting down: let every wait answer now (202 with its request id) rather than be cut off.
         for waits in self._waits.values():
             for done in waits:
-                done.set()
+                if not done.done():
+                    done.set_result(None)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     @contextlib.contextmanager
-    def expecting(self, request_id: UUID) -> Any:
-        """Register interest before publishing, so a fast result cannot slip past the wait."""
-        done = asyncio.Event()
+    def expecting(self, request_id: UUID) -> Iterator[asyncio.Future[dict[str, Any] | None]]:
+        """Register interest before publishing, so a fast result cannot slip past the wait.
+
+        The future resolves to the finished record, or to None when the replica shuts down.
+        """
+        done: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self._waits.setdefault(str(request_id), set()).add(done)
         try:
             yield done
@@ -122,21 +123,35 @@ class ResultWaiter:
                 if not waits:
                     del self._waits[str(request_id)]
 
+    def _deliver(self, payload: bytes) -> None:
+        record = _parsed(orjson.loads(payload))
+        for done in self._waits.get(record["request_id"], ()):
+            if not done.done():
+                done.set_result(record)
+
     async def _listen(self) -> None:
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(DONE_CHANNEL)
                     async for message in pubsub.listen():
-                        request_id = message["data"].decode()
-                        for done in self._waits.get(request_id, ()):
-                            done.set()
+                        try:
+                            self._deliver(message["data"])
+                        except (ValueError, KeyError, TypeError):
+                            _log.warning("unreadable result notification ignored")
             except asyncio.CancelledError:
                 raise
             except Exception:
                 _log.warning("result notifications interrupted; resubscribing", exc_info=True)
                 # Waits in flight fall back to their timeout; the store still has every result.
                 await asyncio.sleep(0.5)
+
+
+def _parsed(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored or notified record with its result decoded."""
+    if isinstance(record.get("result"), str):
+        record["result"] = orjson.loads(record["result"])
+    return record
 
 
 def _text(value: bytes | str) -> str:

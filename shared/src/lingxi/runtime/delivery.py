@@ -61,9 +61,13 @@ class Outbox:
     outputs: list[Output] = field(default_factory=list)
 
     def add(self, owner: UUID, event: Event, correlation_id: str) -> None:
-        headers = {"correlation_id": correlation_id, "content-type": "application/json"}
-        entry = encode_entry(event.model_dump_json(by_alias=True), headers)
-        self.outputs.append(Output(owner, event.stream, entry[DATA_FIELD]))
+        self.outputs.append(Output(owner, event.stream, stream_entry(event, correlation_id)[DATA_FIELD]))
+
+
+def stream_entry(event: Event, correlation_id: str) -> dict[str, str]:
+    """The fields of the stream entry that carries ``event``: how every Lingxi publisher writes it."""
+    headers = {"correlation_id": correlation_id, "content-type": "application/json"}
+    return encode_entry(event.model_dump_json(by_alias=True), headers)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -32,6 +33,10 @@ def serve(app: Any, service: Service) -> None:
         server.should_exit = True
 
     service.on_fatal = shut_down
+    # Everything imported so far lives as long as the process: move it out of the collector's reach,
+    # so full collections stay short instead of pausing every request for tens of milliseconds.
+    gc.collect()
+    gc.freeze()
     server.run()
     if service.fatal:
         sys.exit(EXIT_SUBSCRIBER_LOST)

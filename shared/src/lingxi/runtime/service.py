@@ -38,11 +38,12 @@ from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
-from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count
+from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count, stream_entry
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
@@ -389,8 +390,12 @@ class Service:
         Inside a handler use ``ctx.publish``, which commits with the acknowledgement.
         """
         correlation = correlation_id or str(uuid4())
-        await self.broker.publish(event.to_json_dict(), stream=event.stream, correlation_id=correlation)
+        await self.redis.xadd(event.stream, stream_entry(event, correlation))  # type: ignore[arg-type]
         return correlation
+
+    def stage_publish(self, pipe: Pipeline, event: Event, *, correlation_id: str) -> None:
+        """Queue the publish on ``pipe``, so it shares a round trip with the caller's own commands."""
+        pipe.xadd(event.stream, stream_entry(event, correlation_id))  # type: ignore[arg-type]
 
     # --- lifecycle ----------------------------------------------------------------------------
 
