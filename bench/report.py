@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from pathlib import Path
@@ -52,6 +53,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _http(scenarios["http"])
     if "scale" in scenarios:
         lines += _scale(scenarios["scale"])
+    if "nlu" in scenarios:
+        lines += _nlu(scenarios["nlu"])
     lines += [OTHER_LOAD + _retaken(doc)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -186,25 +189,94 @@ def _scale(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _nlu(section: dict[str, Any]) -> list[str]:
+    title = "Local language understanding: the assistant's engine on the labelled test split"
+    if "error" in section:
+        return _failed(title, section)
+    targets = section["targets"]
+    p95_target, qps_target = targets["p95_ms"], targets["queries_per_s"]
+    lines = [
+        f"#### {title} ({section['queries']:,} sentences, {section['seconds']:g} s a measurement)",
+        "",
+        "| measurement | queries | µs/query | queries/s | p50 ms | p95 ms | p99 ms | target "
+        "| CPU % worker / other load |",
+        "|---|--:|--:|--:|--:|--:|--:|---|--:|",
+    ]
+    for number, row in enumerate(section["results"], start=1):
+        label = f"({number}) {row['label']}"
+        if row.get("status") != "ok":
+            lines.append(f"| {label} | skipped: {row.get('reason', '?')} | – | – | – | – | – | – | – |")
+            continue
+        latency = row.get("latency_ms")
+        quantiles = [_ms(latency[q]) if latency else "–" for q in ("p50", "p95", "p99")]
+        target = "–"
+        if row["key"] == "engine":
+            target = (
+                f"p95 < {p95_target:g} ms {_tick(latency['p95'] < p95_target)}, "
+                f"≥ {qps_target:,.0f}/s {_tick(row['queries_per_s'] >= qps_target)}"
+            )
+        elif row["key"] == "engine_batch":
+            target = f"≥ {qps_target:,.0f}/s {_tick(row['queries_per_s'] >= qps_target)}"
+        lines.append(
+            f"| {label} | {row['queries']:,} | {_us(row['us_per_query'])} | {_n(row['queries_per_s'])}"
+            f"{_noisy([row['cpu_percent']])} | {' | '.join(quantiles)} | {target} "
+            f"| {_cpu([row['cpu_percent']], 'worker', 'others')} |"
+        )
+    startup = section["startup"]
+    by_key = {row["key"]: row for row in section["results"]}
+    speedup = section.get("speedup_vs_sklearn")
+    comparison = (
+        f"Our scorer (3) against scikit-learn's predict_proba (4), one sentence at a time: {speedup:g}× "
+        f"faster ({_us(by_key['classifier']['us_per_query'])} µs against "
+        f"{_us(by_key['sklearn']['us_per_query'])} µs a query). "
+        if speedup
+        else ""
+    )
+    lines += [
+        "",
+        f"Targets (the issue's): the whole engine under {p95_target:g} ms a query at p95 and at least "
+        f"{qps_target:,.0f} queries/s in one process. {comparison}"
+        f"Start-up: training the classifier {startup['training_s']:.1f} s"
+        f"{_noisy([startup['cpu_percent']])} (importing the engine {startup['import_s']:.1f} s before it).",
+        "",
+        section["method"],
+        "",
+    ]
+    return lines
+
+
+def _tick(met: bool) -> str:
+    return "✓" if met else "✗"
+
+
+def _us(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+
+
 def chart(doc: dict[str, Any], path: Path) -> None:
-    """Three panels: broker throughput against raw, HTTP latency against load, scale-out speed-up."""
+    """Four panels, two by two: broker throughput against raw, HTTP latency against load, scale-out
+    speed-up, and the local language understanding's time per query against scikit-learn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     scenarios = doc["scenarios"]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
-    _broker_panel(axes[0], scenarios.get("broker"))
-    _http_panel(axes[1], scenarios.get("http"))
-    _scale_panel(axes[2], scenarios.get("scale"))
+    fig, axes = plt.subplots(2, 2, figsize=(15, 10), layout="constrained")
+    _broker_panel(axes[0][0], scenarios.get("broker"))
+    _http_panel(axes[0][1], scenarios.get("http"))
+    _scale_panel(axes[1][0], scenarios.get("scale"))
+    _nlu_panel(axes[1][1], scenarios.get("nlu"))
     m = doc["machine"]
     fig.suptitle(
         f"Lingxi benchmark {doc['started_at'][:10]} · {m['cpu_model']}, {m['cores']} cores · "
         f"Python {m['python']} · Redis {m['redis_server']} · {m['git_commit'][:10]}",
         fontsize=10,
     )
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -298,6 +370,48 @@ def _scale_panel(ax: Any, section: dict[str, Any] | None) -> None:
     ax.set_xlabel("replicas (separate processes)")
     ax.set_ylabel("speed-up")
     ax.legend(fontsize=8)
+
+
+def _nlu_panel(ax: Any, section: dict[str, Any] | None) -> None:
+    if _empty(ax, "Local language understanding: time per query", section):
+        return
+    assert section is not None
+    rows = [r for r in section["results"] if r.get("status") == "ok"]
+    colours = {"engine": "#edae49", "engine_batch": "#edae49", "classifier": "#d1495b", "sklearn": "#9aa5b1"}
+    bars = ax.barh(
+        range(len(rows)),
+        [r["us_per_query"] for r in rows],
+        color=[colours.get(r["key"], "#00798c") for r in rows],
+    )
+    for bar, row in zip(bars, rows, strict=True):
+        note = f" {row['us_per_query']:,.0f} µs · {row['queries_per_s']:,.0f}/s"
+        if "latency_ms" in row and row["key"] == "engine":
+            note += f" · p95 {row['latency_ms']['p95']:.2f} ms"
+        ax.annotate(note, (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center", fontsize=8)
+    qps = section["targets"]["queries_per_s"]
+    target = 1e6 / qps
+    ax.axvline(target, color="black", linestyle="--", linewidth=0.8, label=f"target: {qps:,.0f} queries/s")
+    ax.set_yticks(range(len(rows)), [_nlu_label(r) for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    values = [target, *(r["us_per_query"] for r in rows)]
+    # Bars from the decade below a third of the fastest, and room on the right for the notes.
+    ax.set_xlim(10 ** math.floor(math.log10(min(values) / 3)), max(values) * 30)
+    ax.legend(fontsize=8, loc="upper right")
+    speedup = section.get("speedup_vs_sklearn")
+    ax.set_xlabel(
+        f"µs per query, mean (log scale), {section['queries']:,} test sentences"
+        + (f"; (3) is {speedup:g}× faster than (4)" if speedup else "")
+    )
+
+
+def _nlu_label(row: dict[str, Any]) -> str:
+    return {
+        "engine": "(1) whole engine,\none at a time",
+        "engine_batch": "(2) whole engine,\nunderstand_many",
+        "classifier": "(3) classifier, our scorer,\none at a time",
+        "sklearn": "(4) scikit-learn predict_proba,\none at a time",
+    }.get(row["key"], str(row["label"]))
 
 
 def update_readme(readme: Path, table: str) -> bool:

@@ -1,6 +1,11 @@
 """The command line: run the scenarios under a progress bar, print the table, write the results.
 
-    python -m bench [--quick] [--only broker|http|scale] [--output DIR] [--update-readme] [--keep-logs]
+    python -m bench [--quick] [--only broker|http|scale|nlu] [--output DIR] [--update-readme] [--keep-logs]
+
+Scenarios: ``broker`` (one consumer draining a backlog, raw redis-py against Lingxi), ``http`` (the
+assistant path over HTTP under open-loop load), ``scale`` (replicas draining one backlog) and ``nlu``
+(the assistant's local language understanding, timed in ``bench.nlu_worker``, its own process, against
+scikit-learn's ``predict_proba``).
 
 Writes ``<UTC timestamp>.json``, ``latest.json``, ``latest.md`` and ``latest.png`` into ``--output``
 (default ``bench/results``); ``--update-readme`` puts the table into README.md between
@@ -35,9 +40,9 @@ from rich.progress import (
 
 from bench import report
 from bench.common import REPO_ROOT, Noise, calibrate_burn, dump_json, machine_info, scratch_dir
-from bench.scenarios import broker, http, scale
+from bench.scenarios import broker, http, nlu, scale
 
-SCENARIOS = ("broker", "http", "scale")
+SCENARIOS = ("broker", "http", "scale", "nlu")
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
 RETRY_BUDGET_S = 420.0
 """No measurement is taken again once the run has lasted this long (keeps `make bench` under 10 min)."""
@@ -48,10 +53,11 @@ class Plan:
     broker: broker.BrokerConfig
     http: http.HttpConfig
     scale: scale.ScaleConfig
+    nlu: nlu.NluConfig
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(broker.BrokerConfig(), http.HttpConfig(), scale.ScaleConfig())
+        return cls(broker.BrokerConfig(), http.HttpConfig(), scale.ScaleConfig(), nlu.NluConfig())
 
     @classmethod
     def quick(cls) -> Plan:
@@ -59,6 +65,7 @@ class Plan:
             broker.BrokerConfig(single_n=1000, batch_n=3000, repeats=1),
             http.HttpConfig(rates=(20, 50), duration_s=2.0, warmup_s=0.5),
             scale.ScaleConfig(replicas=(1, 2), light_n=400, heavy_n=200, repeats=1),
+            nlu.NluConfig(seconds=0.5),
         )
 
 
@@ -106,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "broker": broker.steps(plan.broker),
         "http": http.steps(plan.http),
         "scale": scale.steps(plan.scale),
+        "nlu": nlu.steps(plan.nlu),
     }
     # Measurements disturbed by other work on the machine are taken again, up to a time budget.
     noise = Noise(tries=1 if args.quick else 3, deadline=time.monotonic() + RETRY_BUDGET_S)
@@ -113,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "broker": lambda tick, wd: broker.run(plan.broker, tick, wd, noise),
         "http": lambda tick, wd: http.run(plan.http, tick, wd, noise),
         "scale": lambda tick, wd: scale.run(plan.scale, tick, wd, noise),
+        "nlu": lambda tick, wd: nlu.run(plan.nlu, tick, wd, noise),
     }
     results: dict[str, dict[str, Any]] = {}
     failed = False

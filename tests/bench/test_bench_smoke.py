@@ -41,6 +41,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-6000:]}"
     assert "| consumer |" in done.stdout  # the table is printed
+    assert "| measurement |" in done.stdout
     return out, json.loads((out / "latest.json").read_text())
 
 
@@ -59,7 +60,7 @@ def test_machine_is_described(quick_run: tuple[Path, dict[str, Any]]) -> None:
     for key in ("cpu_model", "cores", "python", "redis_server", "git_commit", "faststream", "redis_py"):
         assert machine[key], key
     assert document["quick"] is True
-    assert set(document["scenarios"]) == {"broker", "http", "scale"}
+    assert set(document["scenarios"]) == {"broker", "http", "scale", "nlu"}
     assert not [name for name, section in document["scenarios"].items() if "error" in section]
 
 
@@ -114,3 +115,37 @@ def test_scale_out_has_each_replica_count_for_both_handlers(quick_run: tuple[Pat
             assert _positive(row["speedup"])
         assert rows[0]["speedup"] == 1.0
     assert _positive(scale["heavy_iterations"])
+
+
+def test_nlu_has_the_four_measurements_and_the_targets(quick_run: tuple[Path, dict[str, Any]]) -> None:
+    out, document = quick_run
+    nlu = document["scenarios"]["nlu"]
+    assert nlu["queries"] > 0
+    assert sum(nlu["locales"].values()) == nlu["queries"]
+    assert _positive(nlu["startup"]["training_s"])
+    assert nlu["startup"]["import_s"] >= 0
+    rows = {row["key"]: row for row in nlu["results"]}
+    assert list(rows) == ["engine", "engine_batch", "classifier", "sklearn"]
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert row["queries"] >= nlu["queries"], "at least one whole pass over the test split"
+        assert row["queries"] % nlu["queries"] == 0, "whole passes only"
+        assert _positive(row["queries_per_s"])
+        assert _positive(row["us_per_query"])
+        assert _positive(row["cpu_percent"]["worker"])
+        assert row["retaken"] >= 0
+    assert rows["engine_batch"]["calls"] < rows["engine_batch"]["queries"]
+    for key in ("engine", "classifier", "sklearn"):
+        latency = rows[key]["latency_ms"]
+        assert all(_positive(latency[q]) for q in ("p50", "p95", "p99", "max"))
+        assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+        assert rows[key]["calls"] == rows[key]["queries"]
+    assert _positive(nlu["speedup_vs_sklearn"])
+    targets = nlu["targets"]
+    assert targets["p95_ms"] == 5.0
+    assert targets["queries_per_s"] == 1000.0
+    for key in ("p95_met", "queries_per_s_met", "batch_queries_per_s_met"):
+        assert isinstance(targets[key], bool)
+    table = (out / "latest.md").read_text()
+    assert "Local language understanding" in table
+    assert table.count("| (") >= 4  # one row per measurement

@@ -7,20 +7,22 @@ from collections.abc import Sequence
 from lingxi.events.assistant import QueryReceived
 from lingxi.runtime import HandlerContext, Service
 
-from lingxi_assistant.drafting import draft_answer
-from lingxi_assistant.understanding import understand, warm_up
+from lingxi_assistant.answering import Answerer
+from lingxi_assistant.partners import PartnerRouter, load_config
+from lingxi_assistant.understanding import default_engine, warm_up
 
 service = Service("assistant")
-warm_up()  # load date-parsing data now rather than on the first user's request
+warm_up()  # train the classifier and load date data now rather than on the first user's request
+router = PartnerRouter(load_config(), service.redis)  # a bad providers file stops the start, named
+service.on_shutdown.append(router.aclose)
+answerer = Answerer(default_engine(), router)
 
 
 # Batches: at low load a read holds one query, so nothing waits; under load one commit serves many.
 @service.consumer(QueryReceived, batch=True)
 async def on_queries(queries: Sequence[QueryReceived], ctx: HandlerContext) -> None:
-    for query in queries:
-        # The time the user asked is the reference for "tomorrow": a redelivery gives the same answer.
-        understanding = understand(query.text, query.locale, now=query.occurred_at, timezone=query.timezone)
-        await ctx.publish(draft_answer(query, understanding), cause=query)
+    for query, answer in zip(queries, await answerer.answer_all(queries), strict=True):
+        await ctx.publish(answer, cause=query)
 
 
 app = service.asgi()

@@ -8,7 +8,47 @@ from typing import Any
 
 SlotValue = str | int | float | bool
 
-INTENTS: tuple[str, ...] = ("set_alarm", "set_timer", "open_app", "call_contact", "weather", "not_understood")
+# docs/assistant-intents.md describes each intent and its slots.
+DEVICE_INTENTS: tuple[str, ...] = (
+    "set_alarm",
+    "cancel_alarm",
+    "set_timer",
+    "set_reminder",
+    "create_event",
+    "check_schedule",
+    "call_contact",
+    "send_message",
+    "open_app",
+    "toggle_setting",
+    "set_brightness",
+    "set_volume",
+    "battery_status",
+    "weather",
+    "navigate",
+    "book_taxi",
+    "order_food",
+    "shopping_search",
+    "scan_to_pay",
+    "play_music",
+    "media_control",
+    "translate",
+    "calculate",
+    "convert_unit",
+    "convert_currency",
+    "date_time",
+    "web_search",
+    "search_photos",
+    "take_photo",
+    "take_screenshot",
+    "track_package",
+)
+OPEN_QUESTION = "open_question"
+"""Answered in words by a model partner, not by the device."""
+OUT_OF_SCOPE = "out_of_scope"
+"""A request the assistant cannot carry out: declined honestly."""
+NOT_UNDERSTOOD = "not_understood"
+"""The engine could not tell (never a label in the data)."""
+INTENTS: tuple[str, ...] = (*DEVICE_INTENTS, OPEN_QUESTION, OUT_OF_SCOPE, NOT_UNDERSTOOD)
 
 _ACTION_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
 

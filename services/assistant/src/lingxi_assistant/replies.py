@@ -68,14 +68,26 @@ def duration_text(seconds: int, lang: Lang) -> str:
     return " ".join(words)
 
 
-def not_understood(lang: Lang, reminder: bool = False) -> str:
-    if reminder:
-        if lang == "zh":
-            return "抱歉，我暂时还不会设置提醒。你可以让我设一个闹钟或计时器。"
-        return "Sorry, I can't set reminders yet. I can set an alarm or a timer for you."
+def not_understood(lang: Lang) -> str:
     if lang == "zh":
         return "抱歉，我没太听懂。你可以说“明天早上七点叫我起床”或“打开微信”。"
     return "Sorry, I didn't catch that. You can say things like “set an alarm for 7 am” or “open WeChat”."
+
+
+def out_of_scope(lang: Lang) -> str:
+    if lang == "zh":
+        return "抱歉，这件事我帮不上忙。我可以帮你设闹钟、发消息、导航、查天气等。"
+    return (
+        "Sorry, that's not something I can do. "
+        "I can set alarms, send messages, navigate, check the weather and more."
+    )
+
+
+def needs_online(lang: Lang) -> str:
+    """An open question with no model partner reachable: say so, never make an answer up."""
+    if lang == "zh":
+        return "这个问题需要联网服务来回答，目前暂时无法连接，请稍后再试。"
+    return "Answering that needs the online service, which I can't reach right now. Please try again later."
 
 
 def _alarm(slots: Mapping[str, SlotValue], lang: Lang, now: datetime) -> str:

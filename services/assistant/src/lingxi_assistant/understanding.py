@@ -1,127 +1,163 @@
-"""The assistant's local intent engine: from a sentence to intent, slots, device action and reply.
+"""The assistant's local engine: from a sentence to intent, slots, device action and reply.
 
 Pure domain code: no I/O and no clock (the caller passes ``now``).
 
-Pipeline: normalise (:mod:`.lang`) → propose intents (:mod:`.classifier`) → fill each candidate's slots
-(:mod:`.slots`) → keep the best → choose the reply language → word the reply (:mod:`.replies`).
+Pipeline: normalise (:mod:`.lang`) → the classifier proposes up to three intents with probabilities
+(:mod:`.learned`, trained on the labelled data set) → each proposed intent's skill fills its slots
+(:mod:`.skills`) → the best of probability × completeness wins → the reply in the language of the text.
 
-What ``confidence`` means (a candidate's cue strength times how far its slots got):
-
-=====================================================  ======  ==============================
-cue                                                    slots   confidence
-=====================================================  ======  ==============================
-strong (闹钟, "timer", 打电话, 天气)                   all     0.9  → action
-weak (叫我, 定时, "umbrella")                          all     0.72 → action
-strong                                                 missing 0.6  → no action, a question
-weak                                                   missing 0.48 → not_understood
-two intents within 0.05 of each other                          −0.1
-nothing usable; a cue that fell short                          0.0; 0.2 (not_understood)
-=====================================================  ======  ==============================
+What ``confidence`` means: the winning intent's probability, times 0.8 when a slot its action needs is
+missing (the engine then asks for it instead of acting). Below ``UNSURE`` the engine does not guess:
+the intent is ``not_understood`` and the service may ask a model partner. ``open_question`` means a
+question to answer in words (a model partner's job); ``out_of_scope`` a request the assistant
+declines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from lingxi_assistant import replies
-from lingxi_assistant.classifier import UNSUPPORTED_REMINDER, Candidate, IntentClassifier, KeywordClassifier
+from lingxi_assistant import dataset, replies
+from lingxi_assistant.classifier import Candidate, IntentClassifier, KeywordClassifier
 from lingxi_assistant.lang import Lang, Utterance, detect_lang, has_words, locale_lang
-from lingxi_assistant.model import INTENTS, Action, SlotValue, Understanding
-from lingxi_assistant.slots import FILLERS, Context, Fill, Filler
+from lingxi_assistant.learned import LearnedClassifier, universal_sentence_encoder
+from lingxi_assistant.model import (
+    INTENTS,
+    NOT_UNDERSTOOD,
+    OPEN_QUESTION,
+    OUT_OF_SCOPE,
+    Action,
+    SlotValue,
+    Understanding,
+)
+from lingxi_assistant.skills import Skill, registry
+from lingxi_assistant.slots import Context, Fill
 
 __all__ = [
     "ENGINE_NAME",
     "INTENTS",
     "Action",
-    "RuleEngine",
+    "Engine",
     "SlotValue",
     "Understanding",
     "understand",
     "warm_up",
 ]
 
-ENGINE_NAME = "local-rules"
+ENGINE_NAME = "local-nlu"
 
-COMPLETE = 0.9
-INCOMPLETE = 0.6
-THRESHOLD = 0.5
-AMBIGUITY_MARGIN = 0.05
-AMBIGUITY_PENALTY = 0.1
-FELL_SHORT = 0.2
+UNSURE = 0.3
+INCOMPLETE = 0.8
+BARE_COMMAND = 0.9
+_COMMAND_WORDS = re.compile(
+    r"打开|开启|启动|进入|切换到|切到|帮我|给我|麻烦|请|一下|吧|呗|\b(?:open|launch|start|up|please|the|app)\b",
+    re.IGNORECASE,
+)
+_WORDS_ONLY = frozenset({OPEN_QUESTION, OUT_OF_SCOPE})
 
 
 @dataclass(frozen=True)
 class _Scored:
     confidence: float
-    candidate: Candidate
-    fill: Fill
+    intent: str
+    fill: Fill | None
 
 
-class RuleEngine:
-    """Classifier plus slot fillers; swap either part to build another engine."""
+class Engine:
+    """A classifier plus the skills; swap either to build another engine."""
 
-    def __init__(
-        self, classifier: IntentClassifier | None = None, fillers: Mapping[str, Filler] = FILLERS
-    ) -> None:
-        self._classifier = classifier or KeywordClassifier()
-        self._fillers = fillers
+    def __init__(self, classifier: IntentClassifier, skills: Mapping[str, Skill] | None = None) -> None:
+        self._classifier = classifier
+        self._skills = registry() if skills is None else dict(skills)
 
     def understand(
         self, text: str, locale: str, now: datetime, timezone: str = "Asia/Shanghai"
+    ) -> Understanding:
+        utt = Utterance.of(text)
+        candidates = self._classifier.classify(utt) if has_words(utt.text) else []
+        return self._decide(utt, candidates, locale, now, timezone)
+
+    def understand_many(self, requests: Sequence[tuple[str, str, datetime, str]]) -> list[Understanding]:
+        """``understand`` for many (text, locale, now, timezone) at once: one classifier pass."""
+        utterances = [Utterance.of(text) for text, *_ in requests]
+        if isinstance(self._classifier, LearnedClassifier):
+            rows = self._classifier.probabilities(utterances)
+            proposals = [self._classifier.candidates(row) for row in rows]
+        else:
+            proposals = [self._classifier.classify(u) for u in utterances]
+        return [
+            self._decide(utt, found if has_words(utt.text) else [], locale, now, tz)
+            for utt, found, (_, locale, now, tz) in zip(utterances, proposals, requests, strict=True)
+        ]
+
+    def _decide(
+        self, utt: Utterance, candidates: Sequence[Candidate], locale: str, now: datetime, timezone: str
     ) -> Understanding:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         tz = ZoneInfo(timezone)
         ctx = Context(now=now.astimezone(tz), tz=tz)
-        utt = Utterance.of(text)
         fallback = locale_lang(locale)
-        if not has_words(utt.text):
-            return _not_understood(detect_lang(utt.text, fallback), 0.0)
-
         scored: list[_Scored] = []
-        reminder = False
-        for candidate in self._classifier.classify(utt):
-            filler = self._fillers.get(candidate.intent)
-            if filler is None:
-                reminder = reminder or candidate.intent == UNSUPPORTED_REMINDER
+        for candidate in candidates:
+            if candidate.intent in _WORDS_ONLY:
+                scored.append(_Scored(candidate.strength, candidate.intent, None))
                 continue
-            fill = filler(utt, ctx)
-            factor = COMPLETE if fill.complete else INCOMPLETE
-            scored.append(_Scored(candidate.strength * factor, candidate, fill))
-        scored.sort(key=lambda s: s.confidence, reverse=True)  # stable: equal scores keep classifier order
-
-        best = scored[0] if scored else None
-        # "提醒我给妈妈打电话" asks for later, not now: only an alarm may stand in for a reminder.
-        if best is None or best.confidence < THRESHOLD or (reminder and best.candidate.intent != "set_alarm"):
+            skill = self._skills.get(candidate.intent)
+            if skill is None:
+                continue
+            fill = skill.fill(utt, ctx)
+            confidence = candidate.strength * (1.0 if fill.complete else INCOMPLETE)
+            if candidate.intent == "open_app" and fill.complete and _only_names(utt, fill):
+                # "打开支付宝" is opening Alipay, however often 支付宝 comes with paying in the data.
+                confidence = max(confidence, BARE_COMMAND)
+            scored.append(_Scored(confidence, candidate.intent, fill))
+        best = max(scored, key=lambda s: s.confidence, default=None)  # first of equals: classifier order
+        if best is None or best.confidence < UNSURE:
+            confidence = best.confidence if best else 0.0
             lang = detect_lang(utt.text, fallback)
-            return _not_understood(lang, FELL_SHORT if scored or reminder else 0.0, reminder)
-
-        confidence = best.confidence
-        if len(scored) > 1 and scored[1].confidence >= confidence - AMBIGUITY_MARGIN:
-            confidence -= AMBIGUITY_PENALTY
-        intent, fill = best.candidate.intent, best.fill
+            return Understanding(NOT_UNDERSTOOD, round(confidence, 2), {}, None, replies.not_understood(lang))
+        if best.fill is None:
+            lang = detect_lang(utt.text, fallback)
+            reply = replies.out_of_scope(lang) if best.intent == OUT_OF_SCOPE else replies.needs_online(lang)
+            return Understanding(best.intent, round(best.confidence, 2), {}, None, reply)
+        skill, fill = self._skills[best.intent], best.fill
         lang = detect_lang(utt.text, fallback, ignore=fill.names)
-        if fill.complete:
-            reply = replies.confirm(intent, fill.slots, lang, ctx.now)
-        else:
-            reply = replies.ask(intent, fill.slots, lang)
+        reply = skill.confirm(fill.slots, lang, ctx.now) if fill.complete else skill.ask(fill.slots, lang)
         return Understanding(
-            intent=intent,
-            confidence=round(confidence, 2),
+            intent=best.intent,
+            confidence=round(best.confidence, 2),
             slots=dict(fill.slots),
             action=fill.action if fill.complete else None,
             reply_text=reply,
         )
 
 
-def _not_understood(lang: Lang, confidence: float, reminder: bool = False) -> Understanding:
-    return Understanding("not_understood", confidence, {}, None, replies.not_understood(lang, reminder))
+def _only_names(utt: Utterance, fill: Fill) -> bool:
+    """Whether the sentence is nothing but command words and the names the filler found."""
+    rest = utt.lower
+    for name in fill.names:
+        rest = rest.replace(name.lower(), " ")
+    return not re.search(r"\w", _COMMAND_WORDS.sub(" ", rest))
 
 
-_ENGINE = RuleEngine()
+@cache
+def default_classifier() -> IntentClassifier:
+    """Learned from the train split of the packaged data set (a few seconds, once per process)."""
+    examples = dataset.split("train")
+    if not examples:  # a build without the data set still answers the basic intents
+        return KeywordClassifier()
+    return LearnedClassifier(examples, encoder=universal_sentence_encoder())
+
+
+@cache
+def default_engine() -> Engine:
+    return Engine(default_classifier())
 
 
 def understand(text: str, locale: str, now: datetime, timezone: str = "Asia/Shanghai") -> Understanding:
@@ -131,11 +167,14 @@ def understand(text: str, locale: str, now: datetime, timezone: str = "Asia/Shan
     and the reply follows the language of the text (the locale breaks ties). ``now`` must be
     timezone-aware; every time slot is resolved from it to an absolute ISO 8601 time in ``timezone``
     (an IANA name; an unknown one raises ``zoneinfo.ZoneInfoNotFoundError``)."""
-    return _ENGINE.understand(text, locale, now, timezone)
+    return default_engine().understand(text, locale, now, timezone)
 
 
 def warm_up() -> None:
-    """Load what the first request would otherwise load (dateparser's English data: ~150 ms).
+    """Train the classifier and load date data now rather than on the first user's request."""
+    engine = default_engine()
+    engine.understand("weather tomorrow", "en-US", datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")), "UTC")
 
-    Optional; call it once at service start-up so the first user does not wait."""
-    _ENGINE.understand("weather tomorrow", "en-US", datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")), "UTC")
+
+def reply_language(text: str, locale: str) -> Lang:
+    return detect_lang(Utterance.of(text).text, locale_lang(locale))

@@ -37,6 +37,7 @@ def release_answer(draft: AnswerDrafted, policy: ReleasePolicy) -> AnswerRelease
         reply_text=shown_text,
         engine=draft.engine,
         model_name=draft.model_name,
+        providers_tried=draft.providers_tried,
         explicit_label=label,
         aigc=implicit_label(
             labelled_text=shown_text,

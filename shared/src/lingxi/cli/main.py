@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import typer
 
 from lingxi.cli import dlq
@@ -23,6 +25,16 @@ app.command()(publish)
 app.command()(tail)
 app.command()(streams)
 app.add_typer(dlq.app, name="dlq")
+
+evaluate = typer.Typer(
+    help="Measure an engine against its labelled data and write a report (markdown, JSON).",
+    no_args_is_help=True,
+)
+app.add_typer(evaluate, name="evaluate")
+# Each service contributes its own evaluations (entry points in group "lingxi.evaluate"), so this
+# shared command needs no service code; a plugin module must import its heavy parts lazily.
+for plugin in entry_points(group="lingxi.evaluate"):
+    evaluate.command(name=plugin.name)(plugin.load())
 
 
 @app.callback()

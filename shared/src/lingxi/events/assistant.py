@@ -107,6 +107,13 @@ _Intent = Annotated[
 ]
 
 
+_ProviderName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+    Field(description="Name of a configured model partner.", examples=["qwen"]),
+]
+
+
 class _AnswerContent(Event):
     """The fields of an answer, shared by the draft and the released answer (not an event itself)."""
 
@@ -134,6 +141,13 @@ class _AnswerContent(Event):
     )
     engine: EngineName
     model_name: ModelName
+    providers_tried: list[_ProviderName] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Model partners called for this answer, in order (the one that answered last); "
+        "empty when the local engine answered alone.",
+        examples=[["qwen", "deepseek"]],
+    )
 
 
 class AnswerDrafted(_AnswerContent):

@@ -171,6 +171,8 @@ class Service:
         self.on_fatal: Callable[[], None] = _terminate_this_process
         """How to stop when a subscriber is lost; ``serve`` makes it a graceful uvicorn shutdown."""
         self._watchdog: asyncio.Task[None] | None = None
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        """Coroutines run when the service stops, after reading has stopped (close clients here)."""
 
     # --- subscriptions -------------------------------------------------------------------------
 
@@ -432,6 +434,8 @@ class Service:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
+        for hook in self.on_shutdown:
+            await hook()
 
     async def _watch_subscribers(self, every_s: float = 1.0) -> None:
         """A subscriber that stopped on its own (FastStream stops one whose group vanished, NOGROUP)

@@ -1,0 +1,145 @@
+"""The assistant's answers with model partners: real fake-provider servers, a real Redis, the real engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+from lingxi.events import QueryReceived, Region
+from lingxi.testing.fake_provider import Behaviour, FakeProvider
+from lingxi_assistant.answering import Answerer
+from lingxi_assistant.partners import PartnerRouter, parse_config
+from lingxi_assistant.understanding import default_engine
+from redis.asyncio import Redis
+
+KEYS = {"KEY_ONE": "sk-1", "KEY_TWO": "sk-2"}
+ASKED_AT = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[tuple[FakeProvider, FakeProvider]]:
+    with FakeProvider() as one, FakeProvider() as two:
+        yield one, two
+
+
+@pytest.fixture(autouse=True)
+def _fresh(fakes: tuple[FakeProvider, FakeProvider]) -> None:
+    for fake in fakes:
+        fake.reset()
+
+
+@pytest.fixture
+async def store(redis_client: redis.Redis, redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def partner(fake: FakeProvider, key: str) -> dict[str, Any]:
+    return {
+        "vendor": "fake",
+        "base_url": fake.base_url,
+        "model": "qwen-plus",
+        "api_key_env": key,
+        "region": "CN",
+        "price_per_1k_input_tokens": 0.0008,
+        "price_per_1k_output_tokens": 0.002,
+        "timeout_s": 2,
+    }
+
+
+@pytest.fixture
+async def answerer(fakes: tuple[FakeProvider, FakeProvider], store: Redis) -> AsyncIterator[Answerer]:
+    one, two = fakes
+    config = parse_config(
+        {
+            "providers": {"one": partner(one, "KEY_ONE"), "two": partner(two, "KEY_TWO")},
+            "chains": {"CN": ["one", "two"]},
+        }
+    )
+    async with PartnerRouter(config, store, env=KEYS) as router:
+        yield Answerer(default_engine(), router, partner_deadline_s=5)
+
+
+def query(text: str, locale: str = "zh-CN", region: Region = Region.CN) -> QueryReceived:
+    return QueryReceived(
+        region=region,
+        request_id=uuid4(),
+        device_id="dev-1",
+        text=text,
+        locale=locale,  # type: ignore[arg-type]
+        occurred_at=ASKED_AT,
+    )
+
+
+async def test_an_open_question_is_answered_by_the_first_partner(
+    answerer: Answerer, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    one, two = fakes
+    one.script(Behaviour.ok("因为大气散射蓝光更多。"))
+    (answer,) = await answerer.answer_all([query("为什么天空是蓝色的")])
+    assert answer.reply_text == "因为大气散射蓝光更多。"
+    assert (answer.intent, answer.engine, answer.model_name) == ("open_question", "partner.one", "qwen-plus")
+    assert answer.providers_tried == ["one"]
+    assert answer.action is None
+    (sent,) = one.requests
+    assert sent.messages[-1]["content"] == "为什么天空是蓝色的"
+    assert two.requests == []
+
+
+async def test_a_failing_partner_falls_back_and_the_answer_says_who_was_tried(
+    answerer: Answerer, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    one, two = fakes
+    one.script(Behaviour.error(500))
+    two.script(Behaviour.ok("The sky is blue because air scatters blue light most."))
+    (answer,) = await answerer.answer_all([query("why is the sky blue", "en-US")])
+    assert answer.reply_text.startswith("The sky is blue")
+    assert answer.providers_tried == ["one", "two"]
+    assert answer.engine == "partner.two"
+
+
+async def test_when_no_partner_answers_the_reply_is_honest_never_invented(
+    answerer: Answerer, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    for fake in fakes:
+        fake.script(Behaviour.malformed_json(), Behaviour.error(503))
+    (answer,) = await answerer.answer_all([query("李白是哪个朝代的诗人")])
+    assert answer.intent == "open_question"
+    assert answer.reply_text.startswith("这个问题需要联网服务")
+    assert answer.engine == "local-nlu"
+    assert answer.providers_tried == ["one", "two"]
+
+
+async def test_device_requests_never_reach_a_partner(
+    answerer: Answerer, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    answers = await answerer.answer_all([query("打开微信"), query("set an alarm for 7am tomorrow", "en-US")])
+    assert [a.intent for a in answers] == ["open_app", "set_alarm"]
+    assert all(a.action is not None for a in answers)
+    assert all(fake.requests == [] for fake in fakes)
+
+
+async def test_a_request_from_outside_the_mainland_never_reaches_a_mainland_partner(
+    answerer: Answerer, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    (answer,) = await answerer.answer_all([query("why is the sky blue", "en-US", Region.SG)])
+    assert answer.reply_text.startswith("Answering that needs the online service")
+    assert (answer.engine, answer.providers_tried) == ("local-nlu", [])
+    assert all(fake.requests == [] for fake in fakes)
+
+
+async def test_without_any_partner_configured_open_questions_get_the_honest_reply(
+    store: Redis, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    one, _ = fakes
+    config = parse_config({"providers": {"one": partner(one, "KEY_ONE")}, "chains": {"CN": ["one"]}})
+    async with PartnerRouter(config, store, env={}) as router:  # no key in the environment
+        (answer,) = await Answerer(default_engine(), router).answer_all([query("讲个笑话吧")])
+    assert answer.reply_text.startswith("这个问题需要联网服务")
+    assert one.requests == []
