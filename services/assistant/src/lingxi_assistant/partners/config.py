@@ -16,7 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 PROVIDERS_FILE_ENV = "LINGXI_ASSISTANT_PROVIDERS_FILE"
-DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parents[3] / "providers.yaml"
+# Inside the package, so an image installed without the source tree still has it.
+DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent / "providers.yaml"
 
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,8}$")]
 """Where an endpoint processes data: ``CN`` for mainland China, ``INTL``, ``SG``, ``US``..."""
