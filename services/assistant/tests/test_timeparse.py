@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from lingxi_assistant.lang import Utterance, detect_lang, locale_lang
 from lingxi_assistant.numerals import en_digits, zh_int
-from lingxi_assistant.timeparse import Clock, parse_clock, parse_date, parse_duration, resolve_time
+from lingxi_assistant.timeparse import (
+    Clock,
+    parse_clock,
+    parse_date,
+    parse_duration,
+    parse_past_date,
+    resolve_time,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)  # a Wednesday
@@ -80,6 +87,8 @@ def test_en_digits(text: str, expected: str) -> None:
         ("10 mins", 600),
         ("1h30m", 5400),
         ("1.5 hours", 5400),
+        ("a 7-minute timer", 420),
+        ("a 45 second timer", 45),  # text2num writes "second" as "2nd"
         # mixed
         ("set一个10 minutes的timer", 600),
         # nothing to find
@@ -131,6 +140,30 @@ def test_parse_duration(text: str, seconds: int | None) -> None:
         ("大一点", None),
         ("早一点叫我", None),
         ("今晚一点", Clock(25)),
+        # night hours: 夜里 / 深夜 / "at night" with 6 to 11 is the evening
+        ("夜里十一点", Clock(23)),
+        ("深夜十点半", Clock(22, 30)),
+        ("夜里两点", Clock(26)),
+        ("at 9 at night", Clock(21)),
+        # a part of the day counts only next to the clock time, never elsewhere in the sentence
+        ("三点吃晚饭", Clock(3, 0, bare=True)),
+        ("早饭后八点", Clock(8, 0, bare=True)),
+        ("早上开会，晚上八点叫我", Clock(20)),
+        ("八点 晚上", Clock(20)),
+        ("晚8点", Clock(20)),
+        # 一点 as "a bit"
+        ("喝一点水", None),
+        ("给我一点时间", None),
+        ("一点点", None),
+        ("一点儿也不冷", None),
+        ("一点叫我", Clock(1, 0, bare=True)),
+        ("我一点要开会", Clock(1, 0, bare=True)),
+        ("明天一点", Clock(1, 0, bare=True)),
+        # a weekday's numeral is not part of the hour
+        ("周一八点", Clock(8, 0, bare=True)),
+        ("星期三十点", Clock(10, 0, bare=True)),
+        ("周二十点半", Clock(10, 30, bare=True)),
+        ("周三一点", Clock(1, 0, bare=True)),
     ],
 )
 def test_parse_clock(text: str, clock: Clock | None) -> None:
@@ -169,6 +202,23 @@ def test_parse_clock(text: str, clock: Clock | None) -> None:
         ("december 3rd", date(2026, 12, 3)),
         ("3rd of december", date(2026, 12, 3)),
         ("in three days", date(2026, 11, 28)),
+        # 下周X is next week's X (Monday-based), and so is "next X"
+        ("下周六", date(2026, 12, 5)),
+        ("查一下下周六的安排", date(2026, 12, 5)),  # the 下 of 一下 is not 下下周
+        ("next saturday", date(2026, 12, 5)),
+        ("next wednesday", date(2026, 12, 2)),
+        ("下周末", date(2026, 12, 5)),
+        ("this weekend", date(2026, 11, 28)),
+        ("next weekend", date(2026, 12, 5)),
+        ("下个月3号", date(2026, 12, 3)),
+        # not a day: 本周日程 is this week's schedule, 这周天气 this week's weather
+        ("本周日程", None),
+        ("这周天气怎么样", None),
+        ("今晚吃什么", TODAY),
+        # past days are not read as the next such day
+        ("上周五", None),
+        ("last friday", None),
+        ("上个月3号", None),
         ("what's the weather", None),
         ("天气怎么样", None),
     ],
@@ -203,6 +253,17 @@ def test_parse_date(text: str, day: date | None) -> None:
         ("friday at 8am", "2026-11-27T08:00:00+08:00"),
         ("in 45 minutes", "2026-11-25T10:45:00+08:00"),
         ("明天7点", "2026-11-26T07:00:00+08:00"),
+        ("夜里十一点", "2026-11-25T23:00:00+08:00"),
+        ("深夜十一点", "2026-11-25T23:00:00+08:00"),
+        ("at 9 at night", "2026-11-25T21:00:00+08:00"),
+        ("过十分钟", "2026-11-25T10:10:00+08:00"),
+        ("再过半小时", "2026-11-25T10:30:00+08:00"),
+        ("十分钟过后", "2026-11-25T10:10:00+08:00"),
+        ("10 minutes from now", "2026-11-25T10:10:00+08:00"),
+        ("two hours later", "2026-11-25T12:00:00+08:00"),
+        ("三点吃晚饭", "2026-11-25T15:00:00+08:00"),  # a bare three o'clock, not 03:00
+        ("下周一八点", "2026-11-30T08:00:00+08:00"),
+        ("next friday at 6pm", "2026-12-04T18:00:00+08:00"),
     ],
 )
 def test_resolve_time(text: str, iso: str) -> None:
@@ -210,6 +271,48 @@ def test_resolve_time(text: str, iso: str) -> None:
     moment = resolve_time(t, NOW, SHANGHAI, zh_first=not t.isascii())
     assert moment is not None
     assert moment.isoformat() == iso
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("昨天拍的", date(2026, 11, 24)),
+        ("前天", date(2026, 11, 23)),
+        ("大前天", date(2026, 11, 22)),
+        ("三天前", date(2026, 11, 22)),
+        ("10天以前", date(2026, 11, 15)),
+        ("上周五", date(2026, 11, 20)),
+        ("上个星期三", date(2026, 11, 18)),
+        ("上上周一", date(2026, 11, 9)),
+        ("这周一", date(2026, 11, 23)),
+        ("周一", date(2026, 11, 23)),  # the last one
+        ("周三", TODAY),
+        ("周五", date(2026, 11, 20)),
+        ("上周末", date(2026, 11, 21)),
+        ("3号", date(2026, 11, 3)),
+        ("28号", date(2026, 10, 28)),
+        ("12月3日", date(2025, 12, 3)),
+        ("上个月5号", date(2026, 10, 5)),
+        ("今天", TODAY),
+        ("yesterday", date(2026, 11, 24)),
+        ("the day before yesterday", date(2026, 11, 23)),
+        ("3 days ago", date(2026, 11, 22)),
+        ("last friday", date(2026, 11, 20)),
+        ("last wednesday", date(2026, 11, 18)),
+        ("on monday", date(2026, 11, 23)),
+        ("last weekend", date(2026, 11, 21)),
+        ("nov 3", date(2026, 11, 3)),
+        ("dec 3rd", date(2025, 12, 3)),
+        ("this morning", TODAY),
+        ("明天", None),
+        ("下周五", None),
+        ("tomorrow", None),
+        ("photos of cats", None),
+    ],
+)
+def test_parse_past_date(text: str, day: date | None) -> None:
+    t = numeric(text)
+    assert parse_past_date(t, TODAY, zh_first=not t.isascii()) == day
 
 
 def test_waking_keeps_small_hours_in_the_morning() -> None:

@@ -89,12 +89,21 @@ def _pattern() -> tuple[re.Pattern[str], dict[str, City]]:
 
 # Two characters before 市 (most prefecture-level names); 城市, 超市, 夜市 ... are not places.
 _ZH_UNKNOWN = re.compile(r"([\u4e00-\u9fff][\u4e00-\u9fff])(?<![城超股夜都])市")
+# An English place outside the table: after "in" / "at", or after "weather for" / "forecast for" (a bare
+# "for" is too loose: "warm enough for shorts").
 _EN_UNKNOWN = re.compile(
-    r"\b(?:in|for|at)\s+([a-z][a-z'.-]*(?:\s+[a-z][a-z'.-]*){0,2}?)"
-    r"(?=\s+(?:today|tomorrow|tonight|this|next|on|for|the|at|in|now)\b|\s*[?.!,]|\s*$)",
+    r"(?:\b(?:weather|forecast|temperature|report|conditions?)\s+for|\bin|\bat)"
+    r"\s+([a-z][a-z'.-]*(?:\s+[a-z][a-z'.-]*){0,2}?)"
+    r"(?=\s+(?:today|tomorrow|tonight|this|next|on|for|the|at|in|now|right|later|weather)\b|\s*[?.!,]|\s*$)",
     re.IGNORECASE | re.ASCII,
 )
-_NOT_A_PLACE = {"the", "a", "my", "this", "next", "today", "tomorrow", "tonight", "weather", "general"}
+_NOT_A_PLACE = {
+    "the", "a", "an", "my", "your", "our", "this", "that", "next", "last", "today", "tomorrow", "tonight",
+    "weather", "general", "here", "there", "home", "work", "town", "outside", "noon", "night", "midnight",
+    "morning", "afternoon", "evening", "celsius", "fahrenheit", "degrees", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december", "least", "all", "about", "around",
+}  # fmt: skip
 
 
 def find_city(text: str) -> CityMatch | None:

@@ -142,7 +142,12 @@ def ask(intent: str, slots: Mapping[str, SlotValue], lang: Lang) -> str:
     """The follow-up question when the intent is clear but a slot the action needs is missing."""
     zh = lang == "zh"
     if intent == "set_alarm":
-        return "好的，闹钟要设在几点？" if zh else "Sure, what time should I set the alarm for?"
+        label, repeat = slots.get("label"), slots.get("repeat")
+        if zh:
+            which = (f"{_REPEAT_ZH[str(repeat)]}的" if repeat else "") + (str(label) if label else "")
+            return f"好的，{which}闹钟要设在几点？"
+        what = f"the “{label}” alarm" if label else "the alarm"
+        return f"Sure, what time should I set {what} for{' ' + _REPEAT_EN[str(repeat)] if repeat else ''}?"
     if intent == "set_timer":
         return "好的，要计时多长时间？" if zh else "Sure, how long should the timer run?"
     if intent == "open_app":

@@ -8,8 +8,11 @@ Libraries measured (2026-11-25 10:00 Asia/Shanghai as the reference, this machin
 
 * ``dateparser`` 1.5.0 resolves English *day* phrases well ("tomorrow", "next friday", "this saturday",
   "dec 3rd", "3rd of december", "in 3 days": all right, ~0.5 ms each after a ~50–100 ms first call that
-  loads its language data; import 0.15–0.3 s). It is used here for exactly that, on a phrase that
-  :data:`_EN_DATE` has located. It is **not** used for clock times or whole sentences: on our phrase set it
+  loads its language data; import 0.15–0.3 s). It is used here for month-and-day phrases ("dec 3rd"),
+  on a phrase that :data:`_EN_DATE` has located; relative days and weekdays are counted here, so that
+  "next friday" follows the data's convention for 下周五 (next week's Friday, weeks starting on Monday),
+  where dateparser gives the coming Friday. It is **not** used for clock times or whole sentences: on our
+  phrase set it
   returned None for "alarm at 7 pm", "7 pm" / "7am" / "12am" / "noon" (whenever a TIMEZONE setting is
   given), 2027-07-25 for "at 7", 10:00 for "tomorrow morning at 7", 2027-08-25 for "friday at 8", and
   search_dates() found nothing in "alarm at 7 pm". Its Chinese support misses 下周一, 这周六, 12月3日, 3号
@@ -25,6 +28,7 @@ Libraries measured (2026-11-25 10:00 Asia/Shanghai as the reference, this machin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -44,7 +48,7 @@ _ZH_DURATION = re.compile(
     rf"|(?P<quarters>{NUM})\s*刻钟"
 )
 _EN_DURATION = re.compile(
-    r"(?:\b(?P<halfpre>half)\s+(?:an?\s+)?|(?<![\d.])(?P<n>\d+(?:\.\d+)?)\s*|\b(?P<an>an?)\s+)"
+    r"(?:\b(?P<halfpre>half)\s+(?:an?\s+)?|(?<![\d.])(?P<n>\d+(?:\.\d+)?)(?:\s*|-)|\b(?P<an>an?)\s+)"
     r"(?P<half>and\s+an?\s+half\s+)?"
     r"(?P<unit>hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])"
     r"(?P<half2>\s+and\s+an?\s+half)?"
@@ -90,8 +94,14 @@ def _en_atom(m: re.Match[str]) -> float:
     return n * unit
 
 
+# ``text2num`` reads "second" as an ordinal: "45 second timer" arrives as "45 2nd timer". After a number it
+# is the unit; "sec" has the same length, so spans still index the text as given.
+_SECOND_ORDINAL = re.compile(r"(?<=\d)([\s-])2nd\b", re.ASCII)
+
+
 def duration_spans(text: str) -> list[Span]:
     """Each duration in ``text`` ("1 hour 30 minutes" is one), in order, with its length in seconds."""
+    text = _SECOND_ORDINAL.sub(r"\1sec", text)
     atoms: list[Span] = []
     for m in _ZH_DURATION.finditer(text):
         seconds = _zh_atom(m)
@@ -119,14 +129,22 @@ def parse_duration(text: str) -> int | None:
     return seconds if seconds > 0 else None
 
 
-_ZH_AFTER = re.compile(r"\s*(?:以后|之后|后)")
+_ZH_AFTER = re.compile(r"\s*(?:以后|之后|过后|后)")
 _EN_IN = re.compile(r"\b(?:in|after)\s+$", re.ASCII)
+_ZH_PASS = re.compile(r"(?<![超经越通])(?:再|等)?过\s*$")  # 过十分钟 / 再过半小时 (not 超过, 经过)
+_EN_FROM_NOW = re.compile(r"\s*(?:from\s+now|later)\b", re.ASCII)  # 10 minutes from now / later
 
 
 def parse_offset(text: str) -> int | None:
-    """Seconds from now of a relative time: 半小时后 / 二十分钟以后 / in 30 minutes → 1800; else None."""
+    """Seconds from now of a relative time: 半小时后 / 二十分钟以后 / 过半小时 / in 30 minutes / 30 minutes
+    from now → 1800; else None."""
     for span in duration_spans(text):
-        if _ZH_AFTER.match(text, span.end) or _EN_IN.search(text, 0, span.start):
+        if (
+            _ZH_AFTER.match(text, span.end)
+            or _EN_IN.search(text, 0, span.start)
+            or _ZH_PASS.search(text, 0, span.start)
+            or _EN_FROM_NOW.match(text, span.end)
+        ):
             return round(span.seconds) or None
     return None
 
@@ -174,7 +192,12 @@ _ZH_PERIODS = {
     "晚": "evening",
     "早": "morning",
 }
-_ZH_PERIOD = re.compile("|".join(sorted(_ZH_PERIODS, key=len, reverse=True)))
+# 早 and 晚 alone are a part of the day only right before a clock time (晚8点) or after a day (今晚, 明早,
+# 每晚): in 晚饭, 早餐 or 早点 they are not.
+_ZH_PERIOD = re.compile(
+    "|".join(sorted((p for p in _ZH_PERIODS if len(p) > 1), key=len, reverse=True))
+    + rf"|(?<=[今明昨每])[早晚]|[早晚](?=\s*{NUM}\s*[点點时:])"
+)
 
 _ZH_CLOCK = re.compile(
     rf"(?P<h>{NUM})\s*(?:点|點|时|:)\s*"
@@ -217,17 +240,60 @@ def _apply_period(hour: int, period: str | None) -> int:
     # evening and night: 12 is midnight at the end of the day; 1 to 4 are the small hours after it
     if hour == 12 or hour < 5:
         return hour % 12 + 24
-    return hour if period == "night" else hour + 12
+    if period == "night" and hour == 5:
+        return hour  # 夜里五点: before dawn
+    return hour + 12  # 晚上八点, 夜里十一点, 9 at night
 
 
-# 大一点 / 早一点 / 有一点 are "a bit", not one o'clock (but 今晚一点 and 明早一点 are times)
-_A_BIT = re.compile(r"(?<![今明昨傍每])[大小快慢早晚多少高低远近好长短轻重有]$")
+# 一点 right after a Chinese character is "a bit" (大一点, 喝一点水, 有一点, 早一点, 给我一点), not one
+# o'clock, unless that character ends a part of the day, a day or a weekday, or introduces a time:
+# 今晚一点, 明早一点, 凌晨一点, 明天一点, 周三一点, 到一点, 我一点要开会. Searched in the text before 一点.
+_A_BIT = re.compile(
+    r"(?:(?<![今明昨傍每])[早晚]|给[我你您他她]们?"
+    r"|[\u4e00-\u9fff](?<![早晚上午晨夜里间天日号儿末一二三四五六七八九十两零"
+    r"在到于是至从为约设定等止我你您他她们咱经]))$"
+)
+_A_BIT_AFTER = re.compile(r"儿|点|也不|都不|也没|都没")  # 一点儿, 一点点, 一点也不
+_WEEK_BEFORE = re.compile(r"(?:周|星期|礼拜)$")
+_WEEKDAY_DIGIT = frozenset("一二三四五六七日天1234567")
+_NEXT_TO = re.compile(r"[\s,，的]*")
+
+
+def _zh_clock_matches(text: str) -> Iterator[re.Match[str]]:
+    """The clock expressions of :data:`_ZH_CLOCK` in ``text``, with a weekday's numeral kept out of the
+    hour (周一八点 is 8 o'clock on Monday, not 18; 星期三十点 is 10 o'clock) and "a bit" left out."""
+    pos = 0
+    while (m := _ZH_CLOCK.search(text, pos)) is not None:
+        pos = m.end() or m.start() + 1
+        if m.group("h")[0] in _WEEKDAY_DIGIT and _WEEK_BEFORE.search(text, 0, m.start()):
+            pos = m.start() + 1
+            continue
+        if (
+            m.group("h") == "一"
+            and m.lastindex == 1
+            and (_A_BIT.search(text, 0, m.start()) or _A_BIT_AFTER.match(text, m.end()))
+        ):
+            continue
+        yield m
+
+
+def _zh_period(text: str, start: int, end: int) -> str | None:
+    """The part of the day said for the clock time at ``start:end``: the nearest one before it, else one
+    right after it (七点 晚上); never one elsewhere in the sentence (三点吃晚饭 is not the evening)."""
+    before = None
+    for p in _ZH_PERIOD.finditer(text):
+        if p.end() > start:
+            break
+        before = p
+    if before is not None:
+        return _ZH_PERIODS[before.group()]
+    next_to = _NEXT_TO.match(text, end)
+    after = _ZH_PERIOD.match(text, next_to.end() if next_to else end)
+    return _ZH_PERIODS[after.group()] if after else None
 
 
 def _zh_clock(text: str) -> Clock | None:
-    for m in _ZH_CLOCK.finditer(text):
-        if m.group("h") == "一" and m.lastindex == 1 and _A_BIT.search(text, 0, m.start()):
-            continue
+    for m in _zh_clock_matches(text):
         hour = zh_int(m.group("h"))
         if hour is None or hour > 24:
             continue
@@ -240,11 +306,9 @@ def _zh_clock(text: str) -> Clock | None:
             minute = zh_int(m.group("m"))
         if minute is None or minute > 59:
             continue
-        period = _ZH_PERIOD.search(text, 0, m.start())
-        if period is None:
-            period = _ZH_PERIOD.search(text)
+        period = _zh_period(text, m.start(), m.end())
         bare = period is None and 1 <= hour <= 12
-        hour = _apply_period(hour, _ZH_PERIODS[period.group()] if period else None)
+        hour = _apply_period(hour, period)
         return Clock(hour, minute, bare)
     return None
 
@@ -323,11 +387,16 @@ _ZH_RELATIVE_DAYS = {
     "今夜": 0,
 }
 _WEEKDAYS_ZH = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "七": 6}
+# 下周X is next week's X, 上周X last week's, weeks starting on Monday (on a Wednesday 下周六 is the Saturday
+# of the week after this one). The 日 of 日程 / 日历 and the 天 of 天气 are not Sunday (本周日程, 这周天气),
+# the 下 of 一下 is not part of 下下周 (查一下下周六), and the 上 of 晚上 / 早上 is not last week's.
 _ZH_DATE = re.compile(
     "(?P<rel>" + "|".join(_ZH_RELATIVE_DAYS) + ")"
-    r"|(?P<week>下下|下个?|这个?|本)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
-    r"|(?P<weekend>(?:这个?|本)?周末)"
-    rf"|(?:(?P<mo>{NUM})\s*月)?(?P<d>{NUM})\s*(?:日|号)"
+    r"|(?P<week>(?<!一)下下|下个?|这个?|本|(?<![早晚马])上上|(?<![早晚马])上个?)?(?:周|星期|礼拜)"
+    r"(?P<wd>[一二三四五六七1-7]|日(?![程历])|天(?!气))"
+    r"|(?P<weekend>(?:(?<!一)下下|下个?|这个?|本|(?<![早晚马])上个?)?周末)"
+    rf"|(?:(?P<mo>{NUM})\s*月|(?P<rm>下下|下|这|本|(?<![早晚马])上上|(?<![早晚马])上)个?月)?"
+    rf"(?P<d>{NUM})\s*(?:日|号)"
     rf"|(?P<n>{NUM})\s*天(?:以后|之后|后)"
 )
 
@@ -335,6 +404,7 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
+_WEEKDAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _EN_DATE = re.compile(
     r"\b(?:the\s+)?day\s+after\s+tomorrow\b|\btoday\b|\btonight\b|\btomorrow\b|\btmrw?\b"
     r"|\b(?:(?:this|next|on)\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
@@ -343,13 +413,39 @@ _EN_DATE = re.compile(
     r"|\bin\s+\d{1,3}\s+days?\b",
     re.ASCII,
 )
-_EN_DATE_ALIASES = {"tonight": "today", "tmr": "tomorrow", "tmrw": "tomorrow"}
+_EN_RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "tmr": 1, "tmrw": 1}
+_EN_WEEKEND = re.compile(r"\b(?:(?P<next>next)\s+|this\s+|the\s+)?weekend\b", re.ASCII)  # like 周末
+_EN_LAST_BEFORE = re.compile(r"\b(?:last|past|previous)\s+$", re.ASCII)
+
+
+def _monday(today: date) -> date:
+    return today - timedelta(days=today.weekday())
 
 
 def _add_month(day: date) -> date | None:
     year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
     try:
         return day.replace(year=year, month=month)
+    except ValueError:
+        return None
+
+
+def _zh_week_weeks(week: str) -> int:
+    """How many weeks from this one a 下周/上上周/这周 prefix means: 下下 2, 下 1, 这 0, 上 -1, 上上 -2."""
+    week = week.rstrip("个")
+    if week.startswith("下"):
+        return len(week)
+    if week.startswith("上"):
+        return -len(week)
+    return 0
+
+
+def _in_month(today: date, which: str, day: int | None) -> date | None:
+    """Day ``day`` of the month that 下个月 / 这个月 / 上上个月 names, or None when there is none."""
+    months = _zh_week_weeks(which)  # the same counting: 下下 2, 下 1, 这 0, 上 -1, 上上 -2
+    index = today.year * 12 + today.month - 1 + months
+    try:
+        return date(index // 12, index % 12 + 1, day or 0)
     except ValueError:
         return None
 
@@ -361,16 +457,27 @@ def _zh_date(text: str, today: date) -> date | None:
         if m.group("wd"):
             raw = m.group("wd")
             weekday = int(raw) - 1 if raw.isdigit() else _WEEKDAYS_ZH[raw]
-            week = m.group("week") or ""
-            if week.startswith("下"):
-                monday = today - timedelta(days=today.weekday()) + timedelta(weeks=len(week.rstrip("个")))
-                return monday + timedelta(days=weekday)
+            weeks = _zh_week_weeks(m.group("week") or "")
+            if weeks < 0:
+                continue  # 上周五 is past: not a day this grammar looks for
+            if weeks > 0:
+                return _monday(today) + timedelta(weeks=weeks, days=weekday)
             # 周五 / 这周五: the next one, today included (a past day of this week means next week's)
             return today + timedelta(days=(weekday - today.weekday()) % 7)
         if m.group("weekend"):
+            weeks = _zh_week_weeks(m.group("weekend")[:-2])
+            if weeks < 0:
+                continue
+            if weeks > 0:
+                return _monday(today) + timedelta(weeks=weeks, days=5)
             return today if today.weekday() >= 5 else today + timedelta(days=5 - today.weekday())
         if m.group("d"):
             day = zh_int(m.group("d"))
+            if m.group("rm"):  # 下个月3号: that month's
+                found_in = _in_month(today, m.group("rm"), day)
+                if found_in is not None and found_in >= today:
+                    return found_in
+                continue
             month = zh_int(m.group("mo")) if m.group("mo") else None
             if day is None or (m.group("mo") and month is None):
                 continue
@@ -402,19 +509,200 @@ def _next_year(day: date) -> date | None:
 _DATEPARSER_SETTINGS: dict[str, Any] = {"PREFER_DATES_FROM": "future", "RETURN_AS_TIMEZONE_AWARE": False}
 
 
+def _month_day(phrase: str, today: date, prefer: str) -> date | None:
+    """A month and day ("dec 3rd", "3rd of december") as the next (or last) such day, by ``dateparser``."""
+    settings = {
+        **_DATEPARSER_SETTINGS,
+        "PREFER_DATES_FROM": prefer,
+        "RELATIVE_BASE": datetime.combine(today, time(12)),
+    }
+    parsed: datetime | None = dateparser.parse(phrase, languages=["en"], settings=settings)
+    return None if parsed is None else parsed.date()
+
+
 def _en_date(text: str, today: date) -> date | None:
     for m in _EN_DATE.finditer(text):
-        phrase = _EN_DATE_ALIASES.get(m.group(), m.group())
-        settings = {**_DATEPARSER_SETTINGS, "RELATIVE_BASE": datetime.combine(today, time(12))}
-        parsed: datetime | None = dateparser.parse(phrase, languages=["en"], settings=settings)
-        if parsed is not None:
-            return parsed.date()
+        phrase = re.sub(r"\s+", " ", m.group())
+        words = phrase.split()
+        if phrase in _EN_RELATIVE_DAYS:
+            return today + timedelta(days=_EN_RELATIVE_DAYS[phrase])
+        if words[-1] == "tomorrow":  # the day after tomorrow
+            return today + timedelta(days=2)
+        if words[0] == "in":
+            return today + timedelta(days=int(words[1]))
+        if words[-1] in _WEEKDAYS_EN:
+            weekday = _WEEKDAYS_EN.index(words[-1])
+            if _EN_LAST_BEFORE.search(text, 0, m.start()):
+                continue  # last friday is past
+            if words[0] == "next":  # next week's, like 下周五
+                return _monday(today) + timedelta(weeks=1, days=weekday)
+            return today + timedelta(days=(weekday - today.weekday()) % 7)
+        found = _month_day(phrase, today, "future")
+        if found is not None:
+            return found
+    weekend = _EN_WEEKEND.search(text)
+    if weekend is not None and not _EN_LAST_BEFORE.search(text, 0, weekend.start()):
+        if weekend.group("next"):  # next weekend: next week's Saturday, like 下周末
+            return _monday(today) + timedelta(weeks=1, days=5)
+        return today if today.weekday() >= 5 else today + timedelta(days=5 - today.weekday())
     return None
 
 
 def parse_date(text: str, today: date, zh_first: bool = True) -> date | None:
-    """The day named in ``text`` (明天, 下周一, 12月3日, tomorrow, next friday, dec 3rd), or None."""
+    """The day named in ``text`` (明天, 下周一, 12月3日, tomorrow, next friday, dec 3rd), today or later, or
+    None. Days said as past (昨天, 上周五, last friday) are not read: see :func:`parse_past_date`."""
     order = (_zh_date, _en_date) if zh_first else (_en_date, _zh_date)
+    for grammar in order:
+        found = grammar(text, today)
+        if found is not None:
+            return found
+    return None
+
+
+# ------------------------------------------------------------------------------------------ past dates
+
+_ZH_PAST_DAYS = {"大前天": 3, "前天": 2, "昨天": 1, "昨日": 1, "昨儿": 1, "昨晚": 1, "昨早": 1, "昨夜": 1}
+_ZH_PAST_DATE = re.compile(
+    "(?P<rel>" + "|".join(_ZH_PAST_DAYS) + ")"
+    rf"|(?P<n>{NUM})\s*天(?:以前|之前|前)"
+)
+_EN_PAST_DATE = re.compile(
+    r"\b(?P<dby>(?:the\s+)?day\s+before\s+yesterday)\b|\b(?P<yesterday>yesterday|last\s+night)\b"
+    r"|\b(?P<n>\d{1,3})\s+days?\s+ago\b"
+    r"|\b(?:last|past|previous)\s+(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|\b(?:last|past|previous)\s+(?P<weekend>weekend)\b|\bthis\s+(?P<today>morning|afternoon)\b",
+    re.ASCII,
+)
+
+
+def _last_weekday(today: date, weekday: int) -> date:
+    """周五 / friday said of the past: the last one, today included."""
+    return today - timedelta(days=(today.weekday() - weekday) % 7)
+
+
+def _before(day: date | None, today: date) -> date | None:
+    return day if day is not None and day <= today else None
+
+
+def _zh_past_date(text: str, today: date) -> date | None:
+    past = _ZH_PAST_DATE.search(text)
+    if past is not None:
+        if past.group("rel"):
+            return today - timedelta(days=_ZH_PAST_DAYS[past.group("rel")])
+        n = zh_int(past.group("n"))
+        if n is not None:
+            return today - timedelta(days=n)
+    for m in _ZH_DATE.finditer(text):
+        if m.group("rel"):
+            if _ZH_RELATIVE_DAYS[m.group("rel")] == 0:
+                return today
+            continue  # 明天 is not in the past
+        if m.group("wd"):
+            raw = m.group("wd")
+            weekday = int(raw) - 1 if raw.isdigit() else _WEEKDAYS_ZH[raw]
+            week = m.group("week")
+            if week is None:
+                return _last_weekday(today, weekday)
+            found = _before(_monday(today) + timedelta(weeks=_zh_week_weeks(week), days=weekday), today)
+            if found is not None:
+                return found
+            continue
+        if m.group("weekend"):
+            week = m.group("weekend")[:-2]
+            weeks = _zh_week_weeks(week) if week else (-1 if today.weekday() < 5 else 0)
+            found = _before(_monday(today) + timedelta(weeks=weeks, days=5), today)
+            if found is not None:
+                return found
+            continue
+        if m.group("d"):
+            day = zh_int(m.group("d"))
+            if m.group("rm"):  # 上个月3号: that month's
+                found_in = _in_month(today, m.group("rm"), day)
+                if found_in is not None and found_in <= today:
+                    return found_in
+                continue
+            month = zh_int(m.group("mo")) if m.group("mo") else None
+            if day is None or (m.group("mo") and month is None):
+                continue
+            try:
+                found = today.replace(month=month or today.month, day=day)
+            except ValueError:
+                continue
+            if found > today:
+                # a day still ahead means the last one: last month, or last year when the month was said
+                earlier = _last_year(found) if month else _sub_month(found)
+                if earlier is None:
+                    continue
+                found = earlier
+            return found
+    return None
+
+
+def _last_year(day: date) -> date | None:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return None
+
+
+def _sub_month(day: date) -> date | None:
+    year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
+    try:
+        return day.replace(year=year, month=month)
+    except ValueError:
+        return None
+
+
+def _en_past_date(text: str, today: date) -> date | None:
+    past = _EN_PAST_DATE.search(text)
+    if past is not None:
+        if past.group("dby"):
+            return today - timedelta(days=2)
+        if past.group("yesterday"):
+            return today - timedelta(days=1)
+        if past.group("n"):
+            return today - timedelta(days=int(past.group("n")))
+        if past.group("wd"):  # last friday: last week's, like 上周五
+            return _monday(today) - timedelta(weeks=1) + timedelta(days=_WEEKDAYS_EN.index(past.group("wd")))
+        if past.group("weekend"):  # last weekend: last week's Saturday, like 上周末
+            return _monday(today) - timedelta(weeks=1) + timedelta(days=5)
+        return today
+    for m in _EN_DATE.finditer(text):
+        phrase = re.sub(r"\s+", " ", m.group())
+        words = phrase.split()
+        if phrase in _EN_RELATIVE_DAYS:
+            if _EN_RELATIVE_DAYS[phrase] == 0:
+                return today
+            continue
+        if words[-1] in _WEEKDAYS_EN:
+            weekday = _WEEKDAYS_EN.index(words[-1])
+            if words[0] == "this":
+                found = _before(_monday(today) + timedelta(days=weekday), today)
+                if found is not None:
+                    return found
+            elif words[0] != "next":
+                return _last_weekday(today, weekday)
+            continue
+        if words[-1] == "tomorrow" or words[0] == "in":
+            continue
+        found = _before(_month_day(phrase, today, "past"), today)
+        if found is not None:
+            return found
+    weekend = _EN_WEEKEND.search(text)
+    if weekend is not None and not weekend.group("next"):  # the weekend: the last one, like 周末
+        weeks = -1 if today.weekday() < 5 else 0
+        return _monday(today) + timedelta(weeks=weeks, days=5)
+    return None
+
+
+def parse_past_date(text: str, today: date, zh_first: bool = True) -> date | None:
+    """The day in the past (today included) named in ``text``, for what already happened (photos
+    taken, calls made): 昨天, 前天, 三天前, 上周五, 周一 (the last one), 3号 / 12月3日 (the last such day),
+    yesterday, the day before yesterday, 3 days ago, last friday, friday, dec 3rd. None when no past day
+    is said.
+
+    上周X / last X is last week's X (weeks starting on Monday), the mirror of 下周X / next X."""
+    order = (_zh_past_date, _en_past_date) if zh_first else (_en_past_date, _zh_past_date)
     for grammar in order:
         found = grammar(text, today)
         if found is not None:
@@ -439,7 +727,8 @@ def resolve_time(
 ) -> datetime | None:
     """The absolute moment ``text`` asks for, in ``tz``, or None when it names no time of day.
 
-    "in 30 minutes" / 半小时后 count from ``now``. Otherwise a day (default today) and a clock time;
+    "in 30 minutes" / "30 minutes from now" / 半小时后 / 过半小时 count from ``now``.
+    Otherwise a day (default today) and a clock time;
     a time today that is not in the future moves to tomorrow (七点 at 10:00 is 07:00 tomorrow).
     A bare hour from 1 to 5 means the afternoon unless the user is asking to be woken up (``waking``):
     五点叫我起床 is 05:00."""
