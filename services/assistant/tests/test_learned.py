@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from lingxi_assistant import dataset
 from lingxi_assistant.dataset import Example
 from lingxi_assistant.evaluation import Scored, markdown, score
 from lingxi_assistant.lang import Utterance
-from lingxi_assistant.learned import LearnedClassifier
+from lingxi_assistant.learned import LearnedClassifier, universal_sentence_encoder
+from lingxi_assistant.model_cache import cached_classifier
 
 TOY = [
     Example("明天早上七点叫我起床", "zh-CN", "set_alarm"),
@@ -97,3 +100,37 @@ def test_scoring_counts_intents_slots_and_declined_requests() -> None:
 def test_nothing_to_score_is_an_error() -> None:
     with pytest.raises(ValueError, match="nothing to score"):
         score([])
+
+
+def test_the_semantic_stage_scores_like_the_library_and_survives_a_round_trip(tmp_path: Path) -> None:
+    encoder = universal_sentence_encoder()
+    train = dataset.split("train")[::8]  # a few hundred sentences: the embedding is the slow part
+    classifier = LearnedClassifier(train, encoder=encoder, unsure_below=0.9)
+    sentences = [Utterance.of(e.text) for e in dataset.split("test")[:120]]
+    ours = classifier.probabilities(sentences)
+    assert np.allclose(ours, classifier.library_probabilities(sentences), atol=1e-9)
+    assert (ours.max(axis=1) < 0.9).any(), "some sentences went through the semantic stage"
+
+    reread = cached_classifier(train, encoder, tmp_path)  # fits and saves
+    again = cached_classifier(train, encoder, tmp_path)  # reads the saved arrays
+    assert len(list(tmp_path.glob("intents-*.npz"))) == 1
+    assert np.allclose(again.probabilities(sentences), reread.probabilities(sentences))
+    with pytest.raises(RuntimeError, match="fitted model"):
+        again.library_probabilities(sentences)
+
+
+def test_a_corrupt_cache_file_is_fitted_again(tmp_path: Path) -> None:
+    train = dataset.split("train")[::20]
+    first = cached_classifier(train, None, tmp_path)
+    (saved,) = tmp_path.glob("intents-*.npz")
+    saved.write_bytes(b"not a numpy file")
+    second = cached_classifier(train, None, tmp_path)
+    sentence = [Utterance.of("打开微信")]
+    assert np.allclose(first.probabilities(sentence), second.probabilities(sentence))
+    assert np.load(saved, allow_pickle=False)["intents"].size > 1, "the file was written again"
+
+
+def test_a_model_with_a_semantic_stage_needs_its_encoder() -> None:
+    model = LearnedClassifier(TOY, encoder=universal_sentence_encoder()).model
+    with pytest.raises(ValueError, match="sentence encoder"):
+        LearnedClassifier.from_model(model)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -63,18 +64,32 @@ def features_text(utterance: Utterance) -> str:
     return _DIGITS.sub("0", utterance.numeric)
 
 
+def _vectorizers() -> list[TfidfVectorizer]:
+    return [
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
+        TfidfVectorizer(
+            analyzer="word", token_pattern=r"[a-z0]+(?:'[a-z]+)?", ngram_range=(1, 2), sublinear_tf=True
+        ),
+    ]
+
+
 def _sgd(alpha: float) -> SGDClassifier:
     # Logistic loss by stochastic gradient descent, one-vs-rest: as accurate as the exact solvers on
     # this data (measured: 91% on the test split for each) and fitted in a second instead of twenty.
     return SGDClassifier(loss="log_loss", alpha=alpha, max_iter=50, tol=1e-4, random_state=0)
 
 
-class _Linear:
+@dataclass(frozen=True)
+class Linear:
     """A fitted one-vs-rest logistic model as plain arrays, scored without scikit-learn's per-call checks."""
 
-    def __init__(self, model: SGDClassifier) -> None:
-        self.weights: np.ndarray = np.ascontiguousarray(model.coef_.T)
-        self.bias: np.ndarray = model.intercept_.copy()
+    weights: np.ndarray
+    """(features, intents)"""
+    bias: np.ndarray
+
+    @classmethod
+    def of(cls, model: SGDClassifier) -> Linear:
+        return cls(np.ascontiguousarray(model.coef_.T), model.intercept_.copy())
 
     @staticmethod
     def probabilities(logits: np.ndarray) -> np.ndarray:
@@ -85,6 +100,64 @@ class _Linear:
         each = 1.0 / (1.0 + np.exp(-logits))
         probabilities: np.ndarray = each / each.sum()
         return probabilities
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """Everything scoring needs, as plain arrays: n-gram vocabularies (in column order) and idf
+    weights of each vectorizer, and the two stages' coefficients. Saved with ``numpy.savez``
+    (no pickle), so a cached model is data, never code."""
+
+    intents: tuple[str, ...]
+    vocabularies: tuple[tuple[str, ...], ...]
+    idf: tuple[np.ndarray, ...]
+    lexical: Linear
+    semantic: Linear | None
+
+    @classmethod
+    def of(
+        cls, vectorizers: Sequence[TfidfVectorizer], lexical: SGDClassifier, semantic: SGDClassifier | None
+    ) -> FittedModel:
+        if semantic is not None and list(semantic.classes_) != list(lexical.classes_):
+            raise AssertionError("both stages must know the same intents in the same order")
+        return cls(
+            intents=tuple(str(label) for label in lexical.classes_),
+            vocabularies=tuple(
+                tuple(gram for gram, _ in sorted(v.vocabulary_.items(), key=lambda item: item[1]))
+                for v in vectorizers
+            ),
+            idf=tuple(np.asarray(v.idf_) for v in vectorizers),
+            lexical=Linear.of(lexical),
+            semantic=Linear.of(semantic) if semantic is not None else None,
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "intents": np.array(self.intents),
+            "lexical_weights": self.lexical.weights,
+            "lexical_bias": self.lexical.bias,
+        }
+        for i, (grams, idf) in enumerate(zip(self.vocabularies, self.idf, strict=True)):
+            arrays[f"vocabulary_{i}"] = np.array(grams)
+            arrays[f"idf_{i}"] = idf
+        if self.semantic is not None:
+            arrays["semantic_weights"] = self.semantic.weights
+            arrays["semantic_bias"] = self.semantic.bias
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> FittedModel:
+        parts = sum(1 for key in arrays if key.startswith("vocabulary_"))
+        semantic = None
+        if "semantic_weights" in arrays:
+            semantic = Linear(arrays["semantic_weights"], arrays["semantic_bias"])
+        return cls(
+            intents=tuple(str(x) for x in arrays["intents"]),
+            vocabularies=tuple(tuple(str(g) for g in arrays[f"vocabulary_{i}"]) for i in range(parts)),
+            idf=tuple(arrays[f"idf_{i}"] for i in range(parts)),
+            lexical=Linear(arrays["lexical_weights"], arrays["lexical_bias"]),
+            semantic=semantic,
+        )
 
 
 class LearnedClassifier:
@@ -103,37 +176,51 @@ class LearnedClassifier:
         unsure_below: float = 0.7,
         alpha: float = 1e-5,
     ) -> None:
+        """Fit both stages on ``examples`` (the second only with an ``encoder``)."""
         if not examples:
             raise ValueError("no labelled examples to learn from")
-        vectorizers = [
-            TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
-            TfidfVectorizer(
-                analyzer="word", token_pattern=r"[a-z0]+(?:'[a-z]+)?", ngram_range=(1, 2), sublinear_tf=True
-            ),
-        ]
+        vectorizers = _vectorizers()
         self._features = FeatureUnion([(f"f{i}", v) for i, v in enumerate(vectorizers)])
         utterances = [Utterance.of(e.text) for e in examples]
         lexical = self._features.fit_transform([features_text(u) for u in utterances])
         labels = [e.intent for e in examples]
-        self._lexical_model = _sgd(alpha).fit(lexical, labels)
-        self.intents: tuple[str, ...] = tuple(str(label) for label in self._lexical_model.classes_)
-        offsets = np.cumsum([0, *(len(v.vocabulary_) for v in vectorizers)])
+        self._lexical_model: SGDClassifier | None = _sgd(alpha).fit(lexical, labels)
+        self._semantic_model: SGDClassifier | None = None
+        if encoder is not None:
+            embedded = np.asarray(encoder.encode([u.text for u in utterances]), dtype=np.float64)
+            both = hstack([lexical, csr_matrix(embedded * EMBEDDING_WEIGHT)]).tocsr()
+            self._semantic_model = _sgd(alpha).fit(both, labels)
+        self._use(
+            FittedModel.of(vectorizers, self._lexical_model, self._semantic_model), encoder, unsure_below
+        )
+
+    @classmethod
+    def from_model(
+        cls, model: FittedModel, *, encoder: SentenceEncoder | None = None, unsure_below: float = 0.7
+    ) -> LearnedClassifier:
+        """A classifier from an already fitted model (e.g. one read back from a cache)."""
+        if model.semantic is not None and encoder is None:
+            raise ValueError("this model has a semantic stage: it needs its sentence encoder")
+        classifier = cls.__new__(cls)
+        classifier._lexical_model = classifier._semantic_model = None
+        classifier._use(model, encoder, unsure_below)
+        return classifier
+
+    def _use(self, model: FittedModel, encoder: SentenceEncoder | None, unsure_below: float) -> None:
+        self.model = model
+        self.intents: tuple[str, ...] = model.intents
+        offsets = np.cumsum([0, *(len(v) for v in model.vocabularies)])
         self._parts = [
-            (v.build_analyzer(), v.vocabulary_, v.idf_, int(offset))
-            for v, offset in zip(vectorizers, offsets, strict=False)
+            (v.build_analyzer(), {gram: i for i, gram in enumerate(grams)}, idf, int(offset))
+            for v, grams, idf, offset in zip(
+                _vectorizers(), model.vocabularies, model.idf, offsets, strict=False
+            )
         ]
         self._width = int(offsets[-1])
-        self._lexical = _Linear(self._lexical_model)
+        self._lexical = model.lexical
+        self._semantic = model.semantic if encoder is not None else None
         self._encoder = encoder
         self.unsure_below = unsure_below
-        self._semantic_model: SGDClassifier | None = None
-        self._semantic: _Linear | None = None
-        if encoder is not None:
-            embedded = self._embed([u.text for u in utterances])
-            self._semantic_model = _sgd(alpha).fit(hstack([lexical, csr_matrix(embedded)]).tocsr(), labels)
-            if tuple(self._semantic_model.classes_) != tuple(self._lexical_model.classes_):
-                raise AssertionError("both stages must know the same intents in the same order")
-            self._semantic = _Linear(self._semantic_model)
 
     # --- scoring ---------------------------------------------------------------------------------
 
@@ -178,7 +265,7 @@ class LearnedClassifier:
         return np.concatenate(columns), np.concatenate(values)
 
     def _score(
-        self, model: _Linear, columns: np.ndarray, values: np.ndarray, embedding: np.ndarray | None = None
+        self, model: Linear, columns: np.ndarray, values: np.ndarray, embedding: np.ndarray | None = None
     ) -> np.ndarray:
         logits = model.bias + values @ model.weights[columns]
         if embedding is not None:
@@ -193,9 +280,11 @@ class LearnedClassifier:
 
     def library_probabilities(self, utterances: Sequence[Utterance]) -> np.ndarray:
         """What ``probabilities`` gives, computed by scikit-learn's own transform and predict_proba."""
+        if self._lexical_model is None:
+            raise RuntimeError("built from a fitted model: scikit-learn's objects are not kept")
         lexical = self._features.transform([features_text(u) for u in utterances])
         rows: np.ndarray = self._lexical_model.predict_proba(lexical)
-        if self._semantic_model is None:
+        if self._semantic_model is None or self._semantic is None:
             return rows
         unsure = [i for i, row in enumerate(rows) if row.max() < self.unsure_below]
         if unsure:
