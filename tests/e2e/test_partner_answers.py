@@ -1,0 +1,122 @@
+"""Open questions end to end: gateway, assistant and compliance as separate processes, the assistant
+configured (by its providers file) with two local OpenAI-compatible servers that stand in for partners."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from lingxi.testing.fake_provider import Behaviour, FakeProvider
+from lingxi.testing.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def partners() -> Iterator[tuple[FakeProvider, FakeProvider]]:
+    with FakeProvider() as qwen, FakeProvider() as deepseek:
+        yield qwen, deepseek
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    module_services: Callable[..., ServiceProcess],
+    partners: tuple[FakeProvider, FakeProvider],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ServiceProcess:
+    qwen, deepseek = partners
+
+    def provider(fake: FakeProvider, model: str, key: str) -> dict[str, object]:
+        return {
+            "vendor": "fake",
+            "base_url": fake.base_url,
+            "model": model,
+            "api_key_env": key,
+            "region": "CN",
+            "price_per_1k_input_tokens": 0.0008,
+            "price_per_1k_output_tokens": 0.002,
+            "timeout_s": 3,
+        }
+
+    config = {
+        "providers": {
+            "qwen": provider(qwen, "qwen-plus", "E2E_QWEN_KEY"),
+            "deepseek": provider(deepseek, "deepseek-chat", "E2E_DEEPSEEK_KEY"),
+        },
+        "chains": {"CN": ["qwen", "deepseek"]},
+    }
+    path = Path(tmp_path_factory.mktemp("partners")) / "providers.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    module_services(
+        "assistant",
+        "assistant-1",
+        LINGXI_ASSISTANT_PROVIDERS_FILE=str(path),
+        E2E_QWEN_KEY="sk-qwen",
+        E2E_DEEPSEEK_KEY="sk-deepseek",
+    )
+    module_services("compliance", "compliance-1")
+    return module_services("gateway", "gateway-1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh(partners: tuple[FakeProvider, FakeProvider]) -> None:
+    for fake in partners:
+        fake.reset()
+
+
+def ask(gateway: ServiceProcess, text: str, locale: str = "zh-CN") -> dict[str, object]:
+    answer = httpx.post(
+        f"{gateway.base_url}/v1/assistant/queries",
+        params={"wait": 10},
+        json={"text": text, "locale": locale, "device_id": "dev-e2e", "region": "CN"},
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    result: dict[str, object] = answer.json()["result"]
+    return result
+
+
+def test_an_open_question_is_answered_by_the_partner_and_labelled(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    qwen, deepseek = partners
+    qwen.script(Behaviour.ok("长城全长约两万一千公里。"))
+    result = ask(gateway, "长城有多长")
+    assert result["intent"] == "open_question"
+    assert str(result["reply_text"]).startswith("长城全长约两万一千公里。")
+    assert "本内容由人工智能生成" in str(result["reply_text"]), "compliance labelled the partner's words"
+    assert (result["model_name"], result["providers_tried"]) == ("qwen-plus", ["qwen"])
+    assert deepseek.requests == []
+
+
+def test_the_second_partner_answers_when_the_first_fails(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    qwen, deepseek = partners
+    qwen.script(Behaviour.error(500))
+    deepseek.script(Behaviour.ok("Light from the sky is scattered; blue scatters most."))
+    result = ask(gateway, "why is the sky blue", "en-US")
+    assert str(result["reply_text"]).startswith("Light from the sky is scattered")
+    assert (result["model_name"], result["providers_tried"]) == ("deepseek-chat", ["qwen", "deepseek"])
+
+
+def test_with_every_partner_down_the_answer_is_honest(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    for fake in partners:
+        fake.script(Behaviour.error(503), Behaviour.malformed_json())
+    result = ask(gateway, "李白是哪个朝代的诗人")
+    assert str(result["reply_text"]).startswith("这个问题需要联网服务")
+    assert result["model_name"] == "lingxi-local-intents"
+    assert result["providers_tried"] == ["qwen", "deepseek"]
+
+
+def test_a_device_request_never_reaches_a_partner(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    result = ask(gateway, "明天早上七点叫我起床")
+    assert result["intent"] == "set_alarm"
+    assert all(fake.requests == [] for fake in partners)
