@@ -334,6 +334,20 @@ def test_an_empty_or_blank_query_is_rejected(text: str) -> None:
     assert error_fields(exc) == {"text"}
 
 
+@pytest.mark.parametrize(
+    ("text", "code"), [("打开\x07微信", "U+0007"), ("a\x00b", "U+0000"), ("x\x9by", "U+009B")]
+)
+def test_a_query_with_a_control_character_is_rejected_naming_it(text: str, code: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        validate(QueryReceived, text=text)
+    assert error_fields(exc) == {"text"}
+    assert code in str(exc.value)
+
+
+def test_line_breaks_and_tabs_are_not_control_characters_to_refuse() -> None:
+    assert validate(QueryReceived, text="打开\n微信\t吧").text == "打开\n微信\t吧"
+
+
 def test_the_query_timezone_defaults_to_shanghai_and_must_be_a_real_zone() -> None:
     data = payload(QueryReceived)
     del data["timezone"]

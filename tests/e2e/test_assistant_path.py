@@ -140,6 +140,9 @@ def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
         ({"text": "hi", "locale": "zh-CN", "device_id": "d", "region": "CN", "extra": 1}, 422, "extra"),
         ({"text": "hi", "locale": "fr-FR", "device_id": "d", "region": "CN"}, 422, "locale"),
         ({"text": "", "locale": "zh-CN", "device_id": "d", "region": "CN"}, 422, "text"),
+        ({"text": "  \n\t ", "locale": "zh-CN", "device_id": "d", "region": "CN"}, 422, "text"),
+        ({"text": "打开\u0007微信", "locale": "zh-CN", "device_id": "d", "region": "CN"}, 422, "U+0007"),
+        ({"text": "open\u0000WeChat", "locale": "en-US", "device_id": "d", "region": "CN"}, 422, "U+0000"),
         ({"text": "长" * 2001, "locale": "zh-CN", "device_id": "d", "region": "CN"}, 422, "2000"),
         (
             {"text": "hi", "locale": "zh-CN", "device_id": "d", "region": "CN", "timezone": "Mars/Base"},

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from lingxi.logging import get_logger
@@ -76,8 +77,9 @@ def _save(model: FittedModel, path: Path) -> None:
     """Write atomically (a temporary file renamed), so replicas starting together never read half a file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = model.arrays()  # numpy's stubs type every keyword like allow_pickle
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-            np.savez(handle, **model.arrays())
+            np.savez(handle, **arrays)
         os.replace(handle.name, path)
     except OSError as error:
         log.warning("intent model not cached", path=str(path), error=str(error))

@@ -6,9 +6,10 @@ Flow: gateway ``QueryReceived`` → assistant ``AnswerDrafted`` → compliance `
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Self, TypeAlias
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from lingxi.events._values import (
     NOT_BLANK,
@@ -98,6 +99,16 @@ class QueryReceived(Event):
     )
     locale: LocaleField
     timezone: IanaTimeZone = "Asia/Shanghai"
+
+    @field_validator("text")
+    @classmethod
+    def _no_control_characters(cls, text: str) -> str:
+        # Speech and keyboards give none; a control character means garbage or an injection attempt,
+        # and must reach neither the logs nor a model partner. Line breaks and tabs are fine.
+        for position, char in enumerate(text):
+            if unicodedata.category(char) == "Cc" and char not in "\n\r\t":
+                raise ValueError(f"text has a control character (U+{ord(char):04X}) at position {position}")
+        return text
 
 
 _Intent = Annotated[
