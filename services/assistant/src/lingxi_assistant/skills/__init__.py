@@ -36,9 +36,9 @@ class Skill:
 def registry() -> dict[str, Skill]:
     """Every skill by intent."""
     # Imported here: the skill modules import this module for ``Skill``.
-    from lingxi_assistant.skills import core, device, organiser, services
+    from lingxi_assistant.skills import core, device, organiser, services, tools
 
-    modules = [core, device, organiser, services]
+    modules = [core, device, organiser, services, tools]
     skills: dict[str, Skill] = {}
     for module in modules:
         for skill in module.SKILLS:
