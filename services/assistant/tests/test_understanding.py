@@ -233,7 +233,7 @@ def test_understand(text: str, locale: str, intent: str, slots: Params, action: 
         ("will it rain today", "en-US", "Checking whether it will rain today."),
         ("设个闹钟", "zh-CN", "好的，闹钟要设在几点？"),
         ("打开王者荣耀", "zh-CN", "抱歉，我还不认识“王者荣耀”这个应用"),
-        ("who would you call?", "zh-CN", "Who would you like to call?"),
+        ("I want to make a call", "zh-CN", "Who would you like to call?"),
     ],
 )
 def test_reply_text(text: str, locale: str, reply: str) -> None:

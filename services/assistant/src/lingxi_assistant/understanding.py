@@ -6,7 +6,7 @@ Pipeline: normalise (:mod:`.lang`) → the classifier proposes up to three inten
 (:mod:`.learned`, trained on the labelled data set) → each proposed intent's skill fills its slots
 (:mod:`.skills`) → the best of probability × completeness wins → the reply in the language of the text.
 
-What ``confidence`` means: the winning intent's probability, times 0.8 when a slot its action needs is
+What ``confidence`` means: the winning intent's probability, times 0.6 when a slot its action needs is
 missing (the engine then asks for it instead of acting). Below ``UNSURE`` the engine does not guess:
 the intent is ``not_understood`` and the service may ask a model partner. ``open_question`` means a
 question to answer in words (a model partner's job); ``out_of_scope`` a request the assistant
@@ -52,8 +52,8 @@ __all__ = [
 
 ENGINE_NAME = "local-nlu"
 
-UNSURE = 0.3
-INCOMPLETE = 0.8
+UNSURE = 0.4
+INCOMPLETE = 0.6
 BARE_COMMAND = 0.9
 _COMMAND_WORDS = re.compile(
     r"打开|开启|启动|进入|切换到|切到|帮我|给我|麻烦|请|一下|吧|呗|\b(?:open|launch|start|up|please|the|app)\b",
