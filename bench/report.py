@@ -236,7 +236,7 @@ def _nlu(section: dict[str, Any]) -> list[str]:
         "",
         f"Targets (the issue's): the whole engine under {p95_target:g} ms a query at p95 and at least "
         f"{qps_target:,.0f} queries/s in one process. {comparison}"
-        f"Start-up: training the classifier {startup['training_s']:.1f} s"
+        f"Start-up: fitting the classifier (first start on a machine) {startup['training_s']:.1f} s"
         f"{_noisy([startup['cpu_percent']])} (importing the engine {startup['import_s']:.1f} s before it).",
         "",
         section["method"],

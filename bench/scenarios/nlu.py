@@ -29,8 +29,9 @@ STEPS = 5
 
 METHOD = (
     "`python -m bench.nlu_worker` runs on its own (scikit-learn and the model stay out of the bench "
-    "process): it imports the engine, trains the classifier as the service does at start-up "
-    "(`default_engine()`, timed), makes one warm-up pass through every path, then measures each in whole "
+    "process): it imports the engine, fits the classifier as a service does on its first start on a "
+    "machine (both stages, timed; later starts read the fitted arrays from the cache), makes one warm-up "
+    "pass through every path, then measures each in whole "
     "passes over the {queries:,} sentences of the labelled test split ({locales}) until {seconds:g} s "
     "have gone by: (1) `Engine.understand`, one query at a time, `time.perf_counter` around each call; "
     "(2) `Engine.understand_many` in batches of {batch}; (3) the classifier alone "
