@@ -134,3 +134,13 @@ def test_a_model_with_a_semantic_stage_needs_its_encoder() -> None:
     model = LearnedClassifier(TOY, encoder=universal_sentence_encoder()).model
     with pytest.raises(ValueError, match="sentence encoder"):
         LearnedClassifier.from_model(model)
+
+
+def test_the_unseen_set_shares_no_sentence_with_the_labelled_set() -> None:
+    def key(text: str) -> str:
+        return "".join(text.lower().split())
+
+    labelled = {key(e.text) for e in dataset.labelled()}
+    unseen = dataset.unseen()
+    assert len(unseen) > 200
+    assert not {key(e.text) for e in unseen} & labelled
