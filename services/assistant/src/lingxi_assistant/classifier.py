@@ -2,7 +2,9 @@
 
 The classifier only proposes candidates with a cue strength; slot filling (:mod:`lingxi_assistant.slots`)
 then decides which candidate holds up. Anything with a ``classify(utterance)`` method returning
-:class:`Candidate` objects can replace :class:`KeywordClassifier` (the planned embedding classifier).
+:class:`Candidate` objects is a classifier: the engine's default is the learned one
+(:mod:`lingxi_assistant.learned`); :class:`KeywordClassifier` is its fallback in a build without the
+labelled data set, and covers the first five intents only.
 """
 
 from __future__ import annotations

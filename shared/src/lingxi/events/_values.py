@@ -123,7 +123,7 @@ EngineName = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$"),
     Field(
         description="Engine that produced the content: a local engine or a model provider.",
-        examples=["local-rules"],
+        examples=["local-nlu"],
     ),
 ]
 
