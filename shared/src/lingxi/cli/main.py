@@ -36,6 +36,16 @@ app.add_typer(evaluate, name="evaluate")
 for plugin in entry_points(group="lingxi.evaluate"):
     evaluate.command(name=plugin.name)(plugin.load())
 
+audit = typer.Typer(
+    help="Verify and export the compliance service's hash-chained audit trail.",
+    no_args_is_help=True,
+)
+app.add_typer(audit, name="audit")
+# The compliance service contributes the commands (entry points in group "lingxi.audit"), like
+# `evaluate` above: a plugin module must import its heavy parts lazily.
+for plugin in entry_points(group="lingxi.audit"):
+    audit.command(name=plugin.name)(plugin.load())
+
 
 @app.callback()
 def _root() -> None:
