@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from lingxi_assistant.apps import BY_ID, find_app
 from lingxi_assistant.lang import Lang, Utterance, has_han
@@ -19,7 +19,7 @@ from lingxi_assistant.numerals import NUM, zh_int
 from lingxi_assistant.replies import _day_en, _day_zh
 from lingxi_assistant.skills import Skill, Slots
 from lingxi_assistant.slots import Context, Fill
-from lingxi_assistant.timeparse import parse_date
+from lingxi_assistant.timeparse import _EN_DATE, _EN_PAST_DATE, _ZH_DATE, _ZH_PAST_DATE, parse_past_date
 
 _PUNCT = " \t,，。.!！?？、;；:：~～…\"“”'‘’()（）[]【】《》<>"
 
@@ -815,95 +815,33 @@ def confirm_music(slots: Slots, lang: Lang, now: datetime) -> str:
 # --------------------------------------------------------------------------------------------- photos
 
 
-# Days in the past: the gallery holds what was already taken, so 周五 / "friday" / 3号 mean the last one.
-_PAST_DAYS_ZH = {
-    "大前天": 3,
-    "前天": 2,
-    "昨天": 1,
-    "昨日": 1,
-    "昨晚": 1,
-    "昨儿": 1,
-    "昨早": 1,
-    "今天": 0,
-    "今日": 0,
-    "今早": 0,
-    "今晚": 0,
-    "今儿": 0,
-}
-_PAST_DAY = re.compile(
-    "(?P<rel>" + "|".join(_PAST_DAYS_ZH) + ")"
-    r"|(?P<last>上上|上个?|这个?|本)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
-    rf"|(?P<n>{NUM})\s*天(?:以)?前"
-    r"|\b(?P<en_rel>(?:the\s+)?day\s+before\s+yesterday|yesterday|today|tonight|this\s+morning|last\s+night)\b"
-    r"|\b(?P<en_n>\d{1,3})\s+days?\s+ago\b"
-    r"|\b(?:(?P<en_last>last|this|past)\s+)?(?P<en_wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-    re.I | re.ASCII,
-)
-_EN_PAST_DAYS = {"yesterday": 1, "today": 0, "tonight": 0, "this morning": 0, "last night": 1}
-_WEEKDAYS_ZH = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "七": 6}
-_WEEKDAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTH_NAME = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
-_MONTH_SAID = _rx(rf"月|\b{_MONTH_NAME}\b")
+# The day the photos were taken on is timeparse's parse_past_date (the gallery holds what was already
+# taken: 周五 / "friday" / 3号 mean the last one), but for one thing: "last monday" in the data is the last
+# Monday, today included, as a bare "monday" is ("photos from last Monday" on Wednesday 2026-11-25 are of
+# 11-23), where parse_past_date reads it as last week's, like 上周一.
+_EN_LAST = _rx(
+    r"\b(?:last|past|previous)\s+(?=(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b)"
+)
+# The words that name a day (昨天, 上周五, 3天前, yesterday, last friday, dec 3rd), located with timeparse's
+# own patterns, are cut before the query is read.
+_DAY_WORDS = tuple(
+    re.compile(p.pattern, p.flags | re.IGNORECASE) for p in (_ZH_PAST_DATE, _EN_PAST_DATE, _ZH_DATE, _EN_DATE)
+)
 
 
-def _past_weekday(today: date, weekday: int, week: str) -> date:
-    monday = today - timedelta(days=today.weekday())
-    if week.startswith("上上"):
-        return monday - timedelta(weeks=2) + timedelta(days=weekday)
-    if week.startswith("上"):
-        return monday - timedelta(weeks=1) + timedelta(days=weekday)
-    if week:  # 这周一 / 本周一: this week's
-        return monday + timedelta(days=weekday)
-    return today - timedelta(days=(today.weekday() - weekday) % 7)  # 周五 / friday: the last one
+def _past_date(utt: Utterance, today: date) -> date | None:
+    """The one day the photos were taken on; None when no past day was said."""
+    return parse_past_date(_EN_LAST.sub("", utt.numeric), today, zh_first=has_han(utt.text))
 
 
-def _past_date(utt: Utterance, today: date) -> tuple[date, str] | None:
-    """The one day the photos were taken on and the words that said it; None when no day was said."""
-    m = _PAST_DAY.search(utt.numeric)
-    if m is not None:
-        if m.group("rel"):
-            return today - timedelta(days=_PAST_DAYS_ZH[m.group("rel")]), m.group()
-        if m.group("wd"):
-            raw = m.group("wd")
-            weekday = int(raw) - 1 if raw.isdigit() else _WEEKDAYS_ZH[raw]
-            return _past_weekday(today, weekday, m.group("last") or ""), m.group()
-        if m.group("n"):
-            n = zh_int(m.group("n"))
-            if n is not None:
-                return today - timedelta(days=n), m.group()
-        if m.group("en_rel"):
-            phrase = re.sub(r"\s+", " ", m.group("en_rel"))
-            days = 2 if "before" in phrase else _EN_PAST_DAYS[phrase]
-            return today - timedelta(days=days), m.group()
-        if m.group("en_n"):
-            return today - timedelta(days=int(m.group("en_n"))), m.group()
-        if m.group("en_wd"):
-            weekday = _WEEKDAYS_EN.index(m.group("en_wd"))
-            return _past_weekday(today, weekday, ""), m.group()
-    found = parse_date(utt.numeric, today, zh_first=has_han(utt.text))
-    if found is None:
-        return None
-    if found > today:  # parse_date looks forward (alarms, weather); photos were taken in the past
-        found = _shift_year(found) if _MONTH_SAID.search(utt.numeric) else _shift_month(found)
-    return (found, "") if found is not None and found <= today else None
-
-
-def _shift_year(day: date) -> date | None:
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:
-        return None
-
-
-def _shift_month(day: date) -> date | None:
-    year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
-    try:
-        return day.replace(year=year, month=month)
-    except ValueError:
-        return None
+def _without_day(text: str) -> str:
+    for pattern in _DAY_WORDS:
+        text = pattern.sub(" ", text)
+    return text
 
 
 _QUOTED = re.compile(r"[“\"「『](?P<q>[^”\"」』]+)[”\"」』]")
@@ -1021,8 +959,8 @@ def fill_photos(utt: Utterance, ctx: Context) -> Fill:
     slots: dict[str, SlotValue] = {}
     day = _past_date(utt, ctx.now.date())
     if day is not None:
-        slots["date"] = day[0].isoformat()
-    text = _PAST_DAY.sub(" ", utt.text) if day else utt.text
+        slots["date"] = day.isoformat()
+    text = _without_day(utt.text)
     # the command's language decides the grammar: "photos of 老王's kid" is English, 找一下cat的照片 Chinese
     query = _en_photo_query(text) if re.match(r"\W*[A-Za-z]", text) else _zh_photo_query(text)
     if query:

@@ -25,15 +25,16 @@ from lingxi_assistant.replies import _clock_en, _clock_zh, _day_en, _day_zh
 from lingxi_assistant.skills import Skill, Slots
 from lingxi_assistant.slots import Context, Fill
 from lingxi_assistant.timeparse import (
-    _A_BIT,
     _EN_CLOCK,
     _EN_DATE,
+    _EN_FROM_NOW,
     _EN_IN,
     _EN_UNIT_AFTER,
     _ZH_AFTER,
-    _ZH_CLOCK,
     _ZH_DATE,
+    _ZH_PASS,
     _ZH_PERIODS,
+    _zh_clock_matches,
     duration_spans,
     parse_date,
     resolve_time,
@@ -89,15 +90,11 @@ _EN_VAGUE = _rx(
 )
 _EN_DAY_OF_MONTH = _rx(r"\b(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)\b")
 _EN_PREP_BEFORE = _rx(r"\b(?:at|on|by|around|for|in|before|until|till|from|after)\s+$")
-_FROM_NOW = _rx(r"\s+(?:from\s+now|later)\b")
-_ZH_PASS = re.compile(r"(?:再|等)?过\s*$")
 
 
 def _zh_clock_spans(low: str) -> Iterator[_Span]:
     """The clock times timeparse's Chinese grammar would accept (七点一刻, 下午2点半, 6:40)."""
-    for m in _ZH_CLOCK.finditer(low):
-        if m.group("h") == "一" and m.lastindex == 1 and _A_BIT.search(low, 0, m.start()):
-            continue  # 快一点 is "a bit faster"
+    for m in _zh_clock_matches(low):  # 快一点 is "a bit faster"; 周一八点 is eight o'clock
         hour = zh_int(m.group("h"))
         if hour is None or hour > 24:
             continue
@@ -130,7 +127,7 @@ def _offset_spans(low: str) -> Iterator[_Span]:
         after = _ZH_AFTER.match(low, span.end)
         before = _EN_IN.search(low, 0, span.start)
         passing = _ZH_PASS.search(low, 0, span.start)
-        from_now = _FROM_NOW.match(low, span.end)
+        from_now = _EN_FROM_NOW.match(low, span.end)
         if after or before or passing or from_now:
             start = before.start() if before else passing.start() if passing else span.start
             end = after.end() if after else from_now.end() if from_now else span.end
@@ -146,16 +143,8 @@ def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         pos = m.start() + 1
 
 
-def _masked(low: str) -> str:
-    """``low`` with what timeparse would misread hidden, index for index: the 日 of 日程 / 日历 (本周日程 is
-    not Sunday) and the 下 of 一下 before 下周六 (查一下下周六 is not the Saturday after next)."""
-    low = re.sub(r"日(?=程|历)", "_", low)
-    return re.sub(r"(?<=一)下(?=下)", "_", low)
-
-
 def _time_spans(low: str) -> list[_Span]:
     """Every time expression in ``low``, adjacent ones merged (明天 下午 三点 → one span)."""
-    low = _masked(low)
     spans: list[_Span] = [*_zh_clock_spans(low), *_en_clock_spans(low), *_offset_spans(low)]
     for strong in (_ZH_DATE, _EN_DATE, _ZH_PAST, _EN_PAST, _EN_DAY_OF_MONTH):
         # "friday's party" names a party, not a day to be cut from the value
@@ -188,26 +177,10 @@ def _with_preposition(low: str, span: _Span) -> _Span:
 _GLUE = _rx(r"[\s,，、的]*(?:\b(?:at|on|by|around|about|to|until|till)\b|到|至|-|~)?[\s,，、]*")
 
 
-# timeparse keeps an hour from 5 to 11 "at night" as a morning hour (夜里十一点 → 11:00): said as evening
-_ZH_LATE_NIGHT = re.compile(r"(?:夜里|深夜|夜间)(?=\s*(?:[六七八九]|十一|十|[6-9]|1[01])\s*[点點:])")
-_EN_NIGHT = _rx(r"\bnight\b")
-
-
 def _for_timeparse(text: str) -> str:
-    """``text`` as timeparse reads it: 过十分钟 / 10 minutes from now made 十分钟后 / in 10 minutes, "the
-    1st" made 1号 (a day of the month, which only the Chinese grammar knows), and 夜里十一点 / "9 at
-    night" read as evening hours."""
-    text = _EN_DAY_OF_MONTH.sub(lambda m: f" {m.group(1)}号", _masked(text))
-    text = _EN_NIGHT.sub("evening", _ZH_LATE_NIGHT.sub("晚上", text))
-    for span in reversed(duration_spans(text)):
-        if _ZH_AFTER.match(text, span.end) or _EN_IN.search(text, 0, span.start):
-            continue
-        from_now = _FROM_NOW.match(text, span.end)
-        if from_now:
-            text = text[: span.start] + "in " + text[span.start : span.end] + text[from_now.end() :]
-        elif _ZH_PASS.search(text, 0, span.start):
-            text = text[: span.end] + "后" + text[span.end :]
-    return text
+    """``text`` as timeparse reads it: "the 1st" made 1号 (a day of the month, which only the Chinese
+    grammar knows)."""
+    return _EN_DAY_OF_MONTH.sub(lambda m: f" {m.group(1)}号", text)
 
 
 Pieces = tuple[tuple[int, int], ...]
@@ -215,8 +188,9 @@ Pieces = tuple[tuple[int, int], ...]
 
 
 def _resolve(low: str, ctx: Context, value: Pieces = (), waking: bool = False) -> str | None:
-    """The ISO time ``low`` asks for, read with the ``value`` (content, title) blanked out, so that 吃晚饭 in
-    提醒我三点吃晚饭 does not make three o'clock an evening hour, nor 喝一点水 one o'clock."""
+    """The ISO time ``low`` asks for, read with the ``value`` (content, title) blanked out: its words are not
+    time words, nor do they choose the grammar (a Chinese title in "save an event: 年会 on December 18 at
+    6:30pm" would have 6:30 read by the Chinese grammar, which does not know pm)."""
     for start, end in value:
         low = low[:start] + "，" * (end - start) + low[end:]
     moment = resolve_time(_for_timeparse(low), ctx.now, ctx.tz, zh_first=has_han(low), waking=waking)
@@ -232,7 +206,7 @@ _EN_TODAY = _rx(r"\bthis\s+(?:morning|afternoon|evening)\b|\btonite\b")
 def _day(low: str, today: date) -> date | None:
     """The day a schedule or date question names (yesterday included); a weekend or a week is not a day."""
     zh_first = has_han(low)
-    text = _WEEKEND.sub(" ", _masked(low))
+    text = _WEEKEND.sub(" ", low)
     text = _EN_DAY_OF_MONTH.sub(lambda m: f" {m.group(1)}号", text)  # the 28th: only the zh grammar has it
     found = parse_date(text, today, zh_first=zh_first)
     if found is not None:
@@ -321,15 +295,12 @@ def _as_said(t: _Text, a: int, b: int) -> str:
     return found.group().strip(_PUNCT) if found else value
 
 
-_NOT_A_TIME = {"一点", "一点儿"}  # 喝一点水: "a little" inside a value
-
-
 def _pieces(t: _Text, a: int, b: int) -> Pieces:
     """``[a, b)`` less the times inside it: "call mom at 5 about dinner" → call mom, about dinner."""
     out: list[tuple[int, int]] = []
     for span in t.spans:
         inside = a < span.start and span.end < b
-        if inside and span.strong and t.low[span.start : span.end] not in _NOT_A_TIME:
+        if inside and span.strong:
             out.append((a, span.start))
             a = span.end
     out.append((a, b))
