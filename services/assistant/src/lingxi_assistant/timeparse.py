@@ -478,13 +478,10 @@ def _zh_date(text: str, today: date) -> date | None:
                 if found_in is not None and found_in >= today:
                     return found_in
                 continue
-            month = zh_int(m.group("mo")) if m.group("mo") else None
-            if day is None or (m.group("mo") and month is None):
+            said = _day_in_month_said(m, day, today)
+            if said is None:
                 continue
-            try:
-                found = today.replace(month=month or today.month, day=day)
-            except ValueError:
-                continue
+            found, month = said
             if found < today:
                 # a day already past means the next one: next month, or next year when the month was said
                 later = _next_year(found) if month else _add_month(found)
@@ -621,13 +618,10 @@ def _zh_past_date(text: str, today: date) -> date | None:
                 if found_in is not None and found_in <= today:
                     return found_in
                 continue
-            month = zh_int(m.group("mo")) if m.group("mo") else None
-            if day is None or (m.group("mo") and month is None):
+            said = _day_in_month_said(m, day, today)
+            if said is None:
                 continue
-            try:
-                found = today.replace(month=month or today.month, day=day)
-            except ValueError:
-                continue
+            found, month = said
             if found > today:
                 # a day still ahead means the last one: last month, or last year when the month was said
                 earlier = _last_year(found) if month else _sub_month(found)
@@ -636,6 +630,18 @@ def _zh_past_date(text: str, today: date) -> date | None:
                 found = earlier
             return found
     return None
+
+
+def _day_in_month_said(m: re.Match[str], day: int | None, today: date) -> tuple[date, int | None] | None:
+    """3号 / 12月3日 in today's month (or the month said) of this year, with the month if one was said;
+    None when it is no calendar date."""
+    month = zh_int(m.group("mo")) if m.group("mo") else None
+    if day is None or (m.group("mo") and month is None):
+        return None
+    try:
+        return today.replace(month=month or today.month, day=day), month
+    except ValueError:
+        return None
 
 
 def _last_year(day: date) -> date | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from lingxi.cli.common import RedisUrl, fail, mask_url, resolve_redis_url
+from lingxi.cli.common import RedisUrl, fail, mask_url, redis_failures, resolve_redis_url
 
 if TYPE_CHECKING:
     from lingxi_compliance.audit import AuditLog
@@ -51,7 +51,6 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
 
 def _run(url: str | None, stream: str | None, action: Callable[[AuditLog], Awaitable[T]]) -> T:
     """Run ``action`` on an ``AuditLog`` over ``url``; an unreachable Redis is one line and exit 1."""
-    import redis
     import redis.asyncio as aioredis
 
     from lingxi_compliance.audit import AuditLog, AuditSettings
@@ -73,15 +72,8 @@ def _run(url: str | None, stream: str | None, action: Callable[[AuditLog], Await
         finally:
             await client.aclose()
 
-    try:
+    with redis_failures(shown):
         return asyncio.run(main())
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        reason = str(error).strip().rstrip(".") or type(error).__name__
-        fail(f"cannot reach Redis at {shown}: {reason}")
-    except redis.ResponseError as error:
-        fail(f"Redis at {shown} refused: {error}")
-    except redis.RedisError as error:
-        fail(f"Redis error at {shown}: {error}")
 
 
 def verify(

@@ -75,6 +75,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
+def redis_failures(shown: str) -> Iterator[None]:
+    """A Redis error raised inside becomes one line naming the server (``shown``: masked) and exit 1."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        reason = str(error).strip().rstrip(".") or type(error).__name__
+        fail(f"cannot reach Redis at {shown}: {reason}")
+    except redis.ResponseError as error:
+        fail(f"Redis at {shown} refused: {error}")
+    except redis.RedisError as error:
+        fail(f"Redis error at {shown}: {error}")
+
+
+@contextmanager
 def open_redis(url: str | None) -> Iterator[redis.Redis]:
     """A connected client; an unreachable Redis (now or later) is one line on stderr and exit 1."""
     url = resolve_redis_url(url)
@@ -84,15 +98,9 @@ def open_redis(url: str | None) -> Iterator[redis.Redis]:
     except ValueError as error:
         fail(f"bad Redis URL {shown}: {error}")
     try:
-        client.ping()
-        yield client
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        reason = str(error).strip().rstrip(".") or type(error).__name__
-        fail(f"cannot reach Redis at {shown}: {reason}")
-    except redis.ResponseError as error:
-        fail(f"Redis at {shown} refused: {error}")
-    except redis.RedisError as error:
-        fail(f"Redis error at {shown}: {error}")
+        with redis_failures(shown):
+            client.ping()
+            yield client
     finally:
         client.close()
 
