@@ -1,6 +1,7 @@
 """The assistant's local engine: from a sentence to intent, slots, device action and reply.
 
-Pure domain code: no I/O and no clock (the caller passes ``now``).
+The engine is pure domain code: no I/O and no clock (the caller passes ``now``). Only
+``default_engine()`` touches the file system: it reads the fitted model from its cache (:mod:`.model_cache`).
 
 Pipeline: normalise (:mod:`.lang`) → the classifier proposes up to three intents with probabilities
 (:mod:`.learned`, trained on the labelled data set) → each proposed intent's skill fills its slots
