@@ -171,9 +171,9 @@ CASES: list[tuple[str, str, str, Params, str | None]] = [
     # --- questions for a model partner, and nothing to understand
     ("你好吗", "zh-CN", "open_question", {}, None),
     ("what is the meaning of life", "en-US", "open_question", {}, None),
-    ("😀😀😀", "zh-CN", "not_understood", {}, None),
-    ("   ", "en-US", "not_understood", {}, None),
-    ("。。。", "zh-CN", "not_understood", {}, None),
+    ("😀😀😀", "zh-CN", "out_of_scope", {}, None),  # no words: declined here, no partner asked
+    ("   ", "en-US", "out_of_scope", {}, None),
+    ("。。。", "zh-CN", "out_of_scope", {}, None),
 ]
 
 # Actions whose params differ from the slots
@@ -243,8 +243,8 @@ def test_reply_text(text: str, locale: str, reply: str) -> None:
 @pytest.mark.parametrize(
     ("text", "locale", "intent", "starts"),
     [
-        ("😀", "zh-CN", "not_understood", "抱歉"),  # no words: the device's locale decides
-        ("😀", "en-US", "not_understood", "Sorry"),
+        ("😀", "zh-CN", "out_of_scope", "抱歉，我没太听懂"),  # no words: the device's locale decides
+        ("😀", "en-US", "out_of_scope", "Sorry, I didn't catch that"),
         ("你好吗", "en-US", "open_question", "这个问题需要联网服务"),  # the text decides, not the locale
         ("what is the meaning of life", "zh-CN", "open_question", "Answering that needs the online service"),
         ("帮我把碗洗了", "zh-CN", "out_of_scope", "抱歉，这件事我帮不上忙"),
@@ -265,7 +265,8 @@ def test_confidence_means_something() -> None:
     missing_time = understand("设个闹钟", "zh-CN", NOW)
     assert complete.intent == missing_time.intent == "set_alarm"
     assert complete.confidence > missing_time.confidence, "a missing slot lowers the confidence"
-    assert understand("   ", "zh-CN", NOW).confidence == 0.0, "nothing to understand"
+    nothing = understand("   ", "zh-CN", NOW)
+    assert (nothing.intent, nothing.confidence) == ("out_of_scope", 1.0), "certainly nothing to do"
 
 
 def test_resolves_from_now_not_from_the_clock() -> None:

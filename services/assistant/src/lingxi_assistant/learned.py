@@ -9,7 +9,7 @@
    which knows that "get Tom on the phone" is a call and 来点音乐 is music without having seen them.
    A sentence costs about a millisecond more, so only the doubtful fifth pays it.
 
-Measured on the test split: lexical alone 91% intent accuracy, both stages 95%. Both models are
+The engine's figures on the test split and the unseen set are in docs/assistant-accuracy. Both models are
 trained from the packaged data when first needed (deterministic: the same data gives the same
 model), so nothing is downloaded and no binary is committed.
 

@@ -7,6 +7,8 @@ Pipeline: normalise (:mod:`.lang`) → the classifier proposes up to three inten
 (:mod:`.learned`, trained on the labelled data set) → each proposed intent's skill fills its slots
 (:mod:`.skills`) → the best of probability × completeness wins → the reply in the language of the text.
 
+Text with nothing to understand (only symbols, emoji or punctuation) is ``out_of_scope`` outright.
+
 What ``confidence`` means: the winning intent's probability, times 0.6 when a slot its action needs is
 missing (the engine then asks for it instead of acting). Below ``UNSURE`` the engine does not guess:
 the intent is ``not_understood`` and the service may ask a model partner. ``open_question`` means a
@@ -105,6 +107,11 @@ class Engine:
         tz = ZoneInfo(timezone)
         ctx = Context(now=now.astimezone(tz), tz=tz)
         fallback = locale_lang(locale)
+        if not has_words(utt.text):
+            # Only symbols, emoji or punctuation: nothing a model partner could make sense of either, so
+            # it is declined here (the contract's gibberish) and no partner call is spent on it.
+            reply = replies.not_understood(detect_lang(utt.text, fallback))
+            return Understanding(OUT_OF_SCOPE, 1.0, {}, None, reply)
         scored: list[_Scored] = []
         for candidate in candidates:
             if candidate.intent in _WORDS_ONLY:
