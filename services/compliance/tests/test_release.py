@@ -7,10 +7,19 @@ import json
 from uuid import uuid4
 
 import pytest
-from lingxi.events import AnswerDrafted, AnswerReleased, DeviceAction, Region
-from lingxi_compliance.release import ReleasePolicy, release_answer
+from lingxi.events import AnswerBlocked, AnswerDrafted, AnswerReleased, DeviceAction, Region
+from lingxi.events.compliance import FeatureStatus
+from lingxi.features import Standing
+from lingxi_compliance.release import ReleasePolicy, block_answer, release_answer
 
-POLICY = ReleasePolicy(producer="Lingxi", filing_number="Beijing-Lingxi-202611250001")
+POLICY = ReleasePolicy(producer="Lingxi")
+APPROVED = Standing("assistant", "CN", FeatureStatus.APPROVED, "Beijing-Lingxi-202611250001")
+
+
+def release(draft: AnswerDrafted) -> AnswerReleased:
+    released = release_answer(draft, POLICY, APPROVED)
+    assert isinstance(released, AnswerReleased)
+    return released
 
 
 def a_draft(locale: str, reply: str) -> AnswerDrafted:
@@ -37,7 +46,7 @@ def a_draft(locale: str, reply: str) -> AnswerDrafted:
     ],
 )
 def test_the_visible_notice_is_in_the_users_language_at_the_end(locale: str, reply: str, shown: str) -> None:
-    released = release_answer(a_draft(locale, reply), POLICY)
+    released = release(a_draft(locale, reply))
     assert released.reply_text == shown
     assert released.explicit_label.position == "end"
     assert released.explicit_label.notice in shown
@@ -45,7 +54,7 @@ def test_the_visible_notice_is_in_the_users_language_at_the_end(locale: str, rep
 
 def test_the_implicit_label_names_producer_content_and_a_digest_of_the_text() -> None:
     draft = a_draft("zh-CN", "好的")
-    released = release_answer(draft, POLICY)
+    released = release(draft)
     metadata = released.to_json_dict()["aigc"]
     assert metadata["Label"] == 1
     assert metadata["ContentProducer"] == "Lingxi"
@@ -59,7 +68,7 @@ def test_the_implicit_label_names_producer_content_and_a_digest_of_the_text() ->
 
 def test_the_release_keeps_the_draft_and_traces_back_to_it() -> None:
     draft = a_draft("en-US", "OK")
-    released = release_answer(draft, POLICY)
+    released = release(draft)
     assert released.causation_id == draft.event_id
     assert (released.request_id, released.intent, released.slots, released.action) == (
         draft.request_id,
@@ -67,6 +76,50 @@ def test_the_release_keeps_the_draft_and_traces_back_to_it() -> None:
         draft.slots,
         draft.action,
     )
-    assert released.filing_number == POLICY.filing_number
+    assert released.filing_number == APPROVED.filing_number
     wire = json.dumps(released.to_json_dict())
     assert AnswerReleased.model_validate_json(wire) == released
+
+
+@pytest.mark.parametrize(
+    "status", [None, FeatureStatus.FILED, FeatureStatus.SUSPENDED, FeatureStatus.WITHDRAWN]
+)
+def test_a_draft_whose_feature_is_not_approved_is_blocked_without_its_text(
+    status: FeatureStatus | None,
+) -> None:
+    draft = a_draft("zh-CN", "好的，已设置闹钟")
+    result = release_answer(draft, POLICY, Standing("assistant", "CN", status, None))
+    assert isinstance(result, AnswerBlocked)
+    assert result.reason_code == "feature.not_approved"
+    assert "闹钟" not in result.safe_reply
+    assert "暂未开放" in result.safe_reply
+    assert (result.request_id, result.causation_id) == (draft.request_id, draft.event_id)
+
+
+def test_a_block_carries_the_reason_and_the_safe_reply_only() -> None:
+    draft = a_draft("en-US", "secret draft")
+    blocked = block_answer(draft, "moderation.fraud_scams", "Sorry, I can't help with that.")
+    assert "secret draft" not in blocked.model_dump_json()
+
+
+def test_the_audit_record_of_an_interaction_holds_the_facts_and_never_the_texts() -> None:
+    from lingxi_compliance.audit import entry_from
+    from lingxi_compliance.release import audit_record
+
+    draft = a_draft("zh-CN", "好的，已设置闹钟，给13812345678回电")
+    released = release(draft)
+    record = audit_record(draft, released, 12.345)
+    assert record["action"] == "answer.released"
+    assert (record["region"], record["feature"], record["model_name"]) == (
+        "CN",
+        "assistant",
+        draft.model_name,
+    )
+    assert record["filing_number"] == APPROVED.filing_number
+    assert record["explicit_label"] == "本内容由人工智能生成"
+    assert record["aigc_reserved_code1"] == released.aigc.reserved_code1
+    assert record["latency_ms"] == 12.35
+    assert "闹钟" not in str(record)
+    entry_from(record, 1, "0" * 64, released.occurred_at)  # the trail accepts it: no personal data
+    blocked = audit_record(draft, block_answer(draft, "moderation.fraud_scams", "抱歉"), 3.0)
+    assert (blocked["action"], blocked["reason_code"]) == ("answer.blocked", "moderation.fraud_scams")

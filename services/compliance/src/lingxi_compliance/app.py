@@ -1,35 +1,86 @@
-"""Compliance service wiring: drafts in, labelled answers out."""
+"""Compliance service wiring: drafts in, labelled (or blocked) answers out; feature approvals."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from lingxi.events.assistant import AnswerDrafted
 from lingxi.events.compliance import FeatureChangeRequested
 from lingxi.events.vision import ImageAnalyzed
+from lingxi.features import FeatureRegistryView
 from lingxi.runtime import HandlerContext, Service
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lingxi_compliance.release import ReleasePolicy, release_answer
+from lingxi_compliance.audit import AuditLog, AuditSettings
+from lingxi_compliance.features import Applied, audit_record, changed_event
+from lingxi_compliance.registry import FeatureRegistry, load_seed, seed_requests
+from lingxi_compliance.release import ASSISTANT_FEATURE, ReleasePolicy, release_answer
+from lingxi_compliance.release import audit_record as answer_audit_record
 
 
 class ComplianceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINGXI_COMPLIANCE_", extra="ignore")
 
     content_producer: str = "Lingxi"
-    filing_number: str | None = None
+    approvals_seed: str | None = None
+    """A YAML file of approvals to apply at start-up for pairs the registry has never seen, or
+    ``dev`` for the packaged development approvals. Unset in production."""
 
 
 service = Service("compliance")
 settings = ComplianceSettings()
-policy = ReleasePolicy(producer=settings.content_producer, filing_number=settings.filing_number)
+policy = ReleasePolicy(producer=settings.content_producer)
+registry = FeatureRegistry(service.redis)
+approvals = FeatureRegistryView(service.redis)
+audit_settings = AuditSettings()
+audit = AuditLog(
+    service.redis,
+    audit_settings.stream,
+    audit_settings.maxlen,
+    retention_days=audit_settings.retention_days,
+)
+
+
+async def apply_change(command: FeatureChangeRequested) -> Applied | None:
+    """Decide on a change request, audit the decision; the applied change, if it was."""
+    decision = await registry.apply(command)
+    await audit.append(audit_record(command, decision))
+    fields = {"feature": command.feature, "region": command.region.value, "status": command.status.value}
+    if isinstance(decision, Applied):
+        service.log.info("feature change applied", repeated=decision.repeated, **fields)
+        return decision
+    service.log.warning("feature change rejected", reason=decision.reason, **fields)
+    return None
+
+
+async def seed_approvals() -> None:
+    if not settings.approvals_seed:
+        return
+    known = {r.field_name(r.feature, r.region.value) for r in await registry.records()}
+    for command in seed_requests(load_seed(settings.approvals_seed), known, datetime.now(UTC)):
+        if applied := await apply_change(command):
+            await service.publish(changed_event(command, applied))
+
+
+async def start_approvals() -> None:
+    await seed_approvals()
+    await approvals.start()
+
+
+service.on_startup.append(start_approvals)
+service.on_shutdown.append(approvals.stop)
 
 
 # Batches: at low load a read holds one draft, so nothing waits; under load one commit serves many.
 @service.consumer(AnswerDrafted, batch=True)
 async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContext) -> None:
     for draft in drafts:
-        await ctx.publish(release_answer(draft, policy), cause=draft)
+        standing = await approvals.check(ASSISTANT_FEATURE, draft.region.value)
+        result = release_answer(draft, policy, standing)
+        latency_ms = (datetime.now(UTC) - draft.occurred_at).total_seconds() * 1000
+        await audit.append(answer_audit_record(draft, result, latency_ms))
+        await ctx.publish(result, cause=draft)
 
 
 @service.consumer(ImageAnalyzed)
@@ -39,7 +90,8 @@ async def on_image_analyzed(analysis: ImageAnalyzed, ctx: HandlerContext) -> Non
 
 @service.consumer(FeatureChangeRequested)
 async def on_feature_change_requested(command: FeatureChangeRequested, ctx: HandlerContext) -> None:
-    service.log.info("feature change requested; the approval registry is not built yet")
+    if applied := await apply_change(command):
+        await ctx.publish(changed_event(command, applied))
 
 
 app = service.asgi()

@@ -1,27 +1,44 @@
-"""Turning a drafted answer into the answer the device receives. Pure: no I/O.
+"""Turning a drafted answer into the answer the device receives, or blocking it. Pure: no I/O.
 
-Moderation and the per-feature approval registry arrive with the compliance issue; today every
-draft is released with both AI-content labels.
+A draft is released only while its feature is approved in the draft's region (the gateway checked at
+the door; this catches a suspension that landed while the request was on its way), with both
+AI-content labels and the feature's filing number, which the rules require apps to show.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lingxi.events.assistant import AnswerDrafted, AnswerReleased
+from lingxi.events.assistant import AnswerBlocked, AnswerDrafted, AnswerReleased, Locale
+from lingxi.features import Standing
 
 from lingxi_compliance.labels import apply_explicit_label, explicit_label, implicit_label
+
+ASSISTANT_FEATURE = "assistant"
+NOT_APPROVED = "feature.not_approved"
+
+_NOT_APPROVED_REPLY: dict[str, str] = {
+    "zh-CN": "抱歉，该功能目前在你所在的地区暂未开放。",
+    "en-US": "Sorry, this feature is not available in your region yet.",
+}
 
 
 @dataclass(frozen=True)
 class ReleasePolicy:
     producer: str
     """ContentProducer: the name or code of the service provider that generated the content."""
-    filing_number: str | None
-    """Algorithm filing number shown with each answer, when the feature has one."""
 
 
-def release_answer(draft: AnswerDrafted, policy: ReleasePolicy) -> AnswerReleased:
+def not_approved_reply(locale: Locale) -> str:
+    return _NOT_APPROVED_REPLY[locale]
+
+
+def release_answer(
+    draft: AnswerDrafted, policy: ReleasePolicy, standing: Standing
+) -> AnswerReleased | AnswerBlocked:
+    """The released answer, or a block when the assistant is not approved in the draft's region."""
+    if not standing.approved:
+        return block_answer(draft, NOT_APPROVED, not_approved_reply(draft.locale))
     label = explicit_label(draft.locale)
     shown_text = apply_explicit_label(draft.reply_text, label, draft.locale)
     return AnswerReleased(
@@ -44,5 +61,50 @@ def release_answer(draft: AnswerDrafted, policy: ReleasePolicy) -> AnswerRelease
             producer=policy.producer,
             produce_id=str(draft.request_id),
         ),
-        filing_number=policy.filing_number,
+        filing_number=standing.filing_number,
     )
+
+
+def block_answer(draft: AnswerDrafted, reason_code: str, safe_reply: str) -> AnswerBlocked:
+    """The draft withheld: the device gets ``safe_reply`` and the reason code, never the draft's text."""
+    return AnswerBlocked(
+        region=draft.region,
+        causation_id=draft.event_id,
+        request_id=draft.request_id,
+        device_id=draft.device_id,
+        locale=draft.locale,
+        reason_code=reason_code,
+        safe_reply=safe_reply,
+    )
+
+
+def audit_record(
+    draft: AnswerDrafted, result: AnswerReleased | AnswerBlocked, latency_ms: float
+) -> dict[str, object]:
+    """What the audit trail keeps of one AI interaction: ids, region, feature, engine, model and the
+    partners tried, the decision with its reason code, the labels, and how long the release took
+    after drafting. Never the user's text or the answer's."""
+    record: dict[str, object] = {
+        "actor": "service:compliance",
+        "subject": f"request:{draft.request_id}",
+        "request_id": str(draft.request_id),
+        "draft_event_id": str(draft.event_id),
+        "device_id": draft.device_id,
+        "region": draft.region.value,
+        "feature": ASSISTANT_FEATURE,
+        "intent": draft.intent,
+        "engine": draft.engine,
+        "model_name": draft.model_name,
+        "providers_tried": list(draft.providers_tried),
+        "latency_ms": round(latency_ms, 2),
+    }
+    if isinstance(result, AnswerBlocked):
+        return {**record, "action": "answer.blocked", "reason_code": result.reason_code}
+    return {
+        **record,
+        "action": "answer.released",
+        "filing_number": result.filing_number,
+        "explicit_label": result.explicit_label.notice,
+        "aigc_produce_id": result.aigc.produce_id,
+        "aigc_reserved_code1": result.aigc.reserved_code1,
+    }

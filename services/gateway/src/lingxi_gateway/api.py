@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+from fastapi.exceptions import RequestValidationError
 from lingxi.events import MAX_QUERY_CHARS, Event, Locale, Region
-from pydantic import BaseModel, ConfigDict, Field
+from lingxi.features import Standing
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
 # Below the 15 s graceful shutdown, so a wait in flight is answered, not cut, when a replica stops.
@@ -43,3 +45,27 @@ _BUS_ONLY_FIELDS = frozenset({"event_id", "occurred_at", "schema_version", "caus
 def device_view(event: Event) -> dict[str, Any]:
     """A result event as the device sees it: the answer, without the bus envelope."""
     return {k: v for k, v in event.to_json_dict().items() if k not in _BUS_ONLY_FIELDS}
+
+
+def body_error(error: ValidationError) -> RequestValidationError:
+    """An event that cannot be built from a request body: the same 422 as a malformed body."""
+    return RequestValidationError(
+        [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+    )
+
+
+class FeatureNotApproved(Exception):
+    """The request's feature is not approved in its region: HTTP 451 (unavailable for legal reasons)."""
+
+    def __init__(self, standing: Standing) -> None:
+        super().__init__(f"{standing.feature} is not approved in {standing.region}")
+        self.standing = standing
+
+    def body(self) -> dict[str, str]:
+        s = self.standing
+        return {
+            "detail": f"{s.feature} is not approved in region {s.region} (status: {s.status_name})",
+            "feature": s.feature,
+            "region": s.region,
+            "status": s.status_name,
+        }

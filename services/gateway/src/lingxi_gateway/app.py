@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from lingxi.events import AnswerBlocked, AnswerReleased, QueryReceived
+from lingxi.features import FeatureRegistryView
 from lingxi.logging import get_logger
 from lingxi.runtime import HandlerContext, Service
 from lingxi.runtime.probes import probe_routes
@@ -21,7 +21,16 @@ from redis.exceptions import RedisError
 from starlette.routing import Route
 
 from lingxi_gateway.access import AccessLog
-from lingxi_gateway.api import MAX_BODY_BYTES, MAX_WAIT_S, AssistantQuery, RequestState, device_view
+from lingxi_gateway.admin import admin_router
+from lingxi_gateway.api import (
+    MAX_BODY_BYTES,
+    MAX_WAIT_S,
+    AssistantQuery,
+    FeatureNotApproved,
+    RequestState,
+    body_error,
+    device_view,
+)
 from lingxi_gateway.limits import BodyLimit
 from lingxi_gateway.results import Completion, ResultStore, ResultWaiter
 
@@ -36,6 +45,8 @@ service = Service("gateway")
 settings = GatewaySettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
+approvals = FeatureRegistryView(service.redis)
+ASSISTANT_FEATURE = "assistant"
 access_log = get_logger("lingxi.gateway.http")
 
 
@@ -56,12 +67,14 @@ async def on_answers_blocked(answers: Sequence[AnswerBlocked], ctx: HandlerConte
 
 @contextlib.asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    await approvals.start()
     await waiter.start()
     await service.start()
     try:
         yield
     finally:
         await waiter.stop()
+        await approvals.stop()
         await service.stop()
 
 
@@ -70,6 +83,12 @@ app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 app.add_middleware(AccessLog)
 for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
+app.include_router(admin_router(service.redis, approvals))
+
+
+@app.exception_handler(FeatureNotApproved)
+async def feature_not_approved(request: Request, refusal: FeatureNotApproved) -> Response:
+    return JSONResponse(status_code=451, content=refusal.body())
 
 
 @app.exception_handler(RedisError)
@@ -93,12 +112,20 @@ def _state(record: dict[str, Any]) -> RequestState:
     )
 
 
-@app.post("/v1/assistant/queries", response_model=RequestState, status_code=202)
+@app.post(
+    "/v1/assistant/queries",
+    response_model=RequestState,
+    status_code=202,
+    responses={451: {"description": "The assistant is not approved in the request's region."}},
+)
 async def submit_query(
     body: AssistantQuery,
     response: Response,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the result.")] = 0,
 ) -> RequestState:
+    standing = await approvals.check(ASSISTANT_FEATURE, body.region.value)
+    if not standing.approved:
+        raise FeatureNotApproved(standing)
     request_id = uuid4()
     try:
         event = QueryReceived(
@@ -111,9 +138,7 @@ async def submit_query(
             timezone=body.timezone,
         )
     except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from error
+        raise body_error(error) from error
     record: dict[str, Any] | None = None
     with waiter.expecting(request_id) as done:
         # One round trip: the pending record, then the event that may complete it.

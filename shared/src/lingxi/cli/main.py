@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 import typer
@@ -26,25 +27,37 @@ app.command()(tail)
 app.command()(streams)
 app.add_typer(dlq.app, name="dlq")
 
-evaluate = typer.Typer(
-    help="Measure an engine against its labelled data and write a report (markdown, JSON).",
-    no_args_is_help=True,
-)
-app.add_typer(evaluate, name="evaluate")
-# Each service contributes its own evaluations (entry points in group "lingxi.evaluate"), so this
-# shared command needs no service code; a plugin module must import its heavy parts lazily.
-for plugin in entry_points(group="lingxi.evaluate"):
-    evaluate.command(name=plugin.name)(plugin.load())
 
-audit = typer.Typer(
-    help="Verify and export the compliance service's hash-chained audit trail.",
-    no_args_is_help=True,
+def _plugin_group(name: str, help_text: str) -> None:
+    """``lingxi NAME ...``: the commands services contribute through entry points in group
+    ``lingxi.NAME``, so this shared command needs no service code. A plugin module must import its
+    heavy parts lazily. One that fails to load becomes a command that says why, instead of taking every
+    other command down with it."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    for plugin in entry_points(group=f"lingxi.{name}"):
+        try:
+            command = plugin.load()
+        except Exception as error:
+            command = _unavailable(f"lingxi {name} {plugin.name}", error)
+        group.command(name=plugin.name)(command)
+
+
+def _unavailable(command: str, error: Exception) -> Callable[[], None]:
+    def unavailable() -> None:
+        typer.echo(f"{command} is unavailable: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(1)
+
+    unavailable.__doc__ = f"(unavailable: {type(error).__name__})"
+    return unavailable
+
+
+_plugin_group("evaluate", "Measure an engine against its labelled data and write a report (markdown, JSON).")
+_plugin_group("audit", "Verify and export the compliance service's hash-chained audit trail.")
+_plugin_group(
+    "features",
+    "List the regulator approvals per feature and region; file, approve, suspend or withdraw one.",
 )
-app.add_typer(audit, name="audit")
-# The compliance service contributes the commands (entry points in group "lingxi.audit"), like
-# `evaluate` above: a plugin module must import its heavy parts lazily.
-for plugin in entry_points(group="lingxi.audit"):
-    audit.command(name=plugin.name)(plugin.load())
 
 
 @app.callback()

@@ -106,6 +106,8 @@ class Supervisor:
 
     async def spawn(self, replica: Replica) -> None:
         env = {
+            # Development approvals unless the caller's environment says otherwise (empty: none).
+            "LINGXI_COMPLIANCE_APPROVALS_SEED": "dev",
             **os.environ,
             "LINGXI_REDIS_URL": self.redis_url,
             "LINGXI_REPLICA": replica.name,

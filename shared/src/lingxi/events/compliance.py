@@ -9,8 +9,10 @@ themselves live beside the drafts they release (``assistant``, ``vision``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import ConfigDict, Field, StringConstraints
 
@@ -22,9 +24,12 @@ from lingxi.events._values import (
     UtcDatetime,
     ValueObject,
 )
-from lingxi.events.base import Event
+from lingxi.events.base import Event, Region
 
 __all__ = [
+    "FEATURE_OUTCOME_TTL_S",
+    "FEATURE_REGISTRY_KEY",
+    "FEATURE_REGISTRY_VERSION_KEY",
     "GENESIS_HASH",
     "LABEL_ROOM_CHARS",
     "MAX_NOTICE_CHARS",
@@ -34,9 +39,12 @@ __all__ = [
     "AuditRecorded",
     "ExplicitLabel",
     "ExplicitLabelField",
+    "FeatureChangeOutcome",
     "FeatureChangeRequested",
     "FeatureChanged",
+    "FeatureRecord",
     "FeatureStatus",
+    "FeatureStatusChange",
     "FilingNumber",
     "FilingNumberField",
     "SafeReply",
@@ -252,6 +260,99 @@ class FeatureChanged(Event):
     effective_at: _EffectiveAt
     changed_by: _ActorId = Field(
         description="Admin account whose request was applied.", examples=["admin:li.wei"]
+    )
+
+
+# --- the approval registry, as compliance keeps it in Redis for every gateway to read --------------
+
+FEATURE_REGISTRY_KEY = "lingxi:compliance:features"
+"""Redis hash: field ``<feature>/<region>`` → that pair's ``FeatureRecord`` as JSON. Compliance alone
+writes it; gateways read it (a consumer group would hand each change to one gateway replica only)."""
+
+FEATURE_REGISTRY_VERSION_KEY = "lingxi:compliance:features:version"
+"""Counter compliance increments with every change: readers reload the hash only when it moved."""
+
+FEATURE_OUTCOME_TTL_S = 7 * 24 * 3600
+"""How long the outcome of a change request can be looked up."""
+
+
+def feature_outcome_key(request_id: UUID) -> str:
+    """Redis key of a change request's ``FeatureChangeOutcome`` (the request event's ``event_id``)."""
+    return f"lingxi:compliance:feature-requests:{request_id}"
+
+
+_RequestIdOfChange = Annotated[
+    UUID,
+    Field(
+        description="``event_id`` of the FeatureChangeRequested it answers.",
+        examples=["5b1f4c2e-3d4a-4e8b-9c7d-1a2b3c4d5e6f"],
+    ),
+]
+
+
+class FeatureStatusChange(ValueObject):
+    """One applied change of a feature's status in a region; it holds from ``effective_at`` on."""
+
+    status: FeatureStatus = Field(description="The status from this change on.", examples=["approved"])
+    filing_number: FilingNumberField = None
+    effective_at: _EffectiveAt
+    changed_by: _ActorId = Field(description="Who asked for the change.", examples=["admin:li.wei"])
+    note: str | None = Field(
+        default=None, description="The operator's reason, if given.", examples=["filing approved"]
+    )
+    request_id: _RequestIdOfChange
+    recorded_at: UtcDatetime = Field(
+        description="When compliance recorded the change (UTC).", examples=["2026-11-25T02:00:00Z"]
+    )
+
+
+class FeatureRecord(ValueObject):
+    """A feature's approval history in one region, in effect order: what the gate decides from."""
+
+    feature: _FeatureKey
+    region: Region = Field(description="Region the history applies to.", examples=["CN"])
+    changes: tuple[FeatureStatusChange, ...] = Field(
+        default=(), description="Every applied change, oldest effect first.", examples=[[]]
+    )
+
+    @staticmethod
+    def field_name(feature: str, region: str) -> str:
+        """The record's field in ``FEATURE_REGISTRY_KEY``."""
+        return f"{feature}/{region}"
+
+    def in_effect(self, now: datetime) -> FeatureStatusChange | None:
+        """The change in effect at ``now``; none before the first one takes effect."""
+        current = None
+        for change in self.changes:
+            if change.effective_at > now:
+                break
+            current = change
+        return current
+
+    def scheduled(self, now: datetime) -> tuple[FeatureStatusChange, ...]:
+        """Changes that take effect after ``now``."""
+        return tuple(c for c in self.changes if c.effective_at > now)
+
+    def approved_at(self, now: datetime) -> bool:
+        change = self.in_effect(now)
+        return change is not None and change.status is FeatureStatus.APPROVED
+
+
+class FeatureChangeOutcome(ValueObject):
+    """What compliance made of a ``FeatureChangeRequested``: applied, or rejected with the reason."""
+
+    request_id: _RequestIdOfChange
+    feature: _FeatureKey
+    region: Region = Field(description="Region the request was for.", examples=["CN"])
+    status: FeatureStatus = Field(description="The status that was asked for.", examples=["approved"])
+    outcome: Literal["applied", "rejected"] = Field(description="The decision.", examples=["applied"])
+    reason: str | None = Field(
+        default=None,
+        description="Why a request was rejected, for the operator; none when applied.",
+        examples=["vision in SG is not filed; it can become approved, filed, not suspended"],
+    )
+    decided_at: UtcDatetime = Field(
+        description="When compliance decided (UTC).", examples=["2026-11-25T02:00:00Z"]
     )
 
 

@@ -171,6 +171,8 @@ class Service:
         self.on_fatal: Callable[[], None] = _terminate_this_process
         """How to stop when a subscriber is lost; ``serve`` makes it a graceful uvicorn shutdown."""
         self._watchdog: asyncio.Task[None] | None = None
+        self.on_startup: list[Callable[[], Awaitable[None]]] = []
+        """Coroutines run before reading starts and before the replica reports ready."""
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
         """Coroutines run when the service stops, after reading has stopped (close clients here)."""
 
@@ -411,9 +413,14 @@ class Service:
                 if "BUSYGROUP" not in str(error):
                     raise
 
+    async def _run_startup_hooks(self) -> None:
+        for hook in self.on_startup:
+            await hook()
+
     async def start(self) -> None:
         """Start consuming (for apps that are not ``asgi()``, e.g. the FastAPI gateway)."""
         await self.ensure_groups()
+        await self._run_startup_hooks()
         await self.broker.start()
         await self._after_start()
 
@@ -465,7 +472,7 @@ class Service:
         return AsgiFastStream(
             self.broker,
             asgi_routes=[*probe_routes(self), *routes],
-            on_startup=[self.ensure_groups],
+            on_startup=[self.ensure_groups, self._run_startup_hooks],
             after_startup=[self._after_start],
             on_shutdown=[self._before_stop],
             logger=None,

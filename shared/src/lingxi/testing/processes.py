@@ -35,6 +35,8 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         env = {
+            # Development approvals unless the caller's environment says otherwise (empty: none).
+            "LINGXI_COMPLIANCE_APPROVALS_SEED": "dev",
             **os.environ,
             "LINGXI_REDIS_URL": self.redis_url,
             "LINGXI_REPLICA": self.replica,

@@ -1,0 +1,138 @@
+"""The admin API for feature approvals: read the registry, ask compliance for a change.
+
+The gateway never writes the registry: a change is a ``FeatureChangeRequested`` event that compliance
+decides on, records, audits and announces. The gateway reads the outcome compliance stores for it.
+Authentication of admins (and roles) arrives with the security work; until then ``requested_by``
+names the operator.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from lingxi.events import Region
+from lingxi.events.compliance import FeatureChangeOutcome, FeatureChangeRequested, FeatureStatus
+from lingxi.features import FeatureRegistryView, request_change, wait_for_outcome
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from redis.asyncio import Redis
+
+from lingxi_gateway.api import MAX_WAIT_S, body_error
+
+
+class ScheduledChange(BaseModel):
+    status: FeatureStatus
+    effective_at: datetime
+    filing_number: str | None
+
+
+class FeatureView(BaseModel):
+    """A feature in one region: its status now and the changes scheduled ahead."""
+
+    feature: str
+    region: Region
+    status: FeatureStatus | Literal["not_filed"]
+    filing_number: str | None
+    since: datetime | None = Field(description="When the current status took effect.")
+    scheduled: list[ScheduledChange]
+
+
+class FeatureChangeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(examples=["assistant"])
+    region: Region = Field(examples=["CN"])
+    status: FeatureStatus = Field(examples=["approved"])
+    filing_number: str | None = Field(default=None, examples=["Beijing-Lingxi-202611250001"])
+    effective_at: AwareDatetime | None = Field(
+        default=None, description="When the change takes effect (default: now)."
+    )
+    note: str | None = Field(default=None, examples=["filing approved on 2026-11-24"])
+    requested_by: str = Field(examples=["admin:li.wei"])
+
+
+class ChangeState(BaseModel):
+    request_id: UUID
+    outcome: Literal["pending", "applied", "rejected"]
+    reason: str | None = None
+    links: dict[str, str]
+
+
+def _state(request_id: UUID, outcome: FeatureChangeOutcome | None) -> ChangeState:
+    return ChangeState(
+        request_id=request_id,
+        outcome=outcome.outcome if outcome else "pending",
+        reason=outcome.reason if outcome else None,
+        links={"self": f"/v1/admin/features/changes/{request_id}"},
+    )
+
+
+def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
+    router = APIRouter(prefix="/v1/admin/features", tags=["admin"])
+
+    @router.get("", response_model=list[FeatureView])
+    async def list_features(region: Region | None = None) -> list[FeatureView]:
+        await approvals.refresh()
+        now = datetime.now(UTC)
+        views = []
+        for record in sorted(approvals.records.values(), key=lambda r: (r.feature, r.region.value)):
+            if region is not None and record.region is not region:
+                continue
+            current = record.in_effect(now)
+            views.append(
+                FeatureView(
+                    feature=record.feature,
+                    region=record.region,
+                    status=current.status if current else "not_filed",
+                    filing_number=current.filing_number if current else None,
+                    since=current.effective_at if current else None,
+                    scheduled=[
+                        ScheduledChange(
+                            status=c.status, effective_at=c.effective_at, filing_number=c.filing_number
+                        )
+                        for c in record.scheduled(now)
+                    ],
+                )
+            )
+        return views
+
+    @router.post("/changes", response_model=ChangeState, status_code=202)
+    async def request_feature_change(
+        body: FeatureChangeBody,
+        response: Response,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for compliance.")] = 0,
+    ) -> ChangeState:
+        try:
+            request = FeatureChangeRequested(
+                region=body.region,
+                feature=body.feature,
+                status=body.status,
+                filing_number=body.filing_number,
+                effective_at=body.effective_at or datetime.now(UTC),
+                requested_by=body.requested_by,
+                note=body.note,
+            )
+        except ValidationError as error:
+            raise body_error(error) from error
+        outcome = await request_change(redis, request, wait_s=wait)
+        state = _state(request.event_id, outcome)
+        if outcome is None:
+            response.headers["Location"] = state.links["self"]
+        elif outcome.outcome == "applied":
+            response.status_code = 200
+        else:
+            response.status_code = 409
+        return state
+
+    @router.get("/changes/{request_id}", response_model=ChangeState)
+    async def get_feature_change(request_id: UUID) -> ChangeState:
+        outcome = await wait_for_outcome(redis, request_id, wait_s=0)
+        if outcome is None:
+            raise HTTPException(
+                status_code=404, detail=f"no outcome for {request_id} yet (pending, unknown or expired)"
+            )
+        return _state(request_id, outcome)
+
+    return router
