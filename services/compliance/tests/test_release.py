@@ -123,3 +123,22 @@ def test_the_audit_record_of_an_interaction_holds_the_facts_and_never_the_texts(
     entry_from(record, 1, "0" * 64, released.occurred_at)  # the trail accepts it: no personal data
     blocked = audit_record(draft, block_answer(draft, "moderation.fraud_scams", "抱歉"), 3.0)
     assert (blocked["action"], blocked["reason_code"]) == ("answer.blocked", "moderation.fraud_scams")
+
+
+def test_the_documented_example_is_what_the_code_releases() -> None:
+    from pathlib import Path
+    from uuid import UUID
+
+    doc = (Path(__file__).parents[3] / "docs" / "ai-labels.md").read_text(encoding="utf-8")
+    documented = json.loads(doc.split("```json\n")[1].split("```")[0])
+    draft = a_draft("zh-CN", "好的，已为你设置明天早上7:00的闹钟").model_copy(
+        update={
+            "request_id": UUID("7f3c2a90-6a1e-4c3b-9a8e-2d4f5b6c7d8e"),
+            "model_name": "lingxi-local-intents",
+        }
+    )
+    released = release(draft).to_json_dict()
+    assert {key: released[key] for key in documented} == documented
+    assert (
+        hashlib.sha256(documented["reply_text"].encode()).hexdigest() == documented["aigc"]["ReservedCode1"]
+    )
