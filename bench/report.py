@@ -55,6 +55,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _scale(scenarios["scale"])
     if "nlu" in scenarios:
         lines += _nlu(scenarios["nlu"])
+    if "moderation" in scenarios:
+        lines += _moderation(scenarios["moderation"])
     lines += [OTHER_LOAD + _retaken(doc)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -242,6 +244,70 @@ def _nlu(section: dict[str, Any]) -> list[str]:
         section["method"],
         "",
     ]
+    return lines
+
+
+def _moderation(section: dict[str, Any]) -> list[str]:
+    title = "Moderation: Moderator.check on 500-character answers"
+    if "error" in section:
+        return _failed(title, section)
+    target = section["targets"]["p95_ms"]
+    lines = [
+        f"#### {title} ({section['answers']:,} answers, {section['seconds']:g} s a measurement)",
+        "",
+        "| measurement | checks | mean µs | checks/s | p50 ms | p95 ms | p99 ms | vs baseline (mean) "
+        "| target "
+        "| CPU % worker / other load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+    ]
+    rows = {row["key"]: row for row in section["results"]}
+    baseline = rows.get("baseline", {})
+    for number, row in enumerate(section["results"], start=1):
+        label = f"({number}) {row['label']}"
+        if row.get("status") != "ok":
+            lines.append(f"| {label} | skipped: {row.get('reason', '?')} | – | – | – | – | – | – | – | – |")
+            continue
+        latency = row["latency_ms"]
+        ratio = (
+            _ratio(row["us_per_query"] / baseline["us_per_query"])
+            if baseline.get("status") == "ok" and row["key"] != "baseline"
+            else "–"
+        )
+        goal = f"p95 < {target:g} ms {_tick(latency['p95'] < target)}" if row["key"] == "output" else "–"
+        lines.append(
+            f"| {label} | {row['queries']:,} | {_us(row['us_per_query'])} | {_n(row['queries_per_s'])}"
+            f"{_noisy([row['cpu_percent']])} | {_ms(latency['p50'])} | {_ms(latency['p95'])} "
+            f"| {_ms(latency['p99'])} | {ratio} | {goal} | {_cpu([row['cpu_percent']], 'worker', 'others')} |"
+        )
+    startup = section["startup"]
+    lines += [
+        "",
+        f"Target (the issue's): a 500-character answer moderated in under {target:g} ms at p95. "
+        f"{section['with_violation']} of the answers hold a violating sentence; "
+        f"{section['violating_blocked']} of those were blocked as output. Start-up: importing "
+        f"{startup['import_s']:.1f} s, loading the policy, jieba and the encoder and embedding the examples "
+        f"{startup['load_s']:.1f} s{_noisy([startup['cpu_percent']])}.",
+        "",
+        section["method"],
+        "",
+    ]
+    audit = section.get("audit")
+    if audit:
+        lines += [
+            f"Audit trail: appends/s (median of {audit['repeats']}) on a private redis-server",
+            "",
+            "| writer | appends | appends/s | vs raw XADD | target | CPU % bench / Redis / other load |",
+            "|---|--:|--:|--:|---|--:|",
+        ]
+        for row in audit["results"]:
+            ratio = _ratio(audit["vs_raw"]) if row["key"] == "audit" else "–"
+            goal = f"≥ {audit['target_per_s']:,.0f}/s {_tick(audit['met'])}" if row["key"] == "audit" else "–"
+            rate = _n(row["median_per_s"]) + _noisy(row["cpu_percent"])
+            lines.append(
+                f"| {row['label']} | {row['appends']:,} | {rate} "
+                f"| {ratio} | {goal} | {_cpu(row['cpu_percent'], 'bench', 'redis', 'others')} |"
+            )
+        lines += ["", audit["method"], ""]
     return lines
 
 

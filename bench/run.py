@@ -1,11 +1,13 @@
 """The command line: run the scenarios under a progress bar, print the table, write the results.
 
-    python -m bench [--quick] [--only broker|http|scale|nlu] [--output DIR] [--update-readme] [--keep-logs]
+    python -m bench [--quick] [--only broker|http|scale|nlu|moderation] [--output DIR] [--update-readme]
+                    [--keep-logs]
 
 Scenarios: ``broker`` (one consumer draining a backlog, raw redis-py against Lingxi), ``http`` (the
-assistant path over HTTP under open-loop load), ``scale`` (replicas draining one backlog) and ``nlu``
+assistant path over HTTP under open-loop load), ``scale`` (replicas draining one backlog), ``nlu``
 (the assistant's local language understanding, timed in ``bench.nlu_worker``, its own process, against
-scikit-learn's ``predict_proba``).
+scikit-learn's ``predict_proba``) and ``moderation`` (the compliance service's ``Moderator.check`` on
+500-character answers, timed in ``bench.moderation_worker``, against the plain Aho-Corasick lexicon pass).
 
 Writes ``<UTC timestamp>.json``, ``latest.json``, ``latest.md`` and ``latest.png`` into ``--output``
 (default ``bench/results``); ``--update-readme`` puts the table into README.md between
@@ -40,9 +42,9 @@ from rich.progress import (
 
 from bench import report
 from bench.common import REPO_ROOT, Noise, calibrate_burn, dump_json, machine_info, scratch_dir
-from bench.scenarios import broker, http, nlu, scale
+from bench.scenarios import broker, http, moderation, nlu, scale
 
-SCENARIOS = ("broker", "http", "scale", "nlu")
+SCENARIOS = ("broker", "http", "scale", "nlu", "moderation")
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
 RETRY_BUDGET_S = 420.0
 """No measurement is taken again once the run has lasted this long (keeps `make bench` under 10 min)."""
@@ -54,10 +56,17 @@ class Plan:
     http: http.HttpConfig
     scale: scale.ScaleConfig
     nlu: nlu.NluConfig
+    moderation: moderation.ModerationConfig
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(broker.BrokerConfig(), http.HttpConfig(), scale.ScaleConfig(), nlu.NluConfig())
+        return cls(
+            broker.BrokerConfig(),
+            http.HttpConfig(),
+            scale.ScaleConfig(),
+            nlu.NluConfig(),
+            moderation.ModerationConfig(),
+        )
 
     @classmethod
     def quick(cls) -> Plan:
@@ -66,6 +75,7 @@ class Plan:
             http.HttpConfig(rates=(20, 50), duration_s=2.0, warmup_s=0.5),
             scale.ScaleConfig(replicas=(1, 2), light_n=400, heavy_n=200, repeats=1),
             nlu.NluConfig(seconds=0.5),
+            moderation.ModerationConfig(seconds=0.5, answers=40, audit_appends=500, audit_repeats=1),
         )
 
 
@@ -114,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "http": http.steps(plan.http),
         "scale": scale.steps(plan.scale),
         "nlu": nlu.steps(plan.nlu),
+        "moderation": moderation.steps(plan.moderation),
     }
     # Measurements disturbed by other work on the machine are taken again, up to a time budget.
     noise = Noise(tries=1 if args.quick else 3, deadline=time.monotonic() + RETRY_BUDGET_S)
@@ -122,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "http": lambda tick, wd: http.run(plan.http, tick, wd, noise),
         "scale": lambda tick, wd: scale.run(plan.scale, tick, wd, noise),
         "nlu": lambda tick, wd: nlu.run(plan.nlu, tick, wd, noise),
+        "moderation": lambda tick, wd: moderation.run(plan.moderation, tick, wd, noise),
     }
     results: dict[str, dict[str, Any]] = {}
     failed = False

@@ -60,7 +60,7 @@ def test_machine_is_described(quick_run: tuple[Path, dict[str, Any]]) -> None:
     for key in ("cpu_model", "cores", "python", "redis_server", "git_commit", "faststream", "redis_py"):
         assert machine[key], key
     assert document["quick"] is True
-    assert set(document["scenarios"]) == {"broker", "http", "scale", "nlu"}
+    assert set(document["scenarios"]) == {"broker", "http", "scale", "nlu", "moderation"}
     assert not [name for name, section in document["scenarios"].items() if "error" in section]
 
 
@@ -149,3 +149,22 @@ def test_nlu_has_the_four_measurements_and_the_targets(quick_run: tuple[Path, di
     table = (out / "latest.md").read_text()
     assert "Local language understanding" in table
     assert table.count("| (") >= 4  # one row per measurement
+
+
+def test_moderation_has_its_measurements_the_audit_trail_and_the_targets(
+    quick_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, document = quick_run
+    moderation = document["scenarios"]["moderation"]
+    rows = {row["key"]: row for row in moderation["results"]}
+    assert list(rows) == ["output", "input", "keywords", "baseline"]
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert all(_positive(row["latency_ms"][q]) for q in ("p50", "p95", "p99"))
+    assert moderation["with_violation"] > 0
+    assert 0 < moderation["violating_blocked"] <= moderation["with_violation"]
+    assert _positive(moderation["ratio_to_baseline"])
+    assert set(moderation["targets"]) == {"p95_ms", "p95_met"}
+    audit = moderation["audit"]
+    assert audit["target_per_s"] == 5000
+    assert all(_positive(row["median_per_s"]) for row in audit["results"])
