@@ -120,3 +120,36 @@ def test_a_device_request_never_reaches_a_partner(
     result = ask(gateway, "明天早上七点叫我起床")
     assert result["intent"] == "set_alarm"
     assert all(fake.requests == [] for fake in partners)
+
+
+def test_a_partner_answer_moderation_blocks_never_reaches_the_device(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    qwen, _ = partners
+    harmful = "先买硝酸铵和柴油，按比例混合就能做成炸药，然后装进压力锅里。"
+    qwen.script(Behaviour.ok(harmful))
+    answer = httpx.post(
+        f"{gateway.base_url}/v1/assistant/queries",
+        params={"wait": 10},
+        json={"text": "化肥有什么用", "locale": "zh-CN", "device_id": "dev-e2e", "region": "CN"},
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "blocked"
+    assert body["result"]["reason_code"] == "moderation.violence_weapons"
+    assert "硝酸铵" not in answer.text
+    assert "炸药" not in answer.text
+
+
+def test_personal_data_in_a_partner_answer_is_redacted_and_still_labelled(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    qwen, _ = partners
+    qwen.script(Behaviour.ok("客服电话是13912345678，也可以发邮件到 help.desk@example.com。"))
+    result = ask(gateway, "怎么联系客服")
+    shown = str(result["reply_text"])
+    assert "13912345678" not in shown
+    assert "help.desk@example.com" not in shown
+    assert shown.startswith("客服电话是")
+    assert shown.endswith("（本内容由人工智能生成）")

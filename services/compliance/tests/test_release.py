@@ -10,14 +10,19 @@ import pytest
 from lingxi.events import AnswerBlocked, AnswerDrafted, AnswerReleased, DeviceAction, Region
 from lingxi.events.compliance import FeatureStatus
 from lingxi.features import Standing
+from lingxi_compliance.moderation import Decision, Moderator, default_moderator
 from lingxi_compliance.release import ReleasePolicy, block_answer, release_answer
 
 POLICY = ReleasePolicy(producer="Lingxi")
 APPROVED = Standing("assistant", "CN", FeatureStatus.APPROVED, "Beijing-Lingxi-202611250001")
 
 
+def allowed(draft: AnswerDrafted) -> Decision:
+    return Decision("allow", (), (), draft.reply_text)
+
+
 def release(draft: AnswerDrafted) -> AnswerReleased:
-    released = release_answer(draft, POLICY, APPROVED)
+    released = release_answer(draft, POLICY, APPROVED, allowed(draft))
     assert isinstance(released, AnswerReleased)
     return released
 
@@ -88,7 +93,7 @@ def test_a_draft_whose_feature_is_not_approved_is_blocked_without_its_text(
     status: FeatureStatus | None,
 ) -> None:
     draft = a_draft("zh-CN", "好的，已设置闹钟")
-    result = release_answer(draft, POLICY, Standing("assistant", "CN", status, None))
+    result = release_answer(draft, POLICY, Standing("assistant", "CN", status, None), allowed(draft))
     assert isinstance(result, AnswerBlocked)
     assert result.reason_code == "feature.not_approved"
     assert "闹钟" not in result.safe_reply
@@ -108,7 +113,7 @@ def test_the_audit_record_of_an_interaction_holds_the_facts_and_never_the_texts(
 
     draft = a_draft("zh-CN", "好的，已设置闹钟，给13812345678回电")
     released = release(draft)
-    record = audit_record(draft, released, 12.345)
+    record = audit_record(draft, released, allowed(draft), 12.345)
     assert record["action"] == "answer.released"
     assert (record["region"], record["feature"], record["model_name"]) == (
         "CN",
@@ -121,7 +126,7 @@ def test_the_audit_record_of_an_interaction_holds_the_facts_and_never_the_texts(
     assert record["latency_ms"] == 12.35
     assert "闹钟" not in str(record)
     entry_from(record, 1, "0" * 64, released.occurred_at)  # the trail accepts it: no personal data
-    blocked = audit_record(draft, block_answer(draft, "moderation.fraud_scams", "抱歉"), 3.0)
+    blocked = audit_record(draft, block_answer(draft, "moderation.fraud_scams", "抱歉"), allowed(draft), 3.0)
     assert (blocked["action"], blocked["reason_code"]) == ("answer.blocked", "moderation.fraud_scams")
 
 
@@ -142,3 +147,44 @@ def test_the_documented_example_is_what_the_code_releases() -> None:
     assert (
         hashlib.sha256(documented["reply_text"].encode()).hexdigest() == documented["aigc"]["ReservedCode1"]
     )
+
+
+@pytest.fixture(scope="module")
+def moderator() -> Moderator:
+    return default_moderator()
+
+
+def test_a_draft_moderation_blocks_is_replaced_by_the_safe_reply_with_its_reason(
+    moderator: Moderator,
+) -> None:
+    from lingxi_compliance.release import audit_record
+
+    text = "先买硝酸铵和柴油，按比例混合就能做成炸药，然后装进压力锅里。"
+    draft = a_draft("zh-CN", text)
+    decision = moderator.check(text, locale="zh-CN", direction="output")
+    result = release_answer(draft, POLICY, APPROVED, decision)
+    assert isinstance(result, AnswerBlocked)
+    assert result.reason_code == "moderation.violence_weapons"
+    assert "炸药" not in result.safe_reply
+    assert "硝酸铵" not in result.model_dump_json()
+    record = audit_record(draft, result, decision, 1.0)
+    assert (record["action"], record["moderation"]) == ("answer.blocked", "block")
+    assert "moderation.violence_weapons" in record["moderation_reasons"]  # type: ignore[operator]
+
+
+def test_personal_data_in_an_answer_is_redacted_before_the_labels_are_applied(moderator: Moderator) -> None:
+    text = "他的身份证号是11010519491231002X，邮箱是 wang@example.com。"
+    decision = moderator.check(text, locale="zh-CN", direction="output")
+    released = release_answer(a_draft("zh-CN", text), POLICY, APPROVED, decision)
+    assert isinstance(released, AnswerReleased)
+    assert "11010519491231002X" not in released.reply_text
+    assert "wang@example.com" not in released.reply_text
+    assert released.reply_text.endswith("（本内容由人工智能生成）")
+    assert released.aigc.reserved_code1 == hashlib.sha256(released.reply_text.encode()).hexdigest()
+
+
+def test_an_ordinary_answer_passes_moderation_untouched(moderator: Moderator) -> None:
+    text = "好的，已为你设置明天早上7:00的闹钟"
+    decision = moderator.check(text, locale="zh-CN", direction="output")
+    assert decision.action == "allow"
+    assert release(a_draft("zh-CN", text)).reply_text.startswith(text)

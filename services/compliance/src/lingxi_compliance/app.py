@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lingxi_compliance.audit import AuditLog, AuditSettings
 from lingxi_compliance.features import Applied, audit_record, changed_event
+from lingxi_compliance.moderation import default_moderator
 from lingxi_compliance.registry import FeatureRegistry, load_seed, seed_requests
 from lingxi_compliance.release import ASSISTANT_FEATURE, ReleasePolicy, release_answer
 from lingxi_compliance.release import audit_record as answer_audit_record
@@ -33,6 +34,7 @@ settings = ComplianceSettings()
 policy = ReleasePolicy(producer=settings.content_producer)
 registry = FeatureRegistry(service.redis)
 approvals = FeatureRegistryView(service.redis)
+moderator = default_moderator()
 audit_settings = AuditSettings()
 audit = AuditLog(
     service.redis,
@@ -63,12 +65,13 @@ async def seed_approvals() -> None:
             await service.publish(changed_event(command, applied))
 
 
-async def start_approvals() -> None:
+async def start() -> None:
     await seed_approvals()
     await approvals.start()
+    moderator.warm_up()  # jieba and the sentence encoder load now, before the replica is ready
 
 
-service.on_startup.append(start_approvals)
+service.on_startup.append(start)
 service.on_shutdown.append(approvals.stop)
 
 
@@ -77,9 +80,12 @@ service.on_shutdown.append(approvals.stop)
 async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContext) -> None:
     for draft in drafts:
         standing = await approvals.check(ASSISTANT_FEATURE, draft.region.value)
-        result = release_answer(draft, policy, standing)
+        moderation = moderator.check(draft.reply_text, locale=draft.locale, direction="output")
+        result = release_answer(draft, policy, standing, moderation)
+        if moderation.action != "allow":
+            service.log.info("answer moderated", request_id=str(draft.request_id), **moderation.to_log())
         latency_ms = (datetime.now(UTC) - draft.occurred_at).total_seconds() * 1000
-        await audit.append(answer_audit_record(draft, result, latency_ms))
+        await audit.append(answer_audit_record(draft, result, moderation, latency_ms))
         await ctx.publish(result, cause=draft)
 
 

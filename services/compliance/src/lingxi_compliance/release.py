@@ -1,8 +1,11 @@
 """Turning a drafted answer into the answer the device receives, or blocking it. Pure: no I/O.
 
 A draft is released only while its feature is approved in the draft's region (the gateway checked at
-the door; this catches a suspension that landed while the request was on its way), with both
-AI-content labels and the feature's filing number, which the rules require apps to show.
+the door; this catches a suspension that landed while the request was on its way) and moderation of its
+text did not block it (a blocked draft's text is never released: the device gets the category's safe
+reply and reason code). A released answer carries the text moderation let through (personal data
+redacted where the policy says so), both AI-content labels and the feature's filing number, which the
+rules require apps to show.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from lingxi.events.assistant import AnswerBlocked, AnswerDrafted, AnswerReleased
 from lingxi.features import Standing
 
 from lingxi_compliance.labels import apply_explicit_label, explicit_label, implicit_label
+from lingxi_compliance.moderation import Decision
 
 ASSISTANT_FEATURE = "assistant"
 NOT_APPROVED = "feature.not_approved"
@@ -34,13 +38,16 @@ def not_approved_reply(locale: Locale) -> str:
 
 
 def release_answer(
-    draft: AnswerDrafted, policy: ReleasePolicy, standing: Standing
+    draft: AnswerDrafted, policy: ReleasePolicy, standing: Standing, moderation: Decision
 ) -> AnswerReleased | AnswerBlocked:
-    """The released answer, or a block when the assistant is not approved in the draft's region."""
+    """The released answer, or a block when the assistant is not approved in the draft's region or
+    ``moderation`` (of the draft's reply text, as output) blocked it."""
     if not standing.approved:
         return block_answer(draft, NOT_APPROVED, not_approved_reply(draft.locale))
+    if moderation.blocked:
+        return block_answer(draft, moderation.reason_code or "moderation.blocked", moderation.text)
     label = explicit_label(draft.locale)
-    shown_text = apply_explicit_label(draft.reply_text, label, draft.locale)
+    shown_text = apply_explicit_label(moderation.text, label, draft.locale)
     return AnswerReleased(
         region=draft.region,
         causation_id=draft.event_id,
@@ -79,11 +86,11 @@ def block_answer(draft: AnswerDrafted, reason_code: str, safe_reply: str) -> Ans
 
 
 def audit_record(
-    draft: AnswerDrafted, result: AnswerReleased | AnswerBlocked, latency_ms: float
+    draft: AnswerDrafted, result: AnswerReleased | AnswerBlocked, moderation: Decision, latency_ms: float
 ) -> dict[str, object]:
     """What the audit trail keeps of one AI interaction: ids, region, feature, engine, model and the
-    partners tried, the decision with its reason code, the labels, and how long the release took
-    after drafting. Never the user's text or the answer's."""
+    partners tried, the moderation decision and its reason codes, the release decision, the labels,
+    and how long the release took after drafting. Never the user's text or the answer's."""
     record: dict[str, object] = {
         "actor": "service:compliance",
         "subject": f"request:{draft.request_id}",
@@ -96,6 +103,8 @@ def audit_record(
         "engine": draft.engine,
         "model_name": draft.model_name,
         "providers_tried": list(draft.providers_tried),
+        "moderation": moderation.action,
+        "moderation_reasons": list(moderation.reason_codes),
         "latency_ms": round(latency_ms, 2),
     }
     if isinstance(result, AnswerBlocked):
