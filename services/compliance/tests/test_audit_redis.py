@@ -244,3 +244,45 @@ async def test_a_corrupt_head_key_is_reported(
     done = lingxi(redis_url, "verify")
     assert done.returncode == 1
     assert "head or anchor key is corrupt" in done.stderr
+
+
+async def test_batches_from_two_instances_interleave_whole_and_keep_one_chain(
+    store: Redis, redis_url: str
+) -> None:
+    other_client = Redis.from_url(redis_url)
+    try:
+        first, second = AuditLog(store), AuditLog(other_client)
+        batches = [
+            log.append_many([record(n * 10 + i, name) for i in range(10)])
+            for n in range(20)
+            for name, log in (("a", first), ("b", second))
+        ]
+        appended = await asyncio.gather(*batches)
+    finally:
+        await other_client.aclose()
+    for batch in appended:  # a batch is never split by another writer's entries
+        assert [e["seq"] for e in batch] == list(range(batch[0]["seq"], batch[0]["seq"] + 10))
+    result = await first.verify()
+    assert result.intact, result.broken
+    assert result.count == 400
+
+
+async def test_a_bad_record_in_a_batch_appends_nothing(store: Redis) -> None:
+    log = AuditLog(store)
+    with pytest.raises(ValueError, match="personal data"):
+        await log.append_many([record(1), {"action": "x", "note": "call 13912345678"}])
+    assert await log.read() == []
+    assert await log.append_many([]) == []
+    assert (await log.append(record(2)))["seq"] == 1
+
+
+async def test_a_batch_larger_than_maxlen_keeps_the_newest_and_verifies(store: Redis) -> None:
+    log = AuditLog(store, maxlen=4)
+    await log.append_many([record(n) for n in range(1, 4)])
+    await log.append_many([record(n) for n in range(4, 11)])
+    entries = await log.read()
+    assert [e["seq"] for e in entries] == [7, 8, 9, 10]
+    result = await log.verify()
+    assert result.intact, result.broken
+    assert result.anchor is not None
+    assert result.anchor.seq == 7

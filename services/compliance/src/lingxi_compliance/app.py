@@ -78,6 +78,7 @@ service.on_shutdown.append(approvals.stop)
 # Batches: at low load a read holds one draft, so nothing waits; under load one commit serves many.
 @service.consumer(AnswerDrafted, batch=True)
 async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContext) -> None:
+    audited = []
     for draft in drafts:
         standing = await approvals.check(ASSISTANT_FEATURE, draft.region.value)
         moderation = moderator.check(draft.reply_text, locale=draft.locale, direction="output")
@@ -85,8 +86,9 @@ async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContex
         if moderation.action != "allow":
             service.log.info("answer moderated", request_id=str(draft.request_id), **moderation.to_log())
         latency_ms = (datetime.now(UTC) - draft.occurred_at).total_seconds() * 1000
-        await audit.append(answer_audit_record(draft, result, moderation, latency_ms))
+        audited.append(answer_audit_record(draft, result, moderation, latency_ms))
         await ctx.publish(result, cause=draft)
+    await audit.append_many(audited)  # the whole read in one round trip, before anything is released
 
 
 @service.consumer(ImageAnalyzed)

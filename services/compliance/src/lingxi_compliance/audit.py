@@ -50,7 +50,7 @@ import asyncio
 import hashlib
 import json
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,9 +150,18 @@ def entry_from(record: Mapping[str, Any], seq: int, prev: str, at: datetime) -> 
     Raises ``ValueError`` for a record that uses a chain field name, holds something that is not JSON,
     or looks like it carries personal data.
     """
+    check_record(record)
+    return _chained(record, seq, prev, at)
+
+
+def check_record(record: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` for a record the trail refuses (see ``entry_from``)."""
     if clash := sorted(set(record) & set(CHAIN_FIELDS)):
         raise ValueError(f"record fields {clash} are reserved for the chain")
     _check_record(record, "record")
+
+
+def _chained(record: Mapping[str, Any], seq: int, prev: str, at: datetime) -> dict[str, Any]:
     entry: dict[str, Any] = {**record, "seq": seq, "prev": prev, "at": utc_iso(at)}
     entry["hash"] = entry_hash(entry)
     return entry
@@ -273,13 +282,17 @@ def verify(
 
 # --- the Redis part -------------------------------------------------------------------------------
 
-# KEYS: stream, head, anchor. ARGV: expected head ("" = empty chain), new head, entry JSON, maxlen ("").
+# KEYS: stream, head, anchor. ARGV: expected head ("" = empty chain), new head, maxlen (""), then the
+# entries' JSON in chain order. With maxlen, the oldest entries past it are removed after the adds and
+# the anchor records the last one removed.
 _APPEND = """
 local head = redis.call('GET', KEYS[2]) or ''
 if head ~= ARGV[1] then return {0, head} end
-local maxlen = tonumber(ARGV[4])
+local id
+for i = 4, #ARGV do id = redis.call('XADD', KEYS[1], '*', 'entry', ARGV[i]) end
+local maxlen = tonumber(ARGV[3])
 if maxlen then
-  local excess = redis.call('XLEN', KEYS[1]) + 1 - maxlen
+  local excess = redis.call('XLEN', KEYS[1]) - maxlen
   if excess > 0 then
     local removed = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
     local ok, last = pcall(cjson.decode, removed[#removed][2][2])
@@ -289,7 +302,6 @@ if maxlen then
     for _, item in ipairs(removed) do redis.call('XDEL', KEYS[1], item[1]) end
   end
 end
-local id = redis.call('XADD', KEYS[1], '*', 'entry', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2])
 return {1, id}
 """
@@ -376,27 +388,42 @@ class AuditLog:
 
     async def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Add ``record`` (ids, codes, decisions: no personal data) as the next entry; returns the entry."""
-        entry_from(record, 1, GENESIS_HASH, datetime.now(UTC))  # refuse a bad record before any I/O
+        return (await self.append_many([record]))[0]
+
+    async def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Add ``records`` as the next entries, in order, in one round trip; returns the entries.
+
+        All or nothing: a bad record is refused before any I/O and nothing is appended."""
+        for record in records:
+            check_record(record)  # refuse a bad record before any I/O
+        if not records:
+            return []
         async with self._lock:
             if not self._head_known:
                 self._head, self._head_known = await self.head(), True
             for _ in range(_MAX_ATTEMPTS):
                 head = self._head
-                seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-                entry = entry_from(record, seq, prev, datetime.now(UTC))
-                new_head = ChainPoint(seq, entry["hash"])
+                seq, prev = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+                at = datetime.now(UTC)
+                entries = []
+                for record in records:
+                    seq += 1
+                    entry = _chained(record, seq, prev, at)  # checked above
+                    entries.append(entry)
+                    prev = entry["hash"]
+                new_head = ChainPoint(seq, prev)
                 written, value = await self._append(
                     keys=[self.stream, self.head_key, self.anchor_key],
                     args=[
                         str(head) if head else "",
                         str(new_head),
-                        canonical(entry),
                         "" if self.maxlen is None else str(self.maxlen),
+                        *(canonical(entry) for entry in entries),
                     ],
                 )
                 if written:
                     self._head = new_head
-                    return entry
+                    return entries
                 self._head = ChainPoint.parse(value)  # another writer moved the head: build on it
             self._head_known = False
             raise RuntimeError(f"could not append to {self.stream} after {_MAX_ATTEMPTS} attempts")
