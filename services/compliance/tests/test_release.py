@@ -188,3 +188,19 @@ def test_an_ordinary_answer_passes_moderation_untouched(moderator: Moderator) ->
     decision = moderator.check(text, locale="zh-CN", direction="output")
     assert decision.action == "allow"
     assert release(a_draft("zh-CN", text)).reply_text.startswith(text)
+
+
+def test_a_draft_whose_input_was_blocked_is_blocked_with_the_input_reason() -> None:
+    from lingxi.events.compliance import ModerationVerdict
+
+    draft = a_draft("en-US", "Sorry, I can't help with that request.").model_copy(
+        update={
+            "input_moderation": ModerationVerdict(
+                action="block", reason_codes=["moderation.prompt_injection", "moderation.profanity"]
+            )
+        }
+    )
+    result = release_answer(draft, POLICY, APPROVED, allowed(draft))
+    assert isinstance(result, AnswerBlocked)
+    assert result.reason_code == "moderation.prompt_injection"
+    assert result.safe_reply == draft.reply_text

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from lingxi.events.assistant import QueryReceived
 from lingxi.runtime import HandlerContext, Service
+from lingxi_compliance.moderation import default_moderator
 
 from lingxi_assistant.answering import Answerer
 from lingxi_assistant.partners import PartnerRouter, load_config
@@ -15,7 +16,9 @@ service = Service("assistant")
 warm_up()  # train the classifier and load date data now rather than on the first user's request
 router = PartnerRouter(load_config(), service.redis)  # a bad providers file stops the start, named
 service.on_shutdown.append(router.aclose)
-answerer = Answerer(default_engine(), router)
+moderator = default_moderator()  # compliance's policy for what users send (before any partner sees it)
+moderator.warm_up()
+answerer = Answerer(default_engine(), router, moderator=moderator)
 
 
 # Batches: at low load a read holds one query, so nothing waits; under load one commit serves many.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lingxi.events.assistant import MAX_REPLY_CHARS, AnswerDrafted, DeviceAction, QueryReceived
 
-from lingxi_assistant.model import NOT_UNDERSTOOD, OPEN_QUESTION
+from lingxi_assistant.model import NOT_UNDERSTOOD, OPEN_QUESTION, OUT_OF_SCOPE
 from lingxi_assistant.partners import PartnerAnswer
 from lingxi_assistant.understanding import ENGINE_NAME, Understanding
 
@@ -46,6 +46,23 @@ def draft_answer(
         engine=ENGINE_NAME,
         model_name=LOCAL_MODEL_NAME,
         providers_tried=providers_tried or [],
+    )
+
+
+def draft_blocked_input(query: QueryReceived, safe_reply: str) -> AnswerDrafted:
+    """The answer to a text moderation blocked: the policy's safe reply, no action, no partner.
+    The caller adds the verdict; compliance then blocks the answer with its reason code."""
+    return AnswerDrafted(
+        region=query.region,
+        causation_id=query.event_id,
+        request_id=query.request_id,
+        device_id=query.device_id,
+        locale=query.locale,
+        intent=OUT_OF_SCOPE,
+        confidence=1.0,
+        reply_text=_fit(safe_reply),
+        engine=ENGINE_NAME,
+        model_name=LOCAL_MODEL_NAME,
     )
 
 

@@ -775,12 +775,27 @@ class Moderator:
         self._semantic.warm_up()
         self.check("warm up 预热", locale="zh-CN", direction="input", today=date(2026, 1, 1))
 
-    def check(self, text: str, *, locale: str, direction: Direction, today: date | None = None) -> Decision:
-        """The decision for one text. ``today`` bounds resident ID birth dates (default: today)."""
-        return self.check_many([text], locale=locale, direction=direction, today=today)[0]
+    def check(
+        self,
+        text: str,
+        *,
+        locale: str,
+        direction: Direction,
+        today: date | None = None,
+        semantic: bool = True,
+    ) -> Decision:
+        """The decision for one text. ``today`` bounds resident ID birth dates (default: today).
+        ``semantic=False`` skips the sentence encoder (keywords, patterns and personal data only)."""
+        return self.check_many([text], locale=locale, direction=direction, today=today, semantic=semantic)[0]
 
     def check_many(
-        self, texts: Sequence[str], *, locale: str, direction: Direction, today: date | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        locale: str,
+        direction: Direction,
+        today: date | None = None,
+        semantic: bool = True,
     ) -> list[Decision]:
         """Decisions for several texts of one locale and direction; their sentences for the semantic
         stage are embedded in one call."""
@@ -789,7 +804,7 @@ class Moderator:
         day = today or date.today()
         applies = [direction in category.directions for category in self._categories]
         works = [self._lexical(text, applies, day) for text in texts]
-        if self._semantic.active:
+        if semantic and self._semantic.active:
             self._semantic_stage(works, applies, direction)
         return [self._decide(work, locale, day) for work in works]
 

@@ -20,6 +20,7 @@ from lingxi_compliance.moderation import Decision
 
 ASSISTANT_FEATURE = "assistant"
 NOT_APPROVED = "feature.not_approved"
+BLOCKED = "moderation.blocked"
 
 _NOT_APPROVED_REPLY: dict[str, str] = {
     "zh-CN": "抱歉，该功能目前在你所在的地区暂未开放。",
@@ -44,8 +45,13 @@ def release_answer(
     ``moderation`` (of the draft's reply text, as output) blocked it."""
     if not standing.approved:
         return block_answer(draft, NOT_APPROVED, not_approved_reply(draft.locale))
+    asked = draft.input_moderation
+    if asked is not None and asked.action == "block":
+        # The user's text was blocked before any partner saw it; the draft holds the policy's safe reply.
+        reason = asked.reason_codes[0] if asked.reason_codes else BLOCKED
+        return block_answer(draft, reason, draft.reply_text)
     if moderation.blocked:
-        return block_answer(draft, moderation.reason_code or "moderation.blocked", moderation.text)
+        return block_answer(draft, moderation.reason_code or BLOCKED, moderation.text)
     label = explicit_label(draft.locale)
     shown_text = apply_explicit_label(moderation.text, label, draft.locale)
     return AnswerReleased(
@@ -103,6 +109,10 @@ def audit_record(
         "engine": draft.engine,
         "model_name": draft.model_name,
         "providers_tried": list(draft.providers_tried),
+        "input_moderation": draft.input_moderation.action if draft.input_moderation else "allow",
+        "input_moderation_reasons": list(draft.input_moderation.reason_codes)
+        if draft.input_moderation
+        else [],
         "moderation": moderation.action,
         "moderation_reasons": list(moderation.reason_codes),
         "latency_ms": round(latency_ms, 2),

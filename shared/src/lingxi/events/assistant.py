@@ -34,6 +34,7 @@ from lingxi.events.compliance import (
     AigcField,
     ExplicitLabelField,
     FilingNumberField,
+    ModerationVerdict,
     SafeReply,
 )
 
@@ -168,6 +169,14 @@ class AnswerDrafted(_AnswerContent):
     """
 
     stream = "assistant.answer.drafted"
+
+    input_moderation: ModerationVerdict | None = Field(
+        default=None,
+        description="How moderation judged the user's text before anything was sent to a model partner; "
+        "none when it passed untouched. ``block``: the reply is the policy's safe reply and compliance "
+        "blocks the answer with the first reason code.",
+        examples=[{"action": "block", "reason_codes": ["moderation.prompt_injection"]}],
+    )
 
 
 class AnswerReleased(_AnswerContent):

@@ -47,6 +47,7 @@ __all__ = [
     "FeatureStatusChange",
     "FilingNumber",
     "FilingNumberField",
+    "ModerationVerdict",
     "SafeReply",
 ]
 
@@ -184,6 +185,23 @@ SafeReply = Annotated[
         examples=["抱歉，这个问题我暂时无法回答。"],
     ),
 ]
+
+
+# --- moderation ---------------------------------------------------------------------------------
+
+
+class ModerationVerdict(ValueObject):
+    """What moderation decided about a text, without the text: the action and why."""
+
+    action: Literal["allow", "flag", "redact", "block"] = Field(
+        description="The strictest action across the policy's matches.", examples=["redact"]
+    )
+    reason_codes: list[DottedCode] = Field(
+        default_factory=list,
+        max_length=16,
+        description="``moderation.<category>`` of every matched category, in the policy's order.",
+        examples=[["moderation.personal_data"]],
+    )
 
 
 # --- feature approvals ---------------------------------------------------------------------------

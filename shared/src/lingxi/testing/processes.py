@@ -52,7 +52,7 @@ class ServiceProcess:
         log.close()
         return self
 
-    def wait_ready(self, timeout_s: float = 30.0) -> ServiceProcess:
+    def wait_ready(self, timeout_s: float = 60.0) -> ServiceProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
