@@ -333,7 +333,7 @@ def test_each_partner_is_measured_alone_with_the_files_policies() -> None:
     assert alone.breaker == config.breaker
     assert alone.retry == config.retry
     assert (alone.budget.daily_cny, alone.budget.per_provider_daily_cny) == (5, {"good": 1})
-    with pytest.raises(ValueError, match="never reach a provider outside CN"):
+    with pytest.raises(ValueError, match="residency policy lets CN requests go only to CN"):
         single_provider_config(config, config.providers["intl"], "CN")
 
 

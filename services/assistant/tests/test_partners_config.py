@@ -110,7 +110,17 @@ def test_a_chain_may_not_send_cn_requests_outside_cn() -> None:
     message = problem(changed(**{"chains.CN": ["qwen", "qwen_intl"]}))
     assert "chains.CN[1]" in message
     assert "'qwen_intl' is in region INTL" in message
-    assert "must never reach a provider outside CN" in message
+    assert "compliance's residency policy lets CN requests go only to CN" in message
+
+
+def test_the_residency_policy_is_compliances_and_keeps_mainland_data_in_the_mainland() -> None:
+    from lingxi_compliance.residency import residency
+
+    policy = residency()
+    assert policy.allowed("CN") == {"CN"}
+    assert not policy.allows("CN", "INTL")
+    assert policy.allows("INTL", "INTL"), "a region the policy does not name stays in itself"
+    assert not policy.allows("INTL", "CN")
 
 
 @pytest.mark.parametrize(

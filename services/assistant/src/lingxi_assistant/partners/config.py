@@ -1,8 +1,9 @@
 """Model-partner configuration: providers, per-region chains, budget, breaker and retries, from YAML.
 
 The file is ``$LINGXI_ASSISTANT_PROVIDERS_FILE``, else the ``providers.yaml`` shipped beside the
-service. Loading refuses a chain for region R that lists a provider outside R: mainland users' data
-stays with mainland providers (PIPL).
+service. Loading refuses a chain for region R that lists a provider in a region compliance's residency
+policy (``lingxi_compliance.residency``) does not allow for R's data: mainland users' data stays with
+mainland providers (PIPL).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
+from lingxi_compliance.residency import residency
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 PROVIDERS_FILE_ENV = "LINGXI_ASSISTANT_PROVIDERS_FILE"
@@ -117,10 +119,12 @@ class PartnersConfig(_Strict):
                 provider = self.providers.get(name)
                 if provider is None:
                     raise ValueError(f"chains.{region}[{index}]: unknown provider {name!r} (known: {known})")
-                if provider.region != region:
+                allowed = residency().allowed(region)
+                if provider.region not in allowed:
+                    where = ", ".join(sorted(allowed)) or "nowhere"
                     raise ValueError(
-                        f"chains.{region}[{index}]: provider {name!r} is in region {provider.region}, "
-                        f"not {region}: a {region} request must never reach a provider outside {region}"
+                        f"chains.{region}[{index}]: provider {name!r} is in region {provider.region}: "
+                        f"compliance's residency policy lets {region} requests go only to {where}"
                     )
         for name in self.budget.per_provider_daily_cny:
             if name not in self.providers:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from lingxi.logging import get_logger
+from lingxi_compliance.residency import residency
 from openai import AsyncOpenAI
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
@@ -167,7 +168,7 @@ class PartnerRouter:
     async def _skip_reason(
         self, provider: ProviderConfig, region: str, request_id: str
     ) -> SkipOutcome | None:
-        if provider.region != region:
+        if not residency().allows(region, provider.region):
             # The configuration refuses this at load; a second line of defence for data residency.
             log.error(
                 "provider outside the request region",
