@@ -391,3 +391,84 @@ async def start_consumers(
 
 async def stop_processes(procs: Sequence[ServiceProcess]) -> None:
     await asyncio.gather(*(asyncio.to_thread(proc.stop) for proc in procs))
+
+
+# --- measurements in a worker process of their own (nlu, moderation; see bench/worker.py) ----------
+
+
+async def run_worker(
+    module: str,
+    args: Sequence[str],
+    *,
+    seconds: float,
+    steps: int,
+    tick: Ticker,
+    workdir: Path,
+    noise: Noise,
+) -> dict[str, Any]:
+    """``python -m <module>`` with the run's noise settings: its ``@@say`` and ``@@advance`` lines drive
+    the progress bar (``steps`` of them at most), its other stderr goes to ``<workdir>/<name>.log``,
+    and its stdout is the result. Loading may take a few minutes, then four measurements of which
+    each may be taken ``tries`` times."""
+    name = module.rsplit(".", 1)[-1].replace("_", "-")
+    retry_budget = max(0.0, noise.deadline - time.monotonic())
+    command = [
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        "--seconds",
+        str(seconds),
+        "--threshold",
+        str(noise.threshold),
+        "--tries",
+        str(noise.tries),
+        "--retry-budget",
+        f"{min(retry_budget, 1e9):.1f}",
+        "--cpu",
+        f"bench={os.getpid()}",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **bench_env()},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    advanced = 0
+    log_path = workdir / f"{name}.log"
+
+    async def relay(stream: asyncio.StreamReader) -> None:
+        """Progress lines go to the bar, everything else to the log."""
+        nonlocal advanced
+        with log_path.open("w") as log:
+            async for raw in stream:
+                line = raw.decode(errors="replace").rstrip("\n")
+                if line.startswith("@@say "):
+                    tick.say(line[len("@@say ") :])
+                elif line == "@@advance":
+                    if advanced < steps:
+                        advanced += 1
+                        tick.advance()
+                else:
+                    log.write(line + "\n")
+                    log.flush()
+
+    limit = 240 + 4 * noise.tries * (seconds * 2 + 10)
+    try:
+        stdout, _, code = await asyncio.wait_for(
+            asyncio.gather(proc.stdout.read(), relay(proc.stderr), proc.wait()), timeout=limit
+        )
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"the {name} did not finish in {limit:g}s") from None
+    if code != 0:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"the {name} exited with {code}:\n{tail}")
+    tick.advance(steps - advanced)
+    result: dict[str, Any] = json.loads(stdout)
+    return result

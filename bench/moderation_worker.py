@@ -26,11 +26,8 @@ Progress goes to stderr as ``@@say TEXT`` and ``@@advance`` lines (``STEPS`` of 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -38,7 +35,8 @@ from importlib import metadata
 from typing import Any
 
 from bench.nlu_worker import Passes, Retry, advance, measure, passes, say
-from bench.stats import NOISY_PERCENT, cpu_percent, cpu_sample
+from bench.stats import cpu_percent, cpu_sample
+from bench.worker import worker_main, worker_parser
 
 STEPS = 5
 """``@@advance`` lines a successful run writes: start-up, then one per measurement."""
@@ -200,20 +198,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.moderation_worker")
-    parser.add_argument("--seconds", type=float, default=3.0, help="how long each measurement lasts")
+def main() -> None:
+    parser = worker_parser("python -m bench.moderation_worker")
     parser.add_argument("--answers", type=int, default=200, help="500-character answers to build")
-    parser.add_argument("--threshold", type=float, default=NOISY_PERCENT, help="other load, %% of a core")
-    parser.add_argument("--tries", type=int, default=3, help="attempts per measurement at most")
-    parser.add_argument("--retry-budget", type=float, default=float("inf"), help="seconds to retake in")
-    parser.add_argument("--cpu", nargs="*", default=[], metavar="NAME=PID", help="other processes to sample")
-    args = parser.parse_args(argv)
-    out = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the result only
-        result = bench(args)
-    out.write(json.dumps(result, ensure_ascii=False) + "\n")
-    out.flush()
+    worker_main(parser, bench)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ and ``@@advance`` lines (``STEPS`` of them), for the bench's progress bar.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
 import time
@@ -33,7 +31,8 @@ from importlib import metadata
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from bench.stats import NOISY_PERCENT, OTHERS, cpu_percent, cpu_sample, percentile
+from bench.stats import OTHERS, cpu_percent, cpu_sample, percentile
+from bench.worker import worker_main, worker_parser
 
 TIMEZONE = "Asia/Shanghai"
 NOW = datetime(2026, 11, 25, 10, tzinfo=ZoneInfo(TIMEZONE))
@@ -252,20 +251,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.nlu_worker")
-    parser.add_argument("--seconds", type=float, default=3.0, help="how long each measurement lasts")
+def main() -> None:
+    parser = worker_parser("python -m bench.nlu_worker")
     parser.add_argument("--batch", type=int, default=100, help="queries per understand_many call")
-    parser.add_argument("--threshold", type=float, default=NOISY_PERCENT, help="other load, %% of a core")
-    parser.add_argument("--tries", type=int, default=3, help="attempts per measurement at most")
-    parser.add_argument("--retry-budget", type=float, default=float("inf"), help="seconds to retake in")
-    parser.add_argument("--cpu", nargs="*", default=[], metavar="NAME=PID", help="other processes to sample")
-    args = parser.parse_args(argv)
-    out = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the result only
-        result = bench(args)
-    out.write(json.dumps(result, ensure_ascii=False) + "\n")
-    out.flush()
+    worker_main(parser, bench)
 
 
 if __name__ == "__main__":

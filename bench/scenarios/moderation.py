@@ -9,18 +9,14 @@ checks the target.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, Noise, Ticker, bench_env
+from bench.common import Noise, Ticker, run_worker
 
 TARGET_P95_MS = 10.0
 """The issue's target: moderating a 500-character answer takes under 10 ms at the 95th percentile."""
@@ -67,68 +63,16 @@ def steps(config: ModerationConfig) -> int:
 
 async def run(config: ModerationConfig, tick: Ticker, workdir: Path, noise: Noise) -> dict[str, Any]:
     tick.say("moderation: starting the worker")
-    retry_budget = max(0.0, noise.deadline - time.monotonic())
-    command = [
-        sys.executable,
-        "-m",
+    result = await run_worker(
         "bench.moderation_worker",
-        "--seconds",
-        str(config.seconds),
-        "--answers",
-        str(config.answers),
-        "--threshold",
-        str(noise.threshold),
-        "--tries",
-        str(noise.tries),
-        "--retry-budget",
-        f"{min(retry_budget, 1e9):.1f}",
-        "--cpu",
-        f"bench={os.getpid()}",
-    ]
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=REPO_ROOT,
-        env={**os.environ, **bench_env()},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        ["--answers", str(config.answers)],
+        seconds=config.seconds,
+        steps=STEPS,
+        tick=tick,
+        workdir=workdir,
+        noise=noise,
     )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    advanced = 0
-    log_path = workdir / "moderation-worker.log"
-
-    async def relay(stream: asyncio.StreamReader) -> None:
-        """Progress lines go to the bar, everything else to the log."""
-        nonlocal advanced
-        with log_path.open("w") as log:
-            async for raw in stream:
-                line = raw.decode(errors="replace").rstrip("\n")
-                if line.startswith("@@say "):
-                    tick.say(line[len("@@say ") :])
-                elif line == "@@advance":
-                    if advanced < STEPS:
-                        advanced += 1
-                        tick.advance()
-                else:
-                    log.write(line + "\n")
-                    log.flush()
-
-    # Loading (a few seconds), then four measurements of which each may be taken `tries` times.
-    limit = 240 + 4 * noise.tries * (config.seconds * 2 + 10)
-    try:
-        stdout, _, code = await asyncio.wait_for(
-            asyncio.gather(proc.stdout.read(), relay(proc.stderr), proc.wait()), timeout=limit
-        )
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"the moderation worker did not finish in {limit:g}s") from None
-    if code != 0:
-        tail = log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"the moderation worker exited with {code}:\n{tail}")
-    tick.advance(STEPS - advanced)
-    summary = summarise(json.loads(stdout), config)
+    summary = summarise(result, config)
     noise.retaken += summary["retaken"]
     summary["audit"] = await audit(config, tick, workdir, noise)
     return summary

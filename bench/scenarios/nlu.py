@@ -8,17 +8,11 @@ targets.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import os
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, Noise, Ticker, bench_env
+from bench.common import Noise, Ticker, run_worker
 
 TARGET_P95_MS = 5.0
 """The issue's target: the whole engine answers one query in under 5 ms at the 95th percentile."""
@@ -56,68 +50,16 @@ def steps(config: NluConfig) -> int:
 
 async def run(config: NluConfig, tick: Ticker, workdir: Path, noise: Noise) -> dict[str, Any]:
     tick.say("nlu: starting the worker")
-    retry_budget = max(0.0, noise.deadline - time.monotonic())
-    command = [
-        sys.executable,
-        "-m",
+    result = await run_worker(
         "bench.nlu_worker",
-        "--seconds",
-        str(config.seconds),
-        "--batch",
-        str(config.batch),
-        "--threshold",
-        str(noise.threshold),
-        "--tries",
-        str(noise.tries),
-        "--retry-budget",
-        f"{min(retry_budget, 1e9):.1f}",
-        "--cpu",
-        f"bench={os.getpid()}",
-    ]
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=REPO_ROOT,
-        env={**os.environ, **bench_env()},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        ["--batch", str(config.batch)],
+        seconds=config.seconds,
+        steps=STEPS,
+        tick=tick,
+        workdir=workdir,
+        noise=noise,
     )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    advanced = 0
-    log_path = workdir / "nlu-worker.log"
-
-    async def relay(stream: asyncio.StreamReader) -> None:
-        """Progress lines go to the bar, everything else to the log."""
-        nonlocal advanced
-        with log_path.open("w") as log:
-            async for raw in stream:
-                line = raw.decode(errors="replace").rstrip("\n")
-                if line.startswith("@@say "):
-                    tick.say(line[len("@@say ") :])
-                elif line == "@@advance":
-                    if advanced < STEPS:
-                        advanced += 1
-                        tick.advance()
-                else:
-                    log.write(line + "\n")
-                    log.flush()
-
-    # Import, training (a few seconds), then four measurements of which each may be taken `tries` times.
-    limit = 240 + 4 * noise.tries * (config.seconds * 2 + 10)
-    try:
-        stdout, _, code = await asyncio.wait_for(
-            asyncio.gather(proc.stdout.read(), relay(proc.stderr), proc.wait()), timeout=limit
-        )
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"the nlu worker did not finish in {limit:g}s") from None
-    if code != 0:
-        tail = log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"the nlu worker exited with {code}:\n{tail}")
-    tick.advance(STEPS - advanced)
-    summary = summarise(json.loads(stdout), config)
+    summary = summarise(result, config)
     noise.retaken += summary["retaken"]
     return summary
 
