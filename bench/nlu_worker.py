@@ -27,12 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bench.stats import OTHERS, cpu_percent, cpu_sample, percentile
-from bench.worker import worker_main, worker_parser
+from bench.worker import package_version, sampled_pids, worker_main, worker_parser
 
 TIMEZONE = "Asia/Shanghai"
 NOW = datetime(2026, 11, 25, 10, tzinfo=ZoneInfo(TIMEZONE))
@@ -136,23 +135,8 @@ def measure(
     return row
 
 
-def _pids(pairs: Sequence[str]) -> dict[str, int]:
-    out = {}
-    for pair in pairs:
-        name, _, pid = pair.partition("=")
-        out[name] = int(pid)
-    return out
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    pids = {**_pids(args.cpu), "worker": os.getpid()}
+    pids = {**sampled_pids(args.cpu), "worker": os.getpid()}
     retry = Retry(args.threshold, args.tries, time.monotonic() + args.retry_budget)
     say("nlu: loading the engine and training the classifier")
     cpu_before = cpu_sample(pids)
@@ -241,7 +225,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "locales": dict(sorted(locales.items())),
         "intents": len({e.intent for e in examples}),
         "classifier": type(classifier).__name__,
-        "libraries": {name: _version(name) for name in ("scikit-learn", "numpy", "scipy")},
+        "libraries": {name: package_version(name) for name in ("scikit-learn", "numpy", "scipy")},
         "startup": {
             "import_s": round(imported - started, 2),
             "training_s": round(trained - imported, 2),

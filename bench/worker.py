@@ -8,7 +8,8 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
 from bench.stats import NOISY_PERCENT
@@ -36,3 +37,19 @@ def worker_main(
         result = bench(args)
     out.write(json.dumps(result, ensure_ascii=False) + "\n")
     out.flush()
+
+
+def sampled_pids(pairs: Sequence[str]) -> dict[str, int]:
+    """``--cpu NAME=PID ...`` as a mapping."""
+    out = {}
+    for pair in pairs:
+        name, _, pid = pair.partition("=")
+        out[name] = int(pid)
+    return out
+
+
+def package_version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"

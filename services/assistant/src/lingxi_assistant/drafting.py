@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lingxi.events.assistant import MAX_REPLY_CHARS, AnswerDrafted, DeviceAction, QueryReceived
 
 from lingxi_assistant.model import NOT_UNDERSTOOD, OPEN_QUESTION, OUT_OF_SCOPE
@@ -33,11 +35,7 @@ def draft_answer(
     """The local engine's answer (``providers_tried`` lists partners that were asked and failed)."""
     action = understanding.action
     return AnswerDrafted(
-        region=query.region,
-        causation_id=query.event_id,
-        request_id=query.request_id,
-        device_id=query.device_id,
-        locale=query.locale,
+        **_answering(query),
         intent=understanding.intent,
         confidence=understanding.confidence,
         slots=dict(understanding.slots),
@@ -53,11 +51,7 @@ def draft_blocked_input(query: QueryReceived, safe_reply: str) -> AnswerDrafted:
     """The answer to a text moderation blocked: the policy's safe reply, no action, no partner.
     The caller adds the verdict; compliance then blocks the answer with its reason code."""
     return AnswerDrafted(
-        region=query.region,
-        causation_id=query.event_id,
-        request_id=query.request_id,
-        device_id=query.device_id,
-        locale=query.locale,
+        **_answering(query),
         intent=OUT_OF_SCOPE,
         confidence=1.0,
         reply_text=_fit(safe_reply),
@@ -71,11 +65,7 @@ def draft_partner_answer(
 ) -> AnswerDrafted:
     """A model partner's words as the answer; the model name is the one shown to users and filed."""
     return AnswerDrafted(
-        region=query.region,
-        causation_id=query.event_id,
-        request_id=query.request_id,
-        device_id=query.device_id,
-        locale=query.locale,
+        **_answering(query),
         intent=OPEN_QUESTION,
         confidence=understanding.confidence,
         reply_text=_fit(answer.text),
@@ -83,6 +73,17 @@ def draft_partner_answer(
         model_name=answer.model,
         providers_tried=answer.providers_tried,
     )
+
+
+def _answering(query: QueryReceived) -> dict[str, Any]:
+    """The fields every answer takes from the query it answers."""
+    return {
+        "region": query.region,
+        "causation_id": query.event_id,
+        "request_id": query.request_id,
+        "device_id": query.device_id,
+        "locale": query.locale,
+    }
 
 
 def _fit(text: str) -> str:

@@ -11,6 +11,7 @@ rules require apps to show.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lingxi.events.assistant import AnswerBlocked, AnswerDrafted, AnswerReleased, Locale
 from lingxi.features import Standing
@@ -55,11 +56,7 @@ def release_answer(
     label = explicit_label(draft.locale)
     shown_text = apply_explicit_label(moderation.text, label, draft.locale)
     return AnswerReleased(
-        region=draft.region,
-        causation_id=draft.event_id,
-        request_id=draft.request_id,
-        device_id=draft.device_id,
-        locale=draft.locale,
+        **_answering(draft),
         intent=draft.intent,
         confidence=draft.confidence,
         slots=draft.slots,
@@ -81,14 +78,21 @@ def release_answer(
 def block_answer(draft: AnswerDrafted, reason_code: str, safe_reply: str) -> AnswerBlocked:
     """The draft withheld: the device gets ``safe_reply`` and the reason code, never the draft's text."""
     return AnswerBlocked(
-        region=draft.region,
-        causation_id=draft.event_id,
-        request_id=draft.request_id,
-        device_id=draft.device_id,
-        locale=draft.locale,
+        **_answering(draft),
         reason_code=reason_code,
         safe_reply=safe_reply,
     )
+
+
+def _answering(draft: AnswerDrafted) -> dict[str, Any]:
+    """The fields a released or blocked answer takes from its draft."""
+    return {
+        "region": draft.region,
+        "causation_id": draft.event_id,
+        "request_id": draft.request_id,
+        "device_id": draft.device_id,
+        "locale": draft.locale,
+    }
 
 
 def audit_record(
