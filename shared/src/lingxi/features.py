@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -149,3 +150,35 @@ async def wait_for_outcome(
         if asyncio.get_running_loop().time() >= deadline:
             return None
         await asyncio.sleep(poll_s)
+
+
+def summaries(
+    records: Iterable[FeatureRecord], now: datetime, region: str | None = None
+) -> list[dict[str, Any]]:
+    """Each feature and region (of ``region`` only, if given) as JSON-ready values: the status now
+    (``not_filed`` before anything took effect), its filing number, since when, and the changes
+    scheduled ahead. Sorted by feature, then region. What the admin API and ``lingxi features list``
+    show."""
+    rows: list[dict[str, Any]] = []
+    for record in sorted(records, key=lambda r: (r.feature, r.region.value)):
+        if region is not None and record.region.value != region:
+            continue
+        current = record.in_effect(now)
+        rows.append(
+            {
+                "feature": record.feature,
+                "region": record.region.value,
+                "status": current.status.value if current else "not_filed",
+                "filing_number": current.filing_number if current else None,
+                "since": current.effective_at.isoformat() if current else None,
+                "scheduled": [
+                    {
+                        "status": c.status.value,
+                        "effective_at": c.effective_at.isoformat(),
+                        "filing_number": c.filing_number,
+                    }
+                    for c in record.scheduled(now)
+                ],
+            }
+        )
+    return rows

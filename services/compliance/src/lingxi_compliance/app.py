@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from lingxi.events.assistant import AnswerDrafted
+from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerDrafted
 from lingxi.events.compliance import FeatureChangeRequested
 from lingxi.events.vision import ImageAnalyzed
 from lingxi.features import FeatureRegistryView
@@ -16,7 +16,7 @@ from lingxi_compliance.audit import AuditLog, AuditSettings
 from lingxi_compliance.features import Applied, audit_record, changed_event
 from lingxi_compliance.moderation import default_moderator
 from lingxi_compliance.registry import FeatureRegistry, load_seed, seed_requests
-from lingxi_compliance.release import ASSISTANT_FEATURE, ReleasePolicy, release_answer
+from lingxi_compliance.release import ReleasePolicy, release_answer
 from lingxi_compliance.release import audit_record as answer_audit_record
 
 

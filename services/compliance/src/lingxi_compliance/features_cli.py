@@ -15,7 +15,7 @@ import getpass
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from lingxi.cli.common import (
@@ -150,31 +150,12 @@ def list_features(
 ) -> None:
     """Every feature's status per region now, its filing number, and changes scheduled ahead."""
     from lingxi.events.compliance import FEATURE_REGISTRY_KEY, FeatureRecord
-    from lingxi.features import parse_records
+    from lingxi.features import parse_records, summaries
 
     async def read(client: aioredis.Redis) -> list[FeatureRecord]:
-        records = parse_records(await client.hgetall(FEATURE_REGISTRY_KEY))
-        return sorted(records.values(), key=lambda r: (r.feature, r.region.value))
+        return list(parse_records(await client.hgetall(FEATURE_REGISTRY_KEY)).values())
 
-    now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
-    for record in _run(redis_url, read):
-        if region and record.region is not region:
-            continue
-        current = record.in_effect(now)
-        rows.append(
-            {
-                "feature": record.feature,
-                "region": record.region.value,
-                "status": current.status.value if current else "not_filed",
-                "filing_number": current.filing_number if current else None,
-                "since": current.effective_at.isoformat() if current else None,
-                "scheduled": [
-                    {"status": c.status.value, "effective_at": c.effective_at.isoformat()}
-                    for c in record.scheduled(now)
-                ],
-            }
-        )
+    rows = summaries(_run(redis_url, read), datetime.now(UTC), region.value if region else None)
     if as_json:
         print_json(rows)
         return

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
-from uuid import UUID
 
 import yaml
 from lingxi.events import Region
@@ -84,10 +83,6 @@ class FeatureRegistry:
                 except WatchError:
                     continue  # another replica changed the registry meanwhile: decide again
         raise RuntimeError(f"feature registry too busy: {field} not updated after {_MAX_ATTEMPTS} tries")
-
-    async def outcome(self, request_id: UUID) -> FeatureChangeOutcome | None:
-        raw = await self._redis.get(feature_outcome_key(request_id))
-        return FeatureChangeOutcome.model_validate_json(raw) if raw else None
 
 
 # --- approvals declared in a file, applied once --------------------------------------------------

@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lingxi.events.assistant import AnswerBlocked, AnswerDrafted, AnswerReleased, Locale
+from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerBlocked, AnswerDrafted, AnswerReleased, Locale
 from lingxi.features import Standing
 
 from lingxi_compliance.labels import apply_explicit_label, explicit_label, implicit_label
 from lingxi_compliance.moderation import Decision
 
-ASSISTANT_FEATURE = "assistant"
 NOT_APPROVED = "feature.not_approved"
 BLOCKED = "moderation.blocked"
 

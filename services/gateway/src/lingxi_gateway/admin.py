@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Response
 from lingxi.events import Region
 from lingxi.events.compliance import FeatureChangeOutcome, FeatureChangeRequested, FeatureStatus
-from lingxi.features import FeatureRegistryView, request_change, wait_for_outcome
+from lingxi.features import FeatureRegistryView, request_change, summaries, wait_for_outcome
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
@@ -75,28 +75,8 @@ def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
     @router.get("", response_model=list[FeatureView])
     async def list_features(region: Region | None = None) -> list[FeatureView]:
         await approvals.refresh()
-        now = datetime.now(UTC)
-        views = []
-        for record in sorted(approvals.records.values(), key=lambda r: (r.feature, r.region.value)):
-            if region is not None and record.region is not region:
-                continue
-            current = record.in_effect(now)
-            views.append(
-                FeatureView(
-                    feature=record.feature,
-                    region=record.region,
-                    status=current.status if current else "not_filed",
-                    filing_number=current.filing_number if current else None,
-                    since=current.effective_at if current else None,
-                    scheduled=[
-                        ScheduledChange(
-                            status=c.status, effective_at=c.effective_at, filing_number=c.filing_number
-                        )
-                        for c in record.scheduled(now)
-                    ],
-                )
-            )
-        return views
+        rows = summaries(approvals.records.values(), datetime.now(UTC), region.value if region else None)
+        return [FeatureView.model_validate(row) for row in rows]
 
     @router.post("/changes", response_model=ChangeState, status_code=202)
     async def request_feature_change(

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from lingxi.events import AnswerBlocked, AnswerReleased, QueryReceived
+from lingxi.events.assistant import ASSISTANT_FEATURE
 from lingxi.features import FeatureRegistryView
 from lingxi.logging import get_logger
 from lingxi.runtime import HandlerContext, Service
@@ -46,7 +47,6 @@ settings = GatewaySettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
 approvals = FeatureRegistryView(service.redis)
-ASSISTANT_FEATURE = "assistant"
 access_log = get_logger("lingxi.gateway.http")
 
 

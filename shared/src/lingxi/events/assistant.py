@@ -39,6 +39,7 @@ from lingxi.events.compliance import (
 )
 
 __all__ = [
+    "ASSISTANT_FEATURE",
     "MAX_LABELLED_REPLY_CHARS",
     "MAX_QUERY_CHARS",
     "MAX_REPLY_CHARS",
@@ -124,6 +125,10 @@ _ProviderName = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
     Field(description="Name of a configured model partner.", examples=["qwen"]),
 ]
+
+
+ASSISTANT_FEATURE = "assistant"
+"""The feature a query needs approved in its region (the approval registry's key)."""
 
 
 class _AnswerContent(Event):
