@@ -30,6 +30,7 @@ from lingxi.events import (
     AlertCleared,
     AlertRaised,
     AnalysisBlocked,
+    AnalysisFailed,
     AnalysisReleased,
     AnswerBlocked,
     AnswerDrafted,
@@ -116,6 +117,7 @@ BAD_VALUES: dict[type[Event], tuple[tuple[str, Any], tuple[str, Any]]] = {
     ImageAnalyzed: (("texts", {"text": "出口"}), ("image_width", 0)),
     AnalysisReleased: (("explicit_label", "AI-generated content"), ("labels", [LABEL] * 51)),
     AnalysisBlocked: (("device_id", 7), ("device_id", "d" * 129)),
+    AnalysisFailed: (("reason_code", 3), ("detail", "x" * 501)),
     FeatureChangeRequested: (("requested_by", ["admin"]), ("note", "x" * 501)),
     FeatureChanged: (("status", True), ("feature", "f" * 65)),
     AuditRecorded: (("detail", "x"), ("entry_hash", "ab" * 33)),
@@ -506,6 +508,17 @@ def test_every_result_names_the_model_that_produced_it() -> None:
         validate(ImageAnalyzed, model_names={"text": "rapidocr-ppocr-v4"})
     only_text = validate(ImageAnalyzed, model_names={"text": "ocr"}, labels=[], faces=[], objects=[])
     assert list(only_text.model_names) == ["text"]
+
+
+def test_an_analysis_says_why_a_requested_task_could_not_run() -> None:
+    nothing = {"texts": [], "labels": [], "faces": [], "objects": []}
+    with pytest.raises(ValidationError, match="at least one task"):
+        validate(ImageAnalyzed, model_names={}, **nothing)
+    why = "no object detector is configured"
+    only_objects = validate(ImageAnalyzed, model_names={}, unavailable={"objects": why}, **nothing)
+    assert only_objects.unavailable == {"objects": why}
+    with pytest.raises(ValidationError, match="both have run and be unavailable"):
+        validate(ImageAnalyzed, model_names={"objects": "yolo"}, unavailable={"objects": why}, **nothing)
 
 
 def test_a_released_analysis_carries_both_labels() -> None:

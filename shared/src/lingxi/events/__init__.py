@@ -56,6 +56,7 @@ from lingxi.events.user import ErasureCompleted, ErasureRequested
 from lingxi.events.vision import (
     MAX_IMAGE_BYTES,
     AnalysisBlocked,
+    AnalysisFailed,
     AnalysisReleased,
     BoundingBox,
     DetectedObject,
@@ -83,6 +84,7 @@ __all__ = [
     "AlertRaised",
     "AlertSeverity",
     "AnalysisBlocked",
+    "AnalysisFailed",
     "AnalysisReleased",
     "AnswerBlocked",
     "AnswerDrafted",

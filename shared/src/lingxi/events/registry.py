@@ -14,7 +14,13 @@ from lingxi.events.compliance import AuditRecorded, FeatureChanged, FeatureChang
 from lingxi.events.maintenance import AlertCleared, AlertRaised, TelemetryReported
 from lingxi.events.personalization import ConsentChanged, PurchaseRecorded, RecommendationsUpdated
 from lingxi.events.user import ErasureCompleted, ErasureRequested
-from lingxi.events.vision import AnalysisBlocked, AnalysisReleased, ImageAnalyzed, ImageReceived
+from lingxi.events.vision import (
+    AnalysisBlocked,
+    AnalysisFailed,
+    AnalysisReleased,
+    ImageAnalyzed,
+    ImageReceived,
+)
 
 __all__ = ["DEAD_LETTER_SUFFIX", "EVENT_TYPES", "UnknownStream", "dead_letter_stream", "event_type"]
 
@@ -40,6 +46,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = _by_stream(
         ImageAnalyzed,
         AnalysisReleased,
         AnalysisBlocked,
+        AnalysisFailed,
         FeatureChangeRequested,
         FeatureChanged,
         AuditRecorded,

@@ -1,8 +1,11 @@
 """Image understanding: OCR, labels, faces and objects.
 
 Flow: gateway ``ImageReceived`` → vision ``ImageAnalyzed`` → compliance ``AnalysisReleased`` or
-``AnalysisBlocked`` → gateway. The image bytes never ride on a stream: the gateway stores them in Redis
-under their SHA-256 with a TTL, and events carry that reference.
+``AnalysisBlocked`` → gateway. An image vision cannot read (expired, not an image, a decompression bomb)
+becomes ``AnalysisFailed``, straight to the gateway: there is no content for compliance to release.
+
+The image bytes never ride on a stream: the gateway stores them in Redis under their SHA-256 with a
+TTL, and events carry that reference.
 
 Boxes are in pixels of the original image, origin at the top-left corner.
 """
@@ -17,6 +20,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from lingxi.events._values import (
     NOT_BLANK,
     DeviceId,
+    DottedCode,
     LocaleField,
     ModelName,
     Probability,
@@ -31,7 +35,11 @@ from lingxi.events.compliance import AigcField, ExplicitLabelField, FilingNumber
 __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_SIDE_PX",
+    "IMAGE_KEY_PREFIX",
+    "VISION_FEATURE",
+    "VISION_TASKS",
     "AnalysisBlocked",
+    "AnalysisFailed",
     "AnalysisReleased",
     "BoundingBox",
     "DetectedObject",
@@ -42,6 +50,7 @@ __all__ = [
     "ImageLabel",
     "ImageReceived",
     "VisionTask",
+    "image_key",
 ]
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -50,11 +59,26 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_SIDE_PX = 16384
 """Largest width or height of an image, in pixels."""
 
+VISION_FEATURE = "vision"
+"""The feature an image analysis needs approved in its region (the approval registry's key)."""
+
+IMAGE_KEY_PREFIX = "lingxi:images:"
+"""Uploaded image bytes live at this prefix plus their SHA-256, with a time to live: see ``image_key``."""
+
+
+def image_key(image_ref: str) -> str:
+    """The Redis key holding the bytes of the image whose SHA-256 is ``image_ref``."""
+    return f"{IMAGE_KEY_PREFIX}{image_ref}"
+
+
 VisionTask = Literal["text", "labels", "faces", "objects"]
 """An analysis the device can ask for: OCR, image labels, face boxes, object boxes."""
 
-ImageContentType = Literal["image/jpeg", "image/png", "image/webp"]
-"""Image formats the gateway accepts."""
+VISION_TASKS: tuple[VisionTask, ...] = ("text", "labels", "faces", "objects")
+"""Every task, in the order results are listed."""
+
+ImageContentType = Literal["image/jpeg", "image/png", "image/webp", "image/heic"]
+"""Image formats the gateway accepts (read from the bytes, never from the client's word)."""
 
 _Pixels = Annotated[int, Field(ge=0, le=MAX_IMAGE_SIDE_PX)]
 _Side = Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE_PX)]
@@ -130,6 +154,9 @@ class DetectedObject(ValueObject):
     box: _Box
 
 
+_Why = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+
 def _distinct(tasks: list[VisionTask]) -> list[VisionTask]:
     if len(set(tasks)) != len(tasks):
         raise ValueError("tasks must not repeat")
@@ -139,7 +166,7 @@ def _distinct(tasks: list[VisionTask]) -> list[VisionTask]:
 class ImageReceived(Event):
     """A device sent an image to analyse; the bytes are in Redis under ``image_ref``.
 
-    The gateway produces it from ``POST /v1/vision/images``; vision consumes it.
+    The gateway produces it from ``POST /v1/vision/analyses``; vision consumes it.
     """
 
     stream = "vision.image.received"
@@ -216,7 +243,7 @@ class _ImageAnalysis(Event):
         ],
     )
     model_names: dict[VisionTask, ModelName] = Field(
-        min_length=1,
+        default_factory=dict,
         description="Model that ran each task; one entry per task that ran.",
         examples=[
             {
@@ -228,8 +255,19 @@ class _ImageAnalysis(Event):
         ],
     )
 
+    unavailable: dict[VisionTask, _Why] = Field(
+        default_factory=dict,
+        description="Requested tasks that could not run here, and why (for example objects: no object "
+        "detector is configured): the answer says so rather than inventing results.",
+        examples=[{}],
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if not self.model_names and not self.unavailable:
+            raise ValueError("an analysis names the model of at least one task, or why none could run")
+        if both := set(self.model_names) & set(self.unavailable):
+            raise ValueError(f"task {sorted(both)[0]!r} cannot both have run and be unavailable")
         results: dict[VisionTask, Sequence[ValueObject]] = {
             "text": self.texts,
             "labels": self.labels,
@@ -283,3 +321,25 @@ class AnalysisBlocked(Event):
     locale: LocaleField
     reason_code: ReasonCode
     safe_reply: SafeReply
+
+
+class AnalysisFailed(Event):
+    """Vision could not analyse the image: it expired before its turn, is not a readable image, or is
+    one vision refuses (a decompression bomb). The device gets the reason; nothing was analysed.
+
+    Vision produces it; the gateway consumes it.
+    """
+
+    stream = "vision.analysis.failed"
+
+    request_id: RequestId
+    device_id: DeviceId
+    locale: LocaleField
+    reason_code: DottedCode = Field(description="Machine-readable reason.", examples=["image.expired"])
+    detail: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=NOT_BLANK,
+        description="What went wrong, in words, for the developer reading the result.",
+        examples=["the image is no longer stored (its time to live ran out before analysis)"],
+    )
