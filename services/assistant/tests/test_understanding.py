@@ -249,6 +249,10 @@ def test_reply_text(text: str, locale: str, reply: str) -> None:
         ("what is the meaning of life", "zh-CN", "open_question", "Answering that needs the online service"),
         ("帮我把碗洗了", "zh-CN", "out_of_scope", "抱歉，这件事我帮不上忙"),
         ("fold my laundry", "en-US", "out_of_scope", "Sorry, that's not something I can do"),
+        ("电视上打开爱奇艺", "zh-CN", "out_of_scope", "抱歉，我只能操作这台手机"),
+        ("open WeChat on my iPad", "en-US", "out_of_scope", "Sorry, I can only act on this phone"),
+        ("帮我定个前天早上八点的闹钟", "zh-CN", "out_of_scope", "抱歉，这个时间已经过去了"),
+        ("set an alarm for last Monday at 7", "en-US", "out_of_scope", "Sorry, that time has already passed"),
     ],
 )
 def test_what_the_engine_cannot_do_gets_an_honest_reply(

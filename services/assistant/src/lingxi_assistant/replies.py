@@ -8,6 +8,7 @@ from datetime import date, datetime
 from lingxi_assistant.apps import BY_ID
 from lingxi_assistant.lang import Lang
 from lingxi_assistant.model import SlotValue
+from lingxi_assistant.scope import Refusal
 
 _WEEKDAY_ZH = "一二三四五六日"
 _REPEAT_ZH = {"daily": "每天", "weekdays": "工作日"}
@@ -81,6 +82,17 @@ def out_of_scope(lang: Lang) -> str:
         "Sorry, that's not something I can do. "
         "I can set alarms, send messages, navigate, check the weather and more."
     )
+
+
+def cannot(why: Refusal, lang: Lang) -> str:
+    """A request understood but not possible here (:mod:`lingxi_assistant.scope`): say why."""
+    if why == "elsewhere":
+        if lang == "zh":
+            return "抱歉，我只能操作这台手机，其他设备或别人手机上的事我帮不上忙。"
+        return "Sorry, I can only act on this phone, not on other devices or other people's phones."
+    if lang == "zh":
+        return "抱歉，这个时间已经过去了，没法再安排。"
+    return "Sorry, that time has already passed, so I can't schedule it."
 
 
 def needs_online(lang: Lang) -> str:

@@ -7,7 +7,8 @@ Pipeline: normalise (:mod:`.lang`) → the classifier proposes up to three inten
 (:mod:`.learned`, trained on the labelled data set) → each proposed intent's skill fills its slots
 (:mod:`.skills`) → the best of probability × completeness wins → the reply in the language of the text.
 
-Text with nothing to understand (only symbols, emoji or punctuation) is ``out_of_scope`` outright.
+Text with nothing to understand (only symbols, emoji or punctuation) is ``out_of_scope`` outright, and so
+is a device action aimed at another device or a past time (:mod:`.scope`).
 
 What ``confidence`` means: the winning intent's probability, times 0.6 when a slot its action needs is
 missing (the engine then asks for it instead of acting). Below ``UNSURE`` the engine does not guess:
@@ -39,6 +40,7 @@ from lingxi_assistant.model import (
     Understanding,
 )
 from lingxi_assistant.model_cache import cached_classifier
+from lingxi_assistant.scope import refusal
 from lingxi_assistant.skills import Skill, registry
 from lingxi_assistant.slots import Context, Fill
 
@@ -131,6 +133,9 @@ class Engine:
             confidence = best.confidence if best else 0.0
             lang = detect_lang(utt.text, fallback)
             return Understanding(NOT_UNDERSTOOD, round(confidence, 2), {}, None, replies.not_understood(lang))
+        if why := refusal(best.intent, utt):
+            lang = detect_lang(utt.text, fallback)
+            return Understanding(OUT_OF_SCOPE, round(best.confidence, 2), {}, None, replies.cannot(why, lang))
         if best.fill is None:
             lang = detect_lang(utt.text, fallback)
             reply = replies.out_of_scope(lang) if best.intent == OUT_OF_SCOPE else replies.needs_online(lang)
