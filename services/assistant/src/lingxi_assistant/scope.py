@@ -53,9 +53,9 @@ _PERSON_ZH = (
     r"|男朋友|女朋友|对象|老板|领导"
 )
 _DEVICE_EN = (
-    r"tv|television|ipad|tablet|laptop|computer|pc|mac|macbook|watch|smartwatch|car(?!\s*park)|smart speaker|echo"
-    r"|xiaodu|tmall genie|fridge|air ?con|washing machine|robot vacuum|router|projector|doorbell|door lock"
-    r"|intercom"
+    r"tv|television|ipad|tablet|laptop|computer|pc|mac|macbook|watch|smartwatch|car(?!\s*park)"
+    r"|smart speaker|echo|xiaodu|tmall genie|fridge|air ?con|washing machine|robot vacuum|router|projector"
+    r"|doorbell|door lock|intercom"
 )
 _ELSEWHERE = [
     re.compile(rf"(?:{_DEVICE_ZH})(?:上|里|的)|{_ALWAYS_ELSEWHERE_ZH}"),
