@@ -33,9 +33,9 @@ from lingxi.events.base import Event
 from lingxi.events.compliance import AigcField, ExplicitLabelField, FilingNumberField, SafeReply
 
 __all__ = [
+    "IMAGE_KEY_PREFIX",
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_SIDE_PX",
-    "IMAGE_KEY_PREFIX",
     "VISION_FEATURE",
     "VISION_TASKS",
     "AnalysisBlocked",
