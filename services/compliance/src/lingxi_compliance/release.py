@@ -10,14 +10,16 @@ rules require apps to show.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerBlocked, AnswerDrafted, AnswerReleased, Locale
+from lingxi.events.vision import VISION_FEATURE, AnalysisBlocked, AnalysisReleased, ImageAnalyzed
 from lingxi.features import Standing
 
 from lingxi_compliance.labels import apply_explicit_label, explicit_label, implicit_label
-from lingxi_compliance.moderation import Decision
+from lingxi_compliance.moderation import Decision, Moderator
 
 NOT_APPROVED = "feature.not_approved"
 BLOCKED = "moderation.blocked"
@@ -125,6 +127,130 @@ def audit_record(
     return {
         **record,
         "action": "answer.released",
+        "filing_number": result.filing_number,
+        "explicit_label": result.explicit_label.notice,
+        "aigc_produce_id": result.aigc.produce_id,
+        "aigc_reserved_code1": result.aigc.reserved_code1,
+    }
+
+
+# --- image analyses ---------------------------------------------------------------------------------
+
+
+def moderate_analysis(analysis: ImageAnalyzed, moderator: Moderator) -> TextModeration:
+    """Moderation of the text OCR found: every line on its own (keywords, patterns, personal data:
+    what to redact where) and all lines together in reading order (what only reads as harmful across
+    lines, semantic stage included)."""
+    lines = [t.text for t in analysis.texts]
+    if not lines:
+        return TextModeration(lines=[], whole=None)
+    each = moderator.check_many(lines, locale=analysis.locale, direction="output", semantic=False)
+    whole = moderator.check("\n".join(lines), locale=analysis.locale, direction="output")
+    return TextModeration(lines=each, whole=whole)
+
+
+@dataclass(frozen=True)
+class TextModeration:
+    lines: list[Decision]
+    whole: Decision | None
+
+    @property
+    def blocking(self) -> Decision | None:
+        """The decision that blocks the analysis, if any."""
+        return next((d for d in [*self.lines, self.whole] if d is not None and d.blocked), None)
+
+    @property
+    def action(self) -> str:
+        actions = {d.action for d in [*self.lines, self.whole] if d is not None}
+        return next((a for a in ("block", "redact", "flag") if a in actions), "allow")
+
+    @property
+    def reason_codes(self) -> list[str]:
+        codes = [c for d in [*self.lines, self.whole] if d is not None for c in d.reason_codes]
+        return list(dict.fromkeys(codes))
+
+
+def release_analysis(
+    analysis: ImageAnalyzed, policy: ReleasePolicy, standing: Standing, moderation: TextModeration
+) -> AnalysisReleased | AnalysisBlocked:
+    """The analysis the device receives, or a block when vision is not approved in the request's region
+    or the text found in the image is not allowed. Personal data in that text is redacted line by
+    line; labels and object names come from Lingxi's own tables and pass as they are."""
+    if not standing.approved:
+        return _block_analysis(analysis, NOT_APPROVED, not_approved_reply(analysis.locale))
+    if blocking := moderation.blocking:
+        return _block_analysis(analysis, blocking.reason_code or BLOCKED, blocking.text)
+    texts = [
+        found.model_copy(update={"text": decision.text}) if decision.text != found.text else found
+        for found, decision in zip(analysis.texts, moderation.lines, strict=True)
+    ]
+    content = analysis.model_copy(update={"texts": texts})
+    findings = content.model_dump(
+        mode="json", include={"image_width", "image_height", "texts", "labels", "faces", "objects"}
+    )
+    return AnalysisReleased(
+        **{name: getattr(content, name) for name in ImageAnalyzed.model_fields if name not in _ENVELOPE},
+        causation_id=analysis.event_id,
+        explicit_label=explicit_label(analysis.locale),
+        aigc=implicit_label(
+            # The metadata's hash covers the findings as released, so an altered result no longer matches.
+            labelled_text=json.dumps(findings, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+            producer=policy.producer,
+            produce_id=str(analysis.request_id),
+        ),
+        filing_number=standing.filing_number,
+    )
+
+
+_ENVELOPE = frozenset({"event_id", "occurred_at", "schema_version", "causation_id"})
+
+
+def _block_analysis(analysis: ImageAnalyzed, reason_code: str, safe_reply: str) -> AnalysisBlocked:
+    return AnalysisBlocked(
+        region=analysis.region,
+        causation_id=analysis.event_id,
+        request_id=analysis.request_id,
+        device_id=analysis.device_id,
+        locale=analysis.locale,
+        reason_code=reason_code,
+        safe_reply=safe_reply,
+    )
+
+
+def analysis_audit_record(
+    analysis: ImageAnalyzed,
+    result: AnalysisReleased | AnalysisBlocked,
+    moderation: TextModeration,
+    latency_ms: float,
+) -> dict[str, object]:
+    """What the audit trail keeps of one image analysis: ids, region, feature, the models that ran and
+    how many of each finding, the moderation of the text found and the release decision. Never the
+    image, the text read from it, or where any face was."""
+    record: dict[str, object] = {
+        "actor": "service:compliance",
+        "subject": f"request:{analysis.request_id}",
+        "request_id": str(analysis.request_id),
+        "analysis_event_id": str(analysis.event_id),
+        "device_id": analysis.device_id,
+        "region": analysis.region.value,
+        "feature": VISION_FEATURE,
+        # task=model pairs: a mapping keyed "text" would read as free text to the audit trail's check.
+        "models": [f"{task}={name}" for task, name in analysis.model_names.items()],
+        "found": {
+            "texts": len(analysis.texts),
+            "labels": len(analysis.labels),
+            "faces": len(analysis.faces),
+            "objects": len(analysis.objects),
+        },
+        "moderation": moderation.action,
+        "moderation_reasons": moderation.reason_codes,
+        "latency_ms": round(latency_ms, 2),
+    }
+    if isinstance(result, AnalysisBlocked):
+        return {**record, "action": "analysis.blocked", "reason_code": result.reason_code}
+    return {
+        **record,
+        "action": "analysis.released",
         "filing_number": result.filing_number,
         "explicit_label": result.explicit_label.notice,
         "aigc_produce_id": result.aigc.produce_id,

@@ -29,10 +29,11 @@ class AssistantQuery(BaseModel):
 
 
 class RequestState(BaseModel):
-    """Where a request stands; ``result`` is present once it was released or blocked."""
+    """Where a request stands; ``result`` is present once it was released, blocked, or failed (an
+    image that could not be analysed: the result names the reason)."""
 
     request_id: UUID
-    status: Literal["pending", "released", "blocked"]
+    status: Literal["pending", "released", "blocked", "failed"]
     kind: str
     result: dict[str, Any] | None = None
     links: dict[str, str] = Field(default_factory=dict)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import hashlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -12,12 +13,22 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from lingxi.events import AnswerBlocked, AnswerReleased, QueryReceived
 from lingxi.events.assistant import ASSISTANT_FEATURE
+from lingxi.events.vision import (
+    VISION_FEATURE,
+    AnalysisBlocked,
+    AnalysisFailed,
+    AnalysisReleased,
+    ImageReceived,
+    image_key,
+)
 from lingxi.features import FeatureRegistryView
+from lingxi.images import ImageRejected, inspect_image
 from lingxi.logging import get_logger
 from lingxi.runtime import HandlerContext, Service
 from lingxi.runtime.probes import probe_routes
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from starlette.routing import Route
 
@@ -33,13 +44,26 @@ from lingxi_gateway.api import (
     device_view,
 )
 from lingxi_gateway.limits import BodyLimit
-from lingxi_gateway.results import Completion, ResultStore, ResultWaiter
+from lingxi_gateway.results import Completion, RequestStatus, ResultStore, ResultWaiter
+from lingxi_gateway.uploads import (
+    MAX_UPLOAD_BODY_BYTES,
+    REQUEST_BODY_DOC,
+    check_declared_type,
+    read_upload,
+    rejection,
+)
 
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINGXI_GATEWAY_", extra="ignore")
 
     result_ttl_s: int = 24 * 3600
+    image_ttl_s: int = Field(
+        default=600,
+        ge=1,
+        le=24 * 3600,
+        description="How long an uploaded image is kept for vision to read; nothing of it outlives this.",
+    )
 
 
 service = Service("gateway")
@@ -50,19 +74,37 @@ approvals = FeatureRegistryView(service.redis)
 access_log = get_logger("lingxi.gateway.http")
 
 
+Result = AnswerReleased | AnswerBlocked | AnalysisReleased | AnalysisBlocked | AnalysisFailed
+
+
+def _completions(kind: str, status: RequestStatus, events: Sequence[Result]) -> list[Completion]:
+    return [Completion(e.request_id, kind, status, device_view(e)) for e in events]
+
+
 # Results are consumed in batches: one round trip stores a whole read and wakes its waiters.
 @service.consumer(AnswerReleased, batch=True)
 async def on_answers_released(answers: Sequence[AnswerReleased], ctx: HandlerContext) -> None:
-    await results.complete(
-        [Completion(a.request_id, "assistant", "released", device_view(a)) for a in answers]
-    )
+    await results.complete(_completions("assistant", "released", answers))
 
 
 @service.consumer(AnswerBlocked, batch=True)
 async def on_answers_blocked(answers: Sequence[AnswerBlocked], ctx: HandlerContext) -> None:
-    await results.complete(
-        [Completion(a.request_id, "assistant", "blocked", device_view(a)) for a in answers]
-    )
+    await results.complete(_completions("assistant", "blocked", answers))
+
+
+@service.consumer(AnalysisReleased, batch=True)
+async def on_analyses_released(analyses: Sequence[AnalysisReleased], ctx: HandlerContext) -> None:
+    await results.complete(_completions("vision", "released", analyses))
+
+
+@service.consumer(AnalysisBlocked, batch=True)
+async def on_analyses_blocked(analyses: Sequence[AnalysisBlocked], ctx: HandlerContext) -> None:
+    await results.complete(_completions("vision", "blocked", analyses))
+
+
+@service.consumer(AnalysisFailed, batch=True)
+async def on_analyses_failed(failures: Sequence[AnalysisFailed], ctx: HandlerContext) -> None:
+    await results.complete(_completions("vision", "failed", failures))
 
 
 @contextlib.asynccontextmanager
@@ -79,7 +121,9 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Lingxi gateway", version="0.1.0", lifespan=lifespan)
-app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+app.add_middleware(
+    BodyLimit, max_bytes=MAX_BODY_BYTES, per_path={"/v1/vision/analyses": MAX_UPLOAD_BODY_BYTES}
+)
 app.add_middleware(AccessLog)
 for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
@@ -139,11 +183,80 @@ async def submit_query(
         )
     except ValidationError as error:
         raise body_error(error) from error
+    return await _submit(event, "assistant", wait, response)
+
+
+@app.post(
+    "/v1/vision/analyses",
+    response_model=RequestState,
+    status_code=202,
+    openapi_extra={"requestBody": REQUEST_BODY_DOC},
+    responses={
+        413: {"description": "The image (or the body) is larger than the limit."},
+        415: {"description": "Not a supported image format, or not the format the file was sent as."},
+        422: {"description": "A bad field, or an image that cannot be read (truncated, a bomb, no pixels)."},
+        451: {"description": "Vision is not approved in the request's region."},
+    },
+)
+async def submit_image(
+    request: Request,
+    response: Response,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the result.")] = 0,
+) -> RequestState:
+    """Analyse an image: text (OCR), labels, faces and objects. Send it as a multipart form (``file``
+    plus ``locale``, ``device_id``, ``region`` and optionally ``tasks``, comma-separated) or as JSON
+    with ``image_base64``. The image is checked from its bytes before anything is published."""
+    upload = await read_upload(request)
+    standing = await approvals.check(VISION_FEATURE, upload.region.value)
+    if not standing.approved:
+        raise FeatureNotApproved(standing)
+    try:
+        # Decoding a big image takes tens of milliseconds: off the event loop.
+        image = await asyncio.to_thread(inspect_image, upload.data)
+    except ImageRejected as rejected:
+        raise rejection(rejected) from rejected
+    check_declared_type(upload, image)
+    reference = hashlib.sha256(upload.data).hexdigest()
+    try:
+        event = ImageReceived(
+            region=upload.region,
+            request_id=uuid4(),
+            device_id=upload.device_id,
+            image_ref=reference,
+            content_type=image.content_type,
+            size_bytes=len(upload.data),
+            width=image.width,
+            height=image.height,
+            tasks=upload.tasks,
+            locale=upload.locale,
+        )
+    except ValidationError as error:
+        raise body_error(error) from error
+
+    def store_image(pipe: Pipeline) -> None:
+        pipe.set(image_key(reference), upload.data, ex=settings.image_ttl_s)
+
+    return await _submit(event, "vision", wait, response, before=store_image)
+
+
+async def _submit(
+    event: QueryReceived | ImageReceived,
+    kind: str,
+    wait: float,
+    response: Response,
+    *,
+    before: Callable[[Pipeline], None] | None = None,
+) -> RequestState:
+    """Publish a request's event beside its pending record and, if asked, wait for its result: 200 with
+    the result when it came in time, else 202 with where to look."""
+    request_id = event.request_id
     record: dict[str, Any] | None = None
     with waiter.expecting(request_id) as done:
-        # One round trip: the pending record, then the event that may complete it.
+        # One round trip: what the event refers to, the pending record, then the event that may complete it.
         async with service.redis.pipeline(transaction=False) as pipe:
-            results.stage_pending(pipe, request_id, "assistant")
+            if before is not None:
+                before(pipe)
+            results.stage_pending(pipe, request_id, kind)
             service.stage_publish(pipe, event, correlation_id=str(request_id))
             await pipe.execute()
         if wait > 0:
@@ -151,7 +264,7 @@ async def submit_query(
                 record = await asyncio.wait_for(done, timeout=wait)
     if record is None:  # not finished in time (or shutting down): what the store says now
         record = await results.get(request_id)
-    state = _state(record or {"request_id": str(request_id), "status": "pending", "kind": "assistant"})
+    state = _state(record or {"request_id": str(request_id), "status": "pending", "kind": kind})
     if state.status == "pending":
         response.headers["Location"] = state.links["self"]
     else:

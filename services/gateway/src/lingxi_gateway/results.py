@@ -23,7 +23,7 @@ from lingxi.logging import get_logger
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-RequestStatus = Literal["pending", "released", "blocked"]
+RequestStatus = Literal["pending", "released", "blocked", "failed"]
 
 DONE_CHANNEL = "lingxi:requests:done"
 _log = get_logger("lingxi.gateway.results")
