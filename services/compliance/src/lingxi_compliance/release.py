@@ -122,16 +122,7 @@ def audit_record(
         "moderation_reasons": list(moderation.reason_codes),
         "latency_ms": round(latency_ms, 2),
     }
-    if isinstance(result, AnswerBlocked):
-        return {**record, "action": "answer.blocked", "reason_code": result.reason_code}
-    return {
-        **record,
-        "action": "answer.released",
-        "filing_number": result.filing_number,
-        "explicit_label": result.explicit_label.notice,
-        "aigc_produce_id": result.aigc.produce_id,
-        "aigc_reserved_code1": result.aigc.reserved_code1,
-    }
+    return _with_decision(record, "answer", result)
 
 
 # --- image analyses ---------------------------------------------------------------------------------
@@ -246,11 +237,21 @@ def analysis_audit_record(
         "moderation_reasons": moderation.reason_codes,
         "latency_ms": round(latency_ms, 2),
     }
-    if isinstance(result, AnalysisBlocked):
-        return {**record, "action": "analysis.blocked", "reason_code": result.reason_code}
+    return _with_decision(record, "analysis", result)
+
+
+def _with_decision(
+    record: dict[str, object],
+    what: str,
+    result: AnswerReleased | AnswerBlocked | AnalysisReleased | AnalysisBlocked,
+) -> dict[str, object]:
+    """The audit record completed with the release decision: the block's reason, or the labels and the
+    filing number of what was released."""
+    if isinstance(result, AnswerBlocked | AnalysisBlocked):
+        return {**record, "action": f"{what}.blocked", "reason_code": result.reason_code}
     return {
         **record,
-        "action": "analysis.released",
+        "action": f"{what}.released",
         "filing_number": result.filing_number,
         "explicit_label": result.explicit_label.notice,
         "aigc_produce_id": result.aigc.produce_id,

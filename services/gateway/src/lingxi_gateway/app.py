@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -76,35 +76,26 @@ access_log = get_logger("lingxi.gateway.http")
 
 Result = AnswerReleased | AnswerBlocked | AnalysisReleased | AnalysisBlocked | AnalysisFailed
 
+RESULTS: list[tuple[type[Result], str, RequestStatus]] = [
+    (AnswerReleased, "assistant", "released"),
+    (AnswerBlocked, "assistant", "blocked"),
+    (AnalysisReleased, "vision", "released"),
+    (AnalysisBlocked, "vision", "blocked"),
+    (AnalysisFailed, "vision", "failed"),
+]
+"""Every result a request can end with: its event, the request's kind and the status it gives."""
 
-def _completions(kind: str, status: RequestStatus, events: Sequence[Result]) -> list[Completion]:
-    return [Completion(e.request_id, kind, status, device_view(e)) for e in events]
+
+def _result_store(kind: str, status: RequestStatus) -> Callable[..., Awaitable[None]]:
+    async def store(events: Sequence[Result], ctx: HandlerContext) -> None:
+        await results.complete([Completion(e.request_id, kind, status, device_view(e)) for e in events])
+
+    return store
 
 
 # Results are consumed in batches: one round trip stores a whole read and wakes its waiters.
-@service.consumer(AnswerReleased, batch=True)
-async def on_answers_released(answers: Sequence[AnswerReleased], ctx: HandlerContext) -> None:
-    await results.complete(_completions("assistant", "released", answers))
-
-
-@service.consumer(AnswerBlocked, batch=True)
-async def on_answers_blocked(answers: Sequence[AnswerBlocked], ctx: HandlerContext) -> None:
-    await results.complete(_completions("assistant", "blocked", answers))
-
-
-@service.consumer(AnalysisReleased, batch=True)
-async def on_analyses_released(analyses: Sequence[AnalysisReleased], ctx: HandlerContext) -> None:
-    await results.complete(_completions("vision", "released", analyses))
-
-
-@service.consumer(AnalysisBlocked, batch=True)
-async def on_analyses_blocked(analyses: Sequence[AnalysisBlocked], ctx: HandlerContext) -> None:
-    await results.complete(_completions("vision", "blocked", analyses))
-
-
-@service.consumer(AnalysisFailed, batch=True)
-async def on_analyses_failed(failures: Sequence[AnalysisFailed], ctx: HandlerContext) -> None:
-    await results.complete(_completions("vision", "failed", failures))
+for result_type, result_kind, result_status in RESULTS:
+    service.consumer(result_type, batch=True)(_result_store(result_kind, result_status))
 
 
 @contextlib.asynccontextmanager
