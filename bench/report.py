@@ -57,6 +57,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _nlu(scenarios["nlu"])
     if "moderation" in scenarios:
         lines += _moderation(scenarios["moderation"])
+    if "vision" in scenarios:
+        lines += _vision(scenarios["vision"])
     lines += [OTHER_LOAD + _retaken(doc)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -84,7 +86,10 @@ def _retaken(doc: dict[str, Any]) -> str:
     count = noise.get("retaken", 0)
     if not count:
         return ""
-    return f" {count} measurement(s) disturbed that way were taken again (at most 3 tries, 2 for HTTP)."
+    return (
+        f" {count} measurement(s) disturbed that way were taken again "
+        "(at most 3 tries, 2 for HTTP and vision)."
+    )
 
 
 def _failed(title: str, section: dict[str, Any]) -> list[str]:
@@ -309,6 +314,95 @@ def _moderation(section: dict[str, Any]) -> list[str]:
                 f"| {ratio} | {goal} | {_cpu(row['cpu_percent'], 'bench', 'redis', 'others')} |"
             )
         lines += ["", audit["method"], ""]
+    return lines
+
+
+def _vision(section: dict[str, Any]) -> list[str]:
+    title = "Vision: each analyser on a one-megapixel photo"
+    if "error" in section:
+        return _failed(title, section)
+    photo, targets = section["photo"], section["targets"]
+    lines = [
+        f"#### {title} ({photo['width']} × {photo['height']} JPEG, at least {section['min_calls']} calls "
+        f"and {section['seconds']:g} s a measurement)",
+        "",
+        "| measurement | calls | mean ms | p50 ms | p95 ms | vs baseline (p50) | target "
+        "| CPU % worker / other load |",
+        "|---|--:|--:|--:|--:|--:|---|--:|",
+    ]
+    numbers = {row["key"]: number for number, row in enumerate(section["results"], start=1)}
+    parts = "+".join(
+        f"({numbers[key]})"
+        for key in ("prepare", "text", "labels", "faces", "objects")
+        if any(row["key"] == key and row.get("status") == "ok" for row in section["results"])
+    )
+    goals = {
+        "text": (targets["text_p50_ms"], targets["text_p50_met"]),
+        "labels": (targets["labels_p50_ms"], targets["labels_p50_met"]),
+    }
+    for row in section["results"]:
+        label = f"({numbers[row['key']]}) {row['label']}"
+        if row.get("status") != "ok":
+            lines.append(f"| {label} | unavailable: {row.get('reason', '?')} | – | – | – | – | – | – |")
+            continue
+        latency = row["latency_ms"]
+        ratio = "–"
+        if row.get("vs_baseline") is not None:
+            against = parts if row["baseline"] == "parts" else f"({numbers[row['baseline']]})"
+            ratio = f"{_ratio(row['vs_baseline'])} {against}"
+        goal = "–"
+        if row["key"] in goals:
+            limit, met = goals[row["key"]]
+            goal = f"p50 < {limit:,.0f} ms {_tick(met)}"
+        lines.append(
+            f"| {label} | {row['calls']:,} | {_ms(row['us_per_query'] / 1000)}{_noisy([row['cpu_percent']])} "
+            f"| {_ms(latency['p50'])} | {_ms(latency['p95'])} | {ratio} | {goal} "
+            f"| {_cpu([row['cpu_percent']], 'worker', 'others')} |"
+        )
+    found, startup, memory = section["found"], section["startup"], section["memory_mb"]
+    seen = [
+        f"{found['text_lines']} lines of text ({found['sign_lines_read']} of the sign's "
+        f"{len(photo['sign_lines'])} read exactly)",
+        f"labels {', '.join(found['labels']) or 'none'}",
+        f"{found['faces']} face(s)",
+    ]
+    if "objects" in section["models"]:
+        seen.append(f"{found['objects']} object(s)")
+    lines += [
+        "",
+        f"Targets (the issue's): OCR under {targets['text_p50_ms']:,.0f} ms and labels under "
+        f"{targets['labels_p50_ms']:g} ms at the median on this machine. In the photo the models found "
+        f"{', '.join(seen)}. Start-up: importing {startup['import_s']:.1f} s, loading every model "
+        f"{startup['load_s']:.1f} s{_noisy([startup['cpu_percent']])}; the worker's resident memory "
+        f"{memory['after_loading']:,.0f} MB with the models loaded (peak {memory['peak']:,.0f} MB, which "
+        "includes the baselines' own copies of the models).",
+        "",
+        section["method"],
+        "",
+    ]
+    runs = section.get("throughput")
+    if runs:
+        lines += [
+            f"Vision replicas: {runs['images']} images ({runs['image_bytes'] / 1000:,.0f} kB JPEG, "
+            "every task) through the real service",
+            "",
+            "| replicas | images/s | seconds | speed-up vs 1 replica | vs in-process "
+            f"({runs['in_process_analyse_ms']:,.0f} ms an image) | start-up s | RSS MB per replica (peak) "
+            "| CPU % replicas (sum) / Redis / other load |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for row in runs["results"]:
+            memory_per = row["memory_mb"].values()
+            rss = " / ".join(f"{m['rss']:,.0f}" for m in memory_per)
+            peak = " / ".join(f"{m['peak']:,.0f}" for m in memory_per)
+            replicas = "+".join(row["memory_mb"])
+            lines.append(
+                f"| {row['replicas']} | {row['images_per_s']:.2f}{_noisy([row['cpu_percent']])} "
+                f"| {row['seconds']:.1f} | {_ratio(row['speedup'])} | {_ratio(row['vs_in_process'])} "
+                f"| {row['startup_s']:.1f} | {rss} ({peak}) "
+                f"| {_cpu([row['cpu_percent']], replicas, 'redis', 'others')} |"
+            )
+        lines += ["", runs["method"], ""]
     return lines
 
 

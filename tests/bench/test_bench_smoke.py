@@ -60,7 +60,7 @@ def test_machine_is_described(quick_run: tuple[Path, dict[str, Any]]) -> None:
     for key in ("cpu_model", "cores", "python", "redis_server", "git_commit", "faststream", "redis_py"):
         assert machine[key], key
     assert document["quick"] is True
-    assert set(document["scenarios"]) == {"broker", "http", "scale", "nlu", "moderation"}
+    assert set(document["scenarios"]) == {"broker", "http", "scale", "nlu", "moderation", "vision"}
     assert not [name for name, section in document["scenarios"].items() if "error" in section]
 
 
@@ -168,3 +168,59 @@ def test_moderation_has_its_measurements_the_audit_trail_and_the_targets(
     audit = moderation["audit"]
     assert audit["target_per_s"] == 5000
     assert all(_positive(row["median_per_s"]) for row in audit["results"])
+
+
+def test_vision_has_each_task_its_baselines_the_targets_and_both_replica_counts(
+    quick_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, document = quick_run
+    vision = document["scenarios"]["vision"]
+    assert vision["photo"]["megapixels"] >= 1.0
+    rows = {row["key"]: row for row in vision["results"]}
+    assert list(rows) == [
+        "decode",
+        "prepare",
+        "text",
+        "text_library",
+        "labels",
+        "labels_session",
+        "faces",
+        "faces_library",
+        "objects",
+        "analyse",
+    ]
+    # Objects run only where an operator configured a detector; otherwise the service's reason is kept.
+    if rows["objects"]["status"] != "ok":
+        assert rows["objects"]["reason"] == vision["unavailable"]["objects"]
+        del rows["objects"]
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert row["calls"] >= document["config"]["vision"]["min_calls"]
+        latency = row["latency_ms"]
+        assert all(_positive(latency[q]) for q in ("p50", "p95", "max"))
+        assert latency["p50"] <= latency["p95"] <= latency["max"]
+        assert _positive(row["cpu_percent"]["worker"])
+        if row["baseline"] is not None:
+            assert _positive(row["vs_baseline"]), row
+    assert rows["decode"]["vs_baseline"] is None, "the decode is every other row's baseline"
+    found = vision["found"]
+    assert found["text_lines"] >= 1, "the photo's sign has text to read"
+    assert found["faces"] >= 1, "the astronaut's face is in the photo"
+    assert found["labels"]
+    targets = vision["targets"]
+    assert (targets["text_p50_ms"], targets["labels_p50_ms"]) == (1000.0, 50.0)
+    assert isinstance(targets["text_p50_met"], bool)
+    assert isinstance(targets["labels_p50_met"], bool)
+    assert vision["memory_mb"]["peak"] >= vision["memory_mb"]["after_loading"] > 0
+    runs = vision["throughput"]["results"]
+    assert [run["replicas"] for run in runs] == document["config"]["vision"]["replicas"]
+    for run in runs:
+        assert _positive(run["images_per_s"])
+        assert _positive(run["vs_in_process"])
+        assert len(run["memory_mb"]) == run["replicas"]
+        assert all(memory["peak"] >= memory["rss"] > 0 for memory in run["memory_mb"].values())
+        assert run["analyses_with_text"] == run["analyses"], "every analysis read the sign"
+    assert runs[0]["speedup"] == 1.0
+    table = (out / "latest.md").read_text()
+    assert "Vision: each analyser" in table
+    assert "| replicas | images/s |" in table
