@@ -22,8 +22,8 @@ $(CURDIR)/.tools/bin/uv:
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $@
 
-# The image-label model: EfficientNet-Lite0's PyTorch weights (from their package) exported to ONNX once, into the
-# environment it serves (the service finds it under sys.prefix). torch lives only in the export's own
+# The image-label model: EfficientNet-Lite0's PyTorch weights (from their package) exported to ONNX
+# once, into the environment it serves (the service finds it under sys.prefix). torch lives only in the export's own
 # virtualenv, installed with pip: uv would fetch a multi-GB CUDA build of it.
 EXPORT_VENV := .tools/export-venv
 LABELS_MODEL := .venv/share/lingxi/models/efficientnet-lite0.onnx
@@ -50,7 +50,7 @@ test: install
 test-fast: install
 	.venv/bin/pytest -m "not e2e"
 
-bench: $(UV)
+bench: install
 	$(UV) sync --frozen --all-packages --group bench --python $(PYTHON)
 	.venv/bin/python -m bench --update-readme $(BENCH_ARGS)
 
