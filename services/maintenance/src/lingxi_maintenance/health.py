@@ -428,22 +428,10 @@ def assess(
     reboot_open = AlertCondition.REBOOT_STORM in alerts
     if (counted and (reading.app_crash_count or reading.reboot_count)) or crash_open or reboot_open:
         counts = stability.counts(state.stability, state.last_us)
-        change = apply(
-            state,
-            device_id,
-            AlertCondition.CRASH_LOOP,
-            stability.check_crashes(counts, crash_open, settings),
-            t_us,
-        )
-        if change is not None:
-            changes.append(change)
-        change = apply(
-            state,
-            device_id,
-            AlertCondition.REBOOT_STORM,
-            stability.check_reboots(counts, reboot_open, settings),
-            t_us,
-        )
-        if change is not None:
-            changes.append(change)
+        for condition, decision in (
+            (AlertCondition.CRASH_LOOP, stability.check_crashes(counts, crash_open, settings)),
+            (AlertCondition.REBOOT_STORM, stability.check_reboots(counts, reboot_open, settings)),
+        ):
+            if (change := apply(state, device_id, condition, decision, t_us)) is not None:
+                changes.append(change)
     return Assessment(device_id, state, changes, None, settings)
