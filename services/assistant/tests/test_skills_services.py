@@ -58,6 +58,16 @@ FILLS: list[tuple[str, str, Slots]] = [
     ),
     ("send_message", "帮我给李华发一条消息，内容是周五交报告", {"contact": "李华", "content": "周五交报告"}),
     ("send_message", "跟我爸说我明天回家吃饭", {"contact": "我爸", "content": "我明天回家吃饭"}),
+    # 说声, 讲一声, 讲下 and 问下 are "say a word": not part of the message; 下周 is
+    ("send_message", "跟我妈说声别等我吃饭", {"contact": "我妈", "content": "别等我吃饭"}),
+    ("send_message", "跟我哥讲一声，车我开走了", {"contact": "我哥", "content": "车我开走了"}),
+    ("send_message", "跟王老师讲下孩子今天晚点到校", {"contact": "王老师", "content": "孩子今天晚点到校"}),
+    ("send_message", "跟老王说下周三开会", {"contact": "老王", "content": "下周三开会"}),
+    (
+        "send_message",
+        "给房东发微信问一下热水器啥时候修",
+        {"contact": "房东", "content": "热水器啥时候修", "channel": "wechat"},
+    ),
     ("send_message", "告诉老公晚上吃饺子", {"contact": "老公", "content": "晚上吃饺子"}),
     ("send_message", "发条信息给刘经理让他回个电话", {"contact": "刘经理", "content": "回个电话"}),
     ("send_message", "回复陈老师：谢谢您", {"contact": "陈老师", "content": "谢谢您"}),

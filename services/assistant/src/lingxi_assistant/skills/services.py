@@ -145,10 +145,13 @@ _ZH_NOUN = (
 )
 _ZH_MEASURE = r"(?:一个|一条|一则|一下|个|条|则|封)?"
 _ZH_SEND = r"(?:发送|发|send|回复|回|留)"
+# 下 as in 说下/问下 ("say a word"), not the start of 下周, 下午, 下班 ... in the message itself.
+_JUST_DOWN = r"下(?!周|午|个|次|班|雨|雪|星期|礼拜|月|楼|车|课|单|载)"
 # Between a contact and the content: 说, ：, ，, 问他, 让他, 内容是 ...
 _ZH_SEP = re.compile(
     r"[，,:：\s]*(?:并且|并|然后|就|跟(?:他|她|ta|他们)|和(?:他|她|ta|他们))?"
-    r"(?:说一声|说一下|说|讲一下|讲|告诉(?:他|她|ta|他们|她们)|问问?(?:他|她|ta|他们)?|让(?:他|她|ta|他们)"
+    rf"(?:[说讲](?:一声|一下|声|{_JUST_DOWN})?|告诉(?:他|她|ta|他们|她们)|问问?(?:一下|{_JUST_DOWN})?(?:他|她|ta|他们)?"
+    r"|让(?:他|她|ta|他们)"
     r"|叫(?:他|她|ta|他们)|提醒(?:他|她|ta|他们)|内容(?:是|为)?)[，,:：\s]*|[，,:：]\s*"
 )
 _ZH_MESSAGE = (
@@ -157,7 +160,7 @@ _ZH_MESSAGE = (
     # 发短信给妈妈说…, 帮我回个消息给赵总，就说…, 微信消息发给姐姐, 发个 message to Jason: …
     _re(rf"(?:{_ZH_SEND}\s*{_ZH_MEASURE}{_ZH_NOUN}*|{_ZH_NOUN}+\s*(?:发送|发))\s*(?:给|to\s)(?P<both>.+)$"),
     # 跟李老师说一声…, 微信跟老妈说…
-    re.compile(r"(?:跟|和|对)(?P<contact>[^，,:：]+?)(?:说一声|说一下|说|讲一下|讲)(?P<rest>.*)$"),
+    re.compile(rf"(?:跟|和|对)(?P<contact>[^，,:：]+?)[说讲](?:一声|一下|声|{_JUST_DOWN})?(?P<rest>.*)$"),
     # 回复小美：好的收到, 回老妈微信：知道了, 用短信回复客户说已发货
     _re(rf"(?:回复|回)(?P<contact>[^，,:：]+?)的?{_ZH_NOUN}?(?P<rest>(?:[：:，,]|说).*)$"),
     # 告诉小张我十分钟后到, 通知一下室友…, 微信上问问小林到哪了
@@ -218,7 +221,8 @@ _EN_CONTENT_START = _re(
 _EN_CONTACT_HEAD = _re(r"^(?:my|our)\s+")
 # What introduces the message once the contact is known: 说, say, saying, that ...
 _CONTENT_LEAD = _re(
-    r"^(?:(?:就|并)?(?:说一声|说一下|说|讲)|say(?:ing)?|that|to\s+say|内容(?:是|为)?)(?:\s+|\s*[:：,，]\s*|(?=[^\x00-\x7f]))"
+    rf"^(?:(?:就|并)?[说讲](?:一声|一下|声|{_JUST_DOWN})?|say(?:ing)?|that|to\s+say|内容(?:是|为)?)"
+    r"(?:\s+|\s*[:：,，]\s*|(?=[^\x00-\x7f]))"
 )
 _BOTH_TAIL = _re(r"\s+(?:for\s+me|please|right\s+now|now)$")
 
