@@ -114,6 +114,9 @@ COMPLETE: list[tuple[str, str, dict[str, Any]]] = [
     ("open_app", "帮我打开网易云音乐吧", {"app": "netease_music"}),
     # --- call_contact
     ("call_contact", "跟表哥视频一下", {"contact": "表哥"}),
+    ("call_contact", "打电话联系陈阿姨", {"contact": "陈阿姨"}),
+    ("call_contact", "call Grace Wu's work number", {"contact": "Grace Wu"}),
+    ("call_contact", "FaceTime my dad real quick", {"contact": "dad"}),
     ("call_contact", "视频通话给奶奶", {"contact": "奶奶"}),
     ("call_contact", "语音通话老李", {"contact": "老李"}),
     ("call_contact", "给张总回个电话", {"contact": "张总"}),

@@ -222,9 +222,9 @@ _EN_CALL = (
     re.compile(r"\b(?:talk|speak)\s+(?:to|with)\s+(?P<name>[^,;!?]+)", re.I | re.ASCII),
 )
 _CONTACT_NOISE = re.compile(
-    r"^(?:my|to|with|the|back|up)\s+|(?:的手机号码?|的电话号码?|的号码|的手机|的电话|手机号|手机|电话|吧|呀|啊|哈|呗|一下)$"
-    r"|['’]s\s+(?:mobile|cell(?:phone)?|phone|number|landline|office(?:\s+phone)?|work\s+phone)$"
-    r"|\s+(?:now|please|for me|right now|back|quickly|again|asap)$"
+    r"^(?:my|to|with|the|back|up)\s+|^联系(?!人)|(?:的手机号码?|的电话号码?|的号码|的手机|的电话|手机号|手机|电话|吧|呀|啊|哈|呗|一下)$"
+    r"|['’]s\s+(?:(?:work|home|office|private)\s+)?(?:mobile|cell(?:phone)?|phone|number|landline|office)$"
+    r"|\s+(?:now|please|for me|right now|back|quickly|real quick|again|asap)$"
     r"|\s+(?:on|via|by|over|through|using|with)\s+(?:the\s+|his\s+|her\s+|their\s+|my\s+)?"
     r"(?:phone|mobile|cell|video|speaker(?:phone)?|wechat|weixin|facetime|qq|whatsapp|skype|landline|audio)$"
     r"|\s*(?:on|via|by|over|through|using|with)\s+(?:微信|视频|语音|免提|qq)$",
