@@ -51,6 +51,7 @@ from lingxi.events import (
     QueryReceived,
     RecommendationsUpdated,
     Region,
+    TelemetryBatchReceived,
     TelemetryReported,
     UnknownStream,
     ValueObject,
@@ -106,6 +107,7 @@ def by_stream(cls: type[Event]) -> str:
 ALERT_EVIDENCE_TOO_BIG = {f"metric_{i}": i for i in range(65)}
 RECOMMENDATION = payload(lingxi.events.Recommendation)
 LABEL = payload(lingxi.events.ImageLabel)
+READING = payload(lingxi.events.TelemetryReading)
 
 # For each event: (field, value of the wrong JSON type), (field, value out of its range).
 BAD_VALUES: dict[type[Event], tuple[tuple[str, Any], tuple[str, Any]]] = {
@@ -122,6 +124,7 @@ BAD_VALUES: dict[type[Event], tuple[tuple[str, Any], tuple[str, Any]]] = {
     FeatureChanged: (("status", True), ("feature", "f" * 65)),
     AuditRecorded: (("detail", "x"), ("entry_hash", "ab" * 33)),
     TelemetryReported: (("battery_level", "76"), ("battery_level", 101)),
+    TelemetryBatchReceived: (("readings", READING), ("readings", [READING] * 1001)),
     AlertRaised: (("evidence", [1]), ("recommended_action_zh", "修" * 501)),
     AlertCleared: (("alert_id", 5), ("evidence", ALERT_EVIDENCE_TOO_BIG)),
     PurchaseRecorded: (("amount_minor", "18.90"), ("amount_minor", 0)),
@@ -642,3 +645,15 @@ def test_an_event_built_in_python_round_trips_through_json() -> None:
     )
     assert query.occurred_at == datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
     assert QueryReceived.model_validate_json(query.model_dump_json()) == query
+
+
+def test_a_batch_reading_has_the_fields_of_a_single_report() -> None:
+    envelope = set(Event.model_fields)
+    assert set(TelemetryReported.model_fields) - envelope == set(lingxi.events.TelemetryReading.model_fields)
+
+
+def test_a_bad_reading_in_a_batch_is_named_by_its_place() -> None:
+    bad = {**READING, "battery_level": 140}
+    with pytest.raises(ValidationError) as exc:
+        validate(TelemetryBatchReceived, readings=[READING, bad])
+    assert [e["loc"] for e in exc.value.errors()] == [("readings", 1, "battery_level")]

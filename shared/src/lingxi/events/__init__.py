@@ -34,6 +34,8 @@ from lingxi.events.maintenance import (
     AlertRaised,
     AlertSeverity,
     ChargingState,
+    TelemetryBatchReceived,
+    TelemetryReading,
     TelemetryReported,
     ThermalState,
 )
@@ -119,6 +121,8 @@ __all__ = [
     "Region",
     "Scalar",
     "SlotValue",
+    "TelemetryBatchReceived",
+    "TelemetryReading",
     "TelemetryReported",
     "ThermalState",
     "UnknownStream",

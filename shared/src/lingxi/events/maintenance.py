@@ -1,7 +1,8 @@
 """Device health: telemetry in, maintenance alerts out.
 
-Flow: gateway ``TelemetryReported`` → maintenance ``AlertRaised`` / ``AlertCleared`` → gateway (device
-notification). Telemetry carries no personal data: it is keyed by device only.
+Flow: gateway ``TelemetryBatchReceived`` (or a partner's ``TelemetryReported``) → maintenance
+``AlertRaised`` / ``AlertCleared`` → gateway (device notification). Telemetry carries no personal data:
+it is keyed by device only.
 """
 
 from __future__ import annotations
@@ -10,20 +11,26 @@ from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from lingxi.events._values import NOT_BLANK, Count, DeviceId, ScalarMap, UtcDatetime
+from lingxi.events._values import NOT_BLANK, Count, DeviceId, ScalarMap, UtcDatetime, ValueObject
 from lingxi.events.base import Event
 
 __all__ = [
+    "MAX_TELEMETRY_BATCH",
     "AlertCleared",
     "AlertCondition",
     "AlertRaised",
     "AlertSeverity",
     "ChargingState",
+    "TelemetryBatchReceived",
+    "TelemetryReading",
     "TelemetryReported",
     "ThermalState",
 ]
+
+MAX_TELEMETRY_BATCH = 1000
+"""Most readings in one ``TelemetryBatchReceived`` (the gateway takes up to 500 a request)."""
 
 
 class ChargingState(StrEnum):
@@ -54,14 +61,8 @@ _Bytes = Annotated[int, Field(ge=0, le=2**50)]
 _ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NOT_BLANK)]
 
 
-class TelemetryReported(Event):
-    """A handset reported a health reading (battery, temperature, storage, stability).
-
-    The gateway produces it from ``POST /v1/devices/{id}/telemetry``; maintenance consumes it. Counters
-    (crashes, reboots) count since the previous report.
-    """
-
-    stream = "device.telemetry.reported"
+class _ReadingFields(BaseModel):
+    """The fields of one health reading, shared by the single-reading event and the batch's items."""
 
     device_id: DeviceId
     device_model: _ShortText = Field(description="Handset model code.", examples=["LX-2026-PRO"])
@@ -105,6 +106,44 @@ class TelemetryReported(Event):
                 f"storage_total_bytes ({self.storage_total_bytes})"
             )
         return self
+
+
+_EXAMPLE_READING = {
+    name: field.examples[0] for name, field in _ReadingFields.model_fields.items() if field.examples
+}
+
+
+class TelemetryReading(_ReadingFields, ValueObject):
+    """One health reading inside a batch (``TelemetryBatchReceived``)."""
+
+
+class TelemetryReported(_ReadingFields, Event):
+    """A handset (or a partner on its behalf) reported one health reading: battery, temperature,
+    storage, stability. The raw stream partners publish to directly, one reading an entry, so a bad
+    reading is dead-lettered alone. Counters (crashes, reboots) count since the previous report.
+
+    Partners produce it; maintenance consumes it.
+    """
+
+    stream = "device.telemetry.reported"
+
+
+class TelemetryBatchReceived(Event):
+    """A batch of readings the gateway accepted from ``POST /v1/telemetry``, each one already checked
+    on its own (the rejected ones were answered with their reason and are not here). One entry for up
+    to ``MAX_TELEMETRY_BATCH`` readings: ingestion is the highest-volume path.
+
+    The gateway produces it; maintenance consumes it.
+    """
+
+    stream = "device.telemetry_batch.received"
+
+    readings: list[TelemetryReading] = Field(
+        min_length=1,
+        max_length=MAX_TELEMETRY_BATCH,
+        description="The accepted readings, in the order they were sent.",
+        examples=[[_EXAMPLE_READING]],
+    )
 
 
 class AlertCondition(StrEnum):

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from lingxi.events.assistant import AnswerBlocked, AnswerDrafted, AnswerReleased, QueryReceived
 from lingxi.events.base import Event
 from lingxi.events.compliance import AuditRecorded, FeatureChanged, FeatureChangeRequested
-from lingxi.events.maintenance import AlertCleared, AlertRaised, TelemetryReported
+from lingxi.events.maintenance import AlertCleared, AlertRaised, TelemetryBatchReceived, TelemetryReported
 from lingxi.events.personalization import ConsentChanged, PurchaseRecorded, RecommendationsUpdated
 from lingxi.events.user import ErasureCompleted, ErasureRequested
 from lingxi.events.vision import (
@@ -51,6 +51,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = _by_stream(
         FeatureChanged,
         AuditRecorded,
         TelemetryReported,
+        TelemetryBatchReceived,
         AlertRaised,
         AlertCleared,
         PurchaseRecorded,
