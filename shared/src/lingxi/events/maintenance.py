@@ -17,6 +17,8 @@ from lingxi.events._values import NOT_BLANK, Count, DeviceId, ScalarMap, UtcDate
 from lingxi.events.base import Event
 
 __all__ = [
+    "DEVICE_ALERTS_KEY_PREFIX",
+    "DEVICE_HEALTH_KEY_PREFIX",
     "MAX_TELEMETRY_BATCH",
     "AlertCleared",
     "AlertCondition",
@@ -27,7 +29,25 @@ __all__ = [
     "TelemetryReading",
     "TelemetryReported",
     "ThermalState",
+    "device_alerts_key",
+    "device_health_key",
 ]
+
+DEVICE_HEALTH_KEY_PREFIX = "lingxi:devices:health:"
+DEVICE_ALERTS_KEY_PREFIX = "lingxi:devices:alerts:"
+
+
+def device_health_key(device_id: str) -> str:
+    """Redis string maintenance keeps a device's latest health summary in (JSON); the gateway reads it
+    for ``GET /v1/devices/{id}/health``."""
+    return f"{DEVICE_HEALTH_KEY_PREFIX}{device_id}"
+
+
+def device_alerts_key(device_id: str) -> str:
+    """Redis hash of a device's alerts, alert id → JSON (open ones, and cleared ones until the key's
+    time to live runs out); maintenance writes it, the gateway reads it for ``/alerts``."""
+    return f"{DEVICE_ALERTS_KEY_PREFIX}{device_id}"
+
 
 MAX_TELEMETRY_BATCH = 1000
 """Most readings in one ``TelemetryBatchReceived`` (the gateway takes up to 500 a request)."""
