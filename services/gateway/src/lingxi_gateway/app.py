@@ -43,6 +43,7 @@ from lingxi_gateway.api import (
     body_error,
     device_view,
 )
+from lingxi_gateway.devices import MAX_TELEMETRY_BODY_BYTES, TELEMETRY_PATH, devices_router
 from lingxi_gateway.limits import BodyLimit
 from lingxi_gateway.results import Completion, RequestStatus, ResultStore, ResultWaiter
 from lingxi_gateway.uploads import (
@@ -113,12 +114,15 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="Lingxi gateway", version="0.1.0", lifespan=lifespan)
 app.add_middleware(
-    BodyLimit, max_bytes=MAX_BODY_BYTES, per_path={"/v1/vision/analyses": MAX_UPLOAD_BODY_BYTES}
+    BodyLimit,
+    max_bytes=MAX_BODY_BYTES,
+    per_path={"/v1/vision/analyses": MAX_UPLOAD_BODY_BYTES, TELEMETRY_PATH: MAX_TELEMETRY_BODY_BYTES},
 )
 app.add_middleware(AccessLog)
 for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
 app.include_router(admin_router(service.redis, approvals))
+app.include_router(devices_router(service, approvals))
 
 
 @app.exception_handler(FeatureNotApproved)

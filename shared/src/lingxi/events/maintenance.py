@@ -19,6 +19,7 @@ from lingxi.events.base import Event
 __all__ = [
     "DEVICE_ALERTS_KEY_PREFIX",
     "DEVICE_HEALTH_KEY_PREFIX",
+    "MAINTENANCE_FEATURE",
     "MAX_TELEMETRY_BATCH",
     "AlertCleared",
     "AlertCondition",
@@ -32,6 +33,9 @@ __all__ = [
     "device_alerts_key",
     "device_health_key",
 ]
+
+MAINTENANCE_FEATURE = "maintenance"
+"""The feature device telemetry needs approved in its region (the approval registry's key)."""
 
 DEVICE_HEALTH_KEY_PREFIX = "lingxi:devices:health:"
 DEVICE_ALERTS_KEY_PREFIX = "lingxi:devices:alerts:"
@@ -95,7 +99,7 @@ class _ReadingFields(BaseModel):
         description="Capacity the battery holds when full today, mAh.", examples=[4310]
     )
     design_capacity_mah: _Capacity = Field(
-        gt=0, description="Capacity the battery was designed for, mAh.", examples=[5000]
+        gt=0, description="Capacity the battery was designed for, mAh.", examples=[6000]
     )
     cycle_count: int = Field(ge=0, le=100_000, description="Charge cycles so far.", examples=[412])
     temperature_c: float = Field(

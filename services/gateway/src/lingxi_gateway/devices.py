@@ -1,0 +1,262 @@
+"""The device health API: telemetry in (``POST /v1/telemetry``), a device's health and alerts out.
+
+Each reading of a batch is checked on its own: its fields (``TelemetryReading``), then the edge rules
+(a known model, that model's design capacity, a time neither ahead of the gateway's clock nor weeks
+old). The accepted readings leave as one ``TelemetryBatchReceived``; each rejected one is answered with
+its index and reason, so one bad reading never spoils the batch. Health and alerts are read models
+maintenance writes (``device_health_key``, ``device_alerts_key``); the gateway only reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from lingxi.devices import known_models
+from lingxi.events import Region
+from lingxi.events._values import DeviceId
+from lingxi.events.maintenance import (
+    MAINTENANCE_FEATURE,
+    TelemetryBatchReceived,
+    TelemetryReading,
+    device_alerts_key,
+    device_health_key,
+)
+from lingxi.features import FeatureRegistryView
+from lingxi.logging import get_logger
+from lingxi.runtime import Service
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+from lingxi_gateway.api import FeatureNotApproved
+
+"""The feature whose approval the telemetry route needs."""
+
+TELEMETRY_PATH = "/v1/telemetry"
+MAX_READINGS_PER_REQUEST = 500
+MAX_TELEMETRY_BODY_BYTES = 1024 * 1024
+"""500 readings of JSON are about 250 KB: room to spare, far below anything that hurts."""
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the gateway's clock a reading's ``measured_at`` may be (handset clocks drift)."""
+MAX_READING_AGE = timedelta(days=30)
+"""Older readings say nothing about the device today; maintenance ignores far smaller gaps anyway."""
+
+_MAX_ERRORS_PER_READING = 5
+_MAX_ECHOED_CHARS = 40
+
+_log = get_logger("lingxi.gateway.devices")
+_device_id = TypeAdapter(DeviceId)
+
+
+class TelemetryUpload(BaseModel):
+    """A batch of health readings from one or more handsets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: Region = Field(default=Region.CN, examples=["CN"])
+    # Kept raw here: each reading is validated on its own, so one bad reading never fails the body.
+    readings: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_READINGS_PER_REQUEST,
+        description=f"1 to {MAX_READINGS_PER_REQUEST} readings, each in the TelemetryReading shape.",
+    )
+
+
+class Rejection(BaseModel):
+    index: int = Field(description="Position of the reading in the request's ``readings``.")
+    device_id: str | None = Field(description="The reading's device id, when it had a valid one.")
+    reason: str = Field(examples=["battery_level: must be at most 100 (got 140)"])
+
+
+class TelemetryAnswer(BaseModel):
+    """What became of a batch: how many readings were accepted, and why each other one was not."""
+
+    accepted: int
+    rejected: list[Rejection]
+    event_id: str | None = Field(description="The TelemetryBatchReceived published; none if none was.")
+
+
+def _shown(value: Any) -> str | None:
+    """A value worth repeating in a reason: a short scalar (readings carry no personal data)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and len(value) <= _MAX_ECHOED_CHARS:
+        return repr(value)
+    return None
+
+
+def _reason(error: ErrorDetails) -> str:
+    """One pydantic error in plain words: ``battery_level: must be at most 100 (got 140)``."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    bounds = {
+        "less_than_equal": ("must be at most", "le"),
+        "greater_than_equal": ("must be at least", "ge"),
+        "less_than": ("must be less than", "lt"),
+        "greater_than": ("must be greater than", "gt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        message = f"{words} {_shown(ctx[key])}"
+    elif kind == "missing":
+        message = "is required"
+    elif kind == "extra_forbidden":
+        message = "is not a reading field"
+    elif kind == "model_type":
+        message = "a reading must be a JSON object"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    got = _shown(error.get("input")) if kind not in ("missing", "extra_forbidden") else None
+    if got is not None and kind != "value_error":
+        message = f"{message} (got {got})"
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {message}" if field else message
+
+
+def _edge_problem(reading: TelemetryReading, now: datetime) -> str | None:
+    """What the edge rules refuse in a well-formed reading, if anything."""
+    model = known_models().get(reading.device_model)
+    if model is None:
+        return f"device_model: unknown model {reading.device_model!r}"
+    if reading.design_capacity_mah != model.design_capacity_mah:
+        return (
+            f"design_capacity_mah: {model.code} is designed for {model.design_capacity_mah} mAh "
+            f"(got {reading.design_capacity_mah})"
+        )
+    if reading.measured_at > now + MAX_CLOCK_SKEW:
+        ahead = (reading.measured_at - now).total_seconds() / 60
+        return (
+            f"measured_at: {ahead:.0f} minutes ahead of the gateway's clock "
+            f"(at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} allowed)"
+        )
+    if reading.measured_at < now - MAX_READING_AGE:
+        return f"measured_at: older than {MAX_READING_AGE.days} days"
+    return None
+
+
+def check_readings(raw_readings: list[Any], now: datetime) -> tuple[list[TelemetryReading], list[Rejection]]:
+    """Each raw reading checked on its own: the accepted ones in order, and a rejection for each other."""
+    accepted: list[TelemetryReading] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(raw_readings):
+        raw_id = raw.get("device_id") if isinstance(raw, dict) else None
+        try:
+            _device_id.validate_python(raw_id)
+        except ValidationError:
+            raw_id = None
+        try:
+            # Strict validation from JSON: a time or an enum as its JSON text, never "76" for 76.
+            reading = TelemetryReading.model_validate_json(json.dumps(raw))
+        except ValidationError as error:
+            errors = error.errors(include_url=False)[:_MAX_ERRORS_PER_READING]
+            rejected.append(Rejection(index=index, device_id=raw_id, reason="; ".join(map(_reason, errors))))
+            continue
+        problem = _edge_problem(reading, now)
+        if problem is None:
+            accepted.append(reading)
+        else:
+            rejected.append(Rejection(index=index, device_id=reading.device_id, reason=problem))
+    return accepted, rejected
+
+
+def _checked_device_id(device_id: str) -> str:
+    try:
+        return _device_id.validate_python(device_id)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("path", "device_id")} for e in error.errors(include_url=False)]
+        ) from error
+
+
+def _alert_time(alert: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(alert.get("raised_at"))).astimezone(UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def devices_router(
+    service: Service, approvals: FeatureRegistryView, *, clock: Callable[[], datetime] | None = None
+) -> APIRouter:
+    """The telemetry route and a device's health and alerts; ``clock`` (UTC now) judges reading times."""
+    router = APIRouter(tags=["devices"])
+    now = clock or (lambda: datetime.now(UTC))
+
+    @router.post(
+        TELEMETRY_PATH,
+        response_model=TelemetryAnswer,
+        status_code=202,
+        responses={
+            413: {"description": f"The body is larger than {MAX_TELEMETRY_BODY_BYTES} bytes."},
+            422: {
+                "description": f"A malformed body, more than {MAX_READINGS_PER_REQUEST} readings, or "
+                "every reading rejected (then the body says why for each, and nothing was published).",
+                "model": TelemetryAnswer,
+            },
+            451: {"description": "Maintenance is not approved in the request's region."},
+        },
+    )
+    async def submit_telemetry(body: TelemetryUpload) -> Response:
+        """Health readings from handsets: each is checked on its own, the accepted ones are published
+        as one ``TelemetryBatchReceived`` and each rejected one is named with its reason."""
+        standing = await approvals.check(MAINTENANCE_FEATURE, body.region.value)
+        if not standing.approved:
+            raise FeatureNotApproved(standing)
+        accepted, rejected = check_readings(body.readings, now())
+        event_id = None
+        if accepted:
+            event = TelemetryBatchReceived(region=body.region, readings=accepted)
+            await service.publish(event, correlation_id=str(event.event_id))
+            event_id = str(event.event_id)
+        answer = TelemetryAnswer(accepted=len(accepted), rejected=rejected, event_id=event_id)
+        return JSONResponse(status_code=202 if accepted else 422, content=answer.model_dump(mode="json"))
+
+    @router.get(
+        "/v1/devices/{device_id}/health",
+        responses={404: {"description": "No health summary for the device (no readings yet, or expired)."}},
+    )
+    async def device_health(device_id: str) -> Response:
+        """The device's health summary as maintenance last computed it."""
+        raw = await service.redis.get(device_health_key(_checked_device_id(device_id)))
+        if raw is None:
+            raise HTTPException(
+                status_code=404,
+                detail=f"no health summary for device {device_id} (no readings received yet, or expired)",
+            )
+        return Response(content=raw, media_type="application/json")
+
+    @router.get("/v1/devices/{device_id}/alerts", response_model=list[dict[str, Any]])
+    async def device_alerts(
+        device_id: str,
+        status: Annotated[
+            Literal["open", "cleared", "all"], Query(description="Which alerts: open, cleared or all.")
+        ] = "open",
+    ) -> list[dict[str, Any]]:
+        """The device's alerts, newest first (cleared ones stay until their time to live runs out)."""
+        raw = await service.redis.hgetall(device_alerts_key(_checked_device_id(device_id)))
+        alerts: list[dict[str, Any]] = []
+        for field, value in raw.items():
+            alert_id = field.decode() if isinstance(field, bytes) else field
+            try:
+                alert = json.loads(value)
+            except ValueError:
+                _log.error("malformed alert ignored", device_id=device_id, alert_id=alert_id)
+                continue
+            if not isinstance(alert, dict):
+                _log.error("malformed alert ignored", device_id=device_id, alert_id=alert_id)
+                continue
+            if status == "all" or alert.get("status") == status:
+                alerts.append({"alert_id": alert_id, **alert})
+        alerts.sort(key=_alert_time, reverse=True)
+        return alerts
+
+    return router

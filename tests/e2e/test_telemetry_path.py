@@ -1,0 +1,249 @@
+"""Device telemetry at the gateway: a batch of readings checked one by one, the accepted ones published as
+one TelemetryBatchReceived, each rejected one named; a device's health and alerts read from maintenance's
+keys. The gateway as its own process on real Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+import redis
+from lingxi.devices import known_models
+from lingxi.events import Region
+from lingxi.events.compliance import (
+    FEATURE_REGISTRY_KEY,
+    FEATURE_REGISTRY_VERSION_KEY,
+    FeatureRecord,
+    FeatureStatus,
+    FeatureStatusChange,
+)
+from lingxi.events.maintenance import TelemetryBatchReceived, device_alerts_key, device_health_key
+from lingxi.runtime.envelope import decode_entry
+from lingxi.testing.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def gateway(module_services: Callable[..., ServiceProcess], redis_url: str) -> ServiceProcess:
+    # Maintenance approved in CN as compliance records it (no compliance process needed); HK stays unfiled.
+    now = datetime.now(UTC)
+    record = FeatureRecord(
+        feature="maintenance",
+        region=Region.CN,
+        changes=(
+            FeatureStatusChange(
+                status=FeatureStatus.APPROVED,
+                filing_number="DEV-MAINTENANCE-0001",
+                effective_at=now - timedelta(days=1),
+                changed_by="admin:test",
+                request_id=uuid4(),
+                recorded_at=now,
+            ),
+        ),
+    )
+    process = module_services("gateway", "gateway-1")
+    client = redis.Redis.from_url(redis_url)
+    client.hset(FEATURE_REGISTRY_KEY, FeatureRecord.field_name("maintenance", "CN"), record.model_dump_json())
+    client.incr(FEATURE_REGISTRY_VERSION_KEY)
+    client.close()
+    return process
+
+
+@pytest.fixture
+def client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+MODEL = next(iter(known_models().values()))
+
+
+def reading(device_id: str = "dev-tele-1", minutes_ago: float = 10, **changes: Any) -> dict[str, Any]:
+    measured = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    base = {
+        "device_id": device_id,
+        "device_model": MODEL.code,
+        "measured_at": measured.isoformat().replace("+00:00", "Z"),
+        "battery_level": 76,
+        "full_charge_capacity_mah": MODEL.design_capacity_mah - 300,
+        "design_capacity_mah": MODEL.design_capacity_mah,
+        "cycle_count": 412,
+        "temperature_c": 36.5,
+        "voltage_mv": 3875,
+        "current_ma": -420,
+        "charging_state": "discharging",
+        "thermal_state": "none",
+        "storage_used_bytes": 201_863_462_912,
+        "storage_total_bytes": 256_000_000_000,
+        "app_crash_count": 0,
+        "reboot_count": 0,
+        "os_version": "LingOS 5.1.0",
+    }
+    return {**base, **changes}
+
+
+def send(gateway: ServiceProcess, readings: list[Any], **body: Any) -> httpx.Response:
+    return httpx.post(f"{gateway.base_url}/v1/telemetry", json={"readings": readings, **body}, timeout=20)
+
+
+def batches(client: redis.Redis) -> list[TelemetryBatchReceived]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(TelemetryBatchReceived.stream)  # type: ignore[assignment]
+    return [TelemetryBatchReceived.model_validate_json(decode_entry(fields)[0]) for _, fields in entries]
+
+
+def test_a_valid_batch_is_one_event_with_every_reading(gateway: ServiceProcess, client: redis.Redis) -> None:
+    client.delete(TelemetryBatchReceived.stream)
+    sent = [reading(f"dev-ok-{i}", minutes_ago=i) for i in range(3)]
+    response = send(gateway, sent)
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["accepted"] == 3
+    assert answer["rejected"] == []
+    [batch] = batches(client)
+    assert str(batch.event_id) == answer["event_id"]
+    assert batch.region is Region.CN
+    assert [r.device_id for r in batch.readings] == ["dev-ok-0", "dev-ok-1", "dev-ok-2"]
+    assert batch.readings[1].measured_at == datetime.fromisoformat(sent[1]["measured_at"])
+    assert batch.readings[0].design_capacity_mah == MODEL.design_capacity_mah
+
+
+def test_good_readings_pass_and_each_bad_one_is_named_with_its_reason(
+    gateway: ServiceProcess, client: redis.Redis
+) -> None:
+    client.delete(TelemetryBatchReceived.stream)
+    missing = reading("dev-missing")
+    del missing["os_version"]
+    sent = [
+        reading("dev-good-a"),
+        reading("dev-full", battery_level=140),
+        reading("dev-negative", full_charge_capacity_mah=-5),
+        reading("dev-hot", temperature_c=300),
+        reading("dev-unknown", device_model="LX-1999-NOPE"),
+        missing,
+        reading("dev-ahead", minutes_ago=-60),
+        reading("dev-capacity", design_capacity_mah=MODEL.design_capacity_mah + 1),
+        reading("dev-text", cycle_count="412"),
+        "not a reading",
+        reading("dev-good-b"),
+    ]
+    response = send(gateway, sent)
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["accepted"] == 2
+    reasons = {r["index"]: (r["device_id"], r["reason"]) for r in answer["rejected"]}
+    assert reasons == {
+        1: ("dev-full", "battery_level: must be at most 100 (got 140)"),
+        2: ("dev-negative", "full_charge_capacity_mah: must be at least 0 (got -5)"),
+        3: ("dev-hot", "temperature_c: must be at most 125 (got 300)"),
+        4: ("dev-unknown", "device_model: unknown model 'LX-1999-NOPE'"),
+        5: ("dev-missing", "os_version: is required"),
+        6: ("dev-ahead", reasons[6][1]),
+        7: ("dev-capacity", reasons[7][1]),
+        8: ("dev-text", "cycle_count: Input should be a valid integer (got '412')"),
+        9: (None, "a reading must be a JSON object (got 'not a reading')"),
+    }
+    assert reasons[6][1].startswith("measured_at: 60 minutes ahead of the gateway's clock")
+    assert f"designed for {MODEL.design_capacity_mah} mAh" in reasons[7][1]
+    [batch] = batches(client)
+    assert [r.device_id for r in batch.readings] == ["dev-good-a", "dev-good-b"]
+
+
+def test_a_batch_with_no_good_reading_is_422_and_publishes_nothing(
+    gateway: ServiceProcess, client: redis.Redis
+) -> None:
+    client.delete(TelemetryBatchReceived.stream)
+    response = send(gateway, [reading(battery_level=-1), reading(minutes_ago=60 * 24 * 40)])
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["accepted"] == 0
+    assert answer["event_id"] is None
+    assert [r["index"] for r in answer["rejected"]] == [0, 1]
+    assert answer["rejected"][1]["reason"] == "measured_at: older than 30 days"
+    assert not client.exists(TelemetryBatchReceived.stream)
+
+
+def test_more_readings_than_the_limit_or_none_are_refused(
+    gateway: ServiceProcess, client: redis.Redis
+) -> None:
+    client.delete(TelemetryBatchReceived.stream)
+    too_many = send(gateway, [reading(f"dev-{i}") for i in range(501)])
+    assert too_many.status_code == 422, too_many.text
+    [error] = too_many.json()["detail"]
+    assert error["loc"] == ["body", "readings"]
+    assert "500" in error["msg"]
+    assert send(gateway, []).status_code == 422
+    assert not client.exists(TelemetryBatchReceived.stream)
+    at_limit = send(gateway, [reading(f"dev-{i}") for i in range(500)])  # 240 KB: past the 64 KiB default
+    assert at_limit.status_code == 202, at_limit.text
+    assert at_limit.json()["accepted"] == 500
+
+
+def test_a_region_where_maintenance_is_not_approved_is_451(
+    gateway: ServiceProcess, client: redis.Redis
+) -> None:
+    client.delete(TelemetryBatchReceived.stream)
+    refused = send(gateway, [reading()], region="HK")
+    assert refused.status_code == 451, refused.text
+    assert refused.json()["detail"] == "maintenance is not approved in region HK (status: not_filed)"
+    assert not client.exists(TelemetryBatchReceived.stream)
+
+
+def test_health_is_what_maintenance_stored_and_404_without(
+    gateway: ServiceProcess, client: redis.Redis
+) -> None:
+    summary = {"device_id": "dev-health", "readings": 42, "battery_health_pct": 91.5, "open_alerts": []}
+    client.set(device_health_key("dev-health"), json.dumps(summary))
+    found = httpx.get(f"{gateway.base_url}/v1/devices/dev-health/health", timeout=10)
+    assert found.status_code == 200, found.text
+    assert found.json() == summary
+    missing = httpx.get(f"{gateway.base_url}/v1/devices/dev-never-seen/health", timeout=10)
+    assert missing.status_code == 404
+    assert "dev-never-seen" in missing.json()["detail"]
+    bad = httpx.get(f"{gateway.base_url}/v1/devices/bad%20id/health", timeout=10)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["path", "device_id"]
+
+
+def test_alerts_newest_first_filtered_by_status(gateway: ServiceProcess, client: redis.Redis) -> None:
+    def alert(condition: str, raised_day: int, cleared_day: int | None = None) -> str:
+        value = {
+            "condition": condition,
+            "severity": "warning",
+            "status": "open" if cleared_day is None else "cleared",
+            "raised_at": f"2026-11-{raised_day:02d}T08:00:00+00:00",
+        }
+        if cleared_day is not None:
+            value["cleared_at"] = f"2026-11-{cleared_day:02d}T08:00:00+00:00"
+        return json.dumps(value)
+
+    client.hset(
+        device_alerts_key("dev-alerts"),
+        mapping={
+            "a-heat": alert("overheating", 3, cleared_day=4),
+            "a-battery": alert("battery_wear", 10),
+            "a-storage": alert("storage_full", 20),
+        },
+    )
+
+    def alerts(status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        response = httpx.get(f"{gateway.base_url}/v1/devices/dev-alerts/alerts", params=params, timeout=10)
+        assert response.status_code == 200, response.text
+        body: list[dict[str, Any]] = response.json()
+        return body
+
+    assert [a["alert_id"] for a in alerts()] == ["a-storage", "a-battery"]
+    assert [a["alert_id"] for a in alerts("all")] == ["a-storage", "a-battery", "a-heat"]
+    [cleared] = alerts("cleared")
+    assert cleared["condition"] == "overheating"
+    assert cleared["cleared_at"] == "2026-11-04T08:00:00+00:00"
+    none = httpx.get(f"{gateway.base_url}/v1/devices/dev-quiet/alerts", timeout=10)
+    assert none.status_code == 200
+    assert none.json() == []
+    wrong = httpx.get(f"{gateway.base_url}/v1/devices/dev-alerts/alerts", params={"status": "x"}, timeout=10)
+    assert wrong.status_code == 422
