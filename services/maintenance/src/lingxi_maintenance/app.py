@@ -1,17 +1,139 @@
-"""Maintenance service wiring. Health models arrive with the maintenance issue; today it subscribes
-and logs."""
+"""Maintenance service wiring: telemetry in, device states and alerts out.
+
+Two streams feed the same path: the gateway's ``TelemetryBatchReceived`` (up to 1,000 checked readings an
+entry) and the partners' raw ``TelemetryReported`` (one reading an entry). Both consumers take a whole
+read at once: the readings of all its entries are assessed together with one MGET of the device states
+and one pipeline writing the new states, health summaries and alert records (``store``), then each alert
+change is published as ``AlertRaised`` / ``AlertCleared``, caused by the event that carried the reading.
+
+A reading the domain refuses (unknown model, wrong design capacity, clock skew, invalid values) changes
+nothing, publishes nothing, and is logged (device id and reason; telemetry holds no personal data) and
+counted in ``lingxi_maintenance_readings_refused_total``; raising instead would retry the whole read.
+The runtime has no way yet for a batch handler to dead-letter one entry of its read.
+
+Within a replica, reads are handled one at a time (a lock), so the two consumers never interleave a
+device's load and save. Across replicas two reads naming the same device at once can still overwrite
+each other's state (last writer wins): rare, as a device reports every hour or so.
+"""
 
 from __future__ import annotations
 
-from lingxi.events.maintenance import TelemetryReported
+import asyncio
+from collections.abc import Sequence
+
+from lingxi.devices import known_models
+from lingxi.events.base import Event
+from lingxi.events.maintenance import (
+    AlertCleared,
+    AlertRaised,
+    TelemetryBatchReceived,
+    TelemetryReported,
+)
 from lingxi.runtime import HandlerContext, Service
+from prometheus_client import Counter
+
+from lingxi_maintenance.alerts import AlertChange, RaisedAlert
+from lingxi_maintenance.ingest import Incoming, ingest, reading_of
+from lingxi_maintenance.store import MaintenanceStore, SharedFleet
 
 service = Service("maintenance")
+store = MaintenanceStore(service.redis)
+fleet = SharedFleet(service.redis)
+_one_read_at_a_time = asyncio.Lock()
+
+READINGS = Counter(
+    "lingxi_maintenance_readings_total",
+    "Telemetry readings by outcome (assessed, duplicate, too_late, refused).",
+    ["source", "outcome"],
+)
+REFUSED = Counter(
+    "lingxi_maintenance_readings_refused_total",
+    "Telemetry readings the domain refused, by reason.",
+    ["source", "reason"],
+)
 
 
-@service.consumer(TelemetryReported)
-async def on_telemetry(reading: TelemetryReported, ctx: HandlerContext) -> None:
-    service.log.info("telemetry received; health models are not built yet", device_model=reading.device_model)
+async def _sync_fleet_quietly() -> None:
+    """Share the fleet models; a Redis hiccup must not stop the replica from starting or stopping."""
+    try:
+        await fleet.sync()
+    except Exception as error:
+        service.log.warning("fleet models not synced", error=repr(error))
+
+
+service.on_startup.append(_sync_fleet_quietly)
+service.on_shutdown.append(_sync_fleet_quietly)
+
+
+def alert_event(change: AlertChange, cause: Event) -> AlertRaised | AlertCleared:
+    """The event announcing an alert change (in the region of the telemetry that caused it)."""
+    if isinstance(change, RaisedAlert):
+        return AlertRaised(
+            region=cause.region,
+            alert_id=change.alert_id,
+            device_id=change.device_id,
+            condition=change.condition,
+            severity=change.severity,
+            evidence=change.evidence,
+            recommended_action_zh=change.recommended_action_zh,
+            recommended_action_en=change.recommended_action_en,
+        )
+    return AlertCleared(
+        region=cause.region,
+        alert_id=change.alert_id,
+        device_id=change.device_id,
+        condition=change.condition,
+        evidence=change.evidence,
+    )
+
+
+async def handle_readings(
+    incoming: list[Incoming], inputs: Sequence[Event], ctx: HandlerContext, source: str
+) -> None:
+    """Assess one read's readings, store the outcome, publish the alert changes."""
+    async with _one_read_at_a_time:
+        states, unreadable = await store.load_states(i.reading.device_id for i in incoming)
+        for device_id in unreadable:
+            service.log.error("device state unreadable; starting it over", device_id=device_id)
+        outcome = ingest(incoming, states, fleet.models, known_models())
+        # Built before the write: an event that fails validation must fail the read before it is stored.
+        events = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
+        await store.save(outcome)
+    READINGS.labels(source, "assessed").inc(outcome.assessed)
+    for why, count in outcome.ignored.items():
+        READINGS.labels(source, why).inc(count)
+    for refused in outcome.refused:
+        READINGS.labels(source, "refused").inc()
+        REFUSED.labels(source, refused.reason.value).inc()
+        service.log.warning(
+            "telemetry reading refused",
+            device_id=refused.device_id,
+            reason=refused.reason.value,
+            detail=refused.detail,
+            input_event_id=str(inputs[refused.origin].event_id),
+        )
+    for event, cause in events:
+        await ctx.publish(event, cause=cause)
+    try:
+        await fleet.maybe_sync()
+    except Exception as error:  # the read is stored: a failed sync must not retry it
+        service.log.warning("fleet models not synced", error=repr(error))
+
+
+@service.consumer(TelemetryBatchReceived, batch=True)
+async def on_telemetry_batches(batches: Sequence[TelemetryBatchReceived], ctx: HandlerContext) -> None:
+    incoming = [
+        Incoming(reading_of(reading), batch.occurred_at, index)
+        for index, batch in enumerate(batches)
+        for reading in batch.readings
+    ]
+    await handle_readings(incoming, batches, ctx, "gateway")
+
+
+@service.consumer(TelemetryReported, batch=True)
+async def on_telemetry_reported(events: Sequence[TelemetryReported], ctx: HandlerContext) -> None:
+    incoming = [Incoming(reading_of(event), event.occurred_at, index) for index, event in enumerate(events)]
+    await handle_readings(incoming, events, ctx, "raw")
 
 
 app = service.asgi()

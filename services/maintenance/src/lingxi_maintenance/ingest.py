@@ -1,0 +1,199 @@
+"""One read of telemetry in, the devices' new states and alert changes out: the service's per-batch logic.
+
+Pure: no Redis, no clock. The service loads the states of the devices a read names (one MGET), calls
+``ingest`` and writes what it returns (one pipeline)::
+
+    incoming = [Incoming(reading_of(r), batch.occurred_at, origin=i) for i, batch in ... for r in ...]
+    outcome = ingest(incoming, states, fleet_models, known_models())
+    outcome.states      # device id → its new state (only devices at least one reading was used for)
+    outcome.summaries   # device id → HealthSummary after its last reading
+    outcome.changes     # alert changes, each with the origin of the reading that made it
+    outcome.refused     # readings the domain refused, with the reason; they changed nothing
+
+Each device's readings are assessed in ``measured_at`` order (``health.assess`` copes with late ones, but
+sorting a read first keeps its alerts in time order). A reading is refused, before anything is touched,
+for an unknown device model, a design capacity that is not its model's, a ``measured_at`` more than
+``MAX_CLOCK_SKEW`` after the event reported it, or whatever ``assess`` refuses (ValueError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from lingxi.devices import DeviceModel
+from lingxi.events.maintenance import TelemetryReading, TelemetryReported
+
+from lingxi_maintenance.alerts import AlertChange
+from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, HealthSummary, assess, summarize
+from lingxi_maintenance.heat import FleetModels
+from lingxi_maintenance.readings import Reading
+from lingxi_maintenance.state import DeviceState
+
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "Incoming",
+    "IngestOutcome",
+    "OriginChange",
+    "RefusalReason",
+    "Refused",
+    "ingest",
+    "reading_of",
+]
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""A reading measured later than this after the event that reports it comes from a wrong handset clock:
+its future time would make every later, correct reading look too late."""
+
+
+class RefusalReason(StrEnum):
+    """Why the domain refused a reading (the label of the service's refusal counter)."""
+
+    UNKNOWN_MODEL = "unknown_model"
+    DESIGN_CAPACITY_MISMATCH = "design_capacity_mismatch"
+    CLOCK_SKEW = "clock_skew"
+    INVALID_READING = "invalid_reading"
+    """``assess`` refused it (ValueError): the detail names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One reading to ingest, with when its event reported it and where it came from."""
+
+    reading: Reading
+    reported_at: datetime
+    """``occurred_at`` of the event that carried the reading (timezone-aware)."""
+    origin: int
+    """Index of that event in the handler's input, so an alert can name its cause."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A reading the domain refused; it changed no state."""
+
+    origin: int
+    device_id: str
+    reason: RefusalReason
+    detail: str
+    """What is wrong, naming the field (no personal data: telemetry has none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OriginChange:
+    """An alert change and the input event whose reading made it."""
+
+    origin: int
+    change: AlertChange
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    """What one read of telemetry did (see the module doc)."""
+
+    states: dict[str, DeviceState] = field(default_factory=dict)
+    summaries: dict[str, HealthSummary] = field(default_factory=dict)
+    changes: list[OriginChange] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Readings assess did not use, by why: ``duplicate`` or ``too_late`` (not refusals: a replay)."""
+    assessed: int = 0
+    """Readings folded into a device's state."""
+
+
+def reading_of(item: TelemetryReading | TelemetryReported) -> Reading:
+    """The domain's record of a reading from either event shape (validated at the edge)."""
+    return Reading(
+        device_id=item.device_id,
+        device_model=item.device_model,
+        measured_at=item.measured_at,
+        battery_level=item.battery_level,
+        full_charge_capacity_mah=item.full_charge_capacity_mah,
+        design_capacity_mah=item.design_capacity_mah,
+        cycle_count=item.cycle_count,
+        temperature_c=item.temperature_c,
+        voltage_mv=item.voltage_mv,
+        current_ma=item.current_ma,
+        charging_state=item.charging_state.value,
+        thermal_state=item.thermal_state.value,
+        storage_used_bytes=item.storage_used_bytes,
+        storage_total_bytes=item.storage_total_bytes,
+        app_crash_count=item.app_crash_count,
+        reboot_count=item.reboot_count,
+        os_version=item.os_version,
+    )
+
+
+def _refusal(item: Incoming, device_models: Mapping[str, DeviceModel]) -> Refused | None:
+    """The edge checks the domain makes itself (the raw stream is not checked by the gateway)."""
+    r = item.reading
+    model = device_models.get(r.device_model)
+    if model is None:
+        return Refused(
+            item.origin,
+            r.device_id,
+            RefusalReason.UNKNOWN_MODEL,
+            f"device_model {r.device_model!r} is unknown",
+        )
+    if r.design_capacity_mah != model.design_capacity_mah:
+        return Refused(
+            item.origin,
+            r.device_id,
+            RefusalReason.DESIGN_CAPACITY_MISMATCH,
+            f"design_capacity_mah {r.design_capacity_mah} is not {model.code}'s {model.design_capacity_mah}",
+        )
+    if r.measured_at - item.reported_at > MAX_CLOCK_SKEW:
+        return Refused(
+            item.origin,
+            r.device_id,
+            RefusalReason.CLOCK_SKEW,
+            f"measured_at {r.measured_at.isoformat()} is more than {MAX_CLOCK_SKEW} after the report "
+            f"({item.reported_at.isoformat()})",
+        )
+    return None
+
+
+def ingest(
+    incoming: Sequence[Incoming],
+    states: Mapping[str, DeviceState | None],
+    fleet: FleetModels,
+    device_models: Mapping[str, DeviceModel],
+    settings: HealthSettings = DEFAULT_SETTINGS,
+) -> IngestOutcome:
+    """Assess every reading of a read against its device's state (absent or None: a new device).
+
+    The states passed in are updated in place (``assess`` does) and ``fleet`` learns from the readings
+    used; a refused reading touches neither.
+    """
+    by_device: dict[str, list[Incoming]] = {}
+    for item in incoming:
+        by_device.setdefault(item.reading.device_id, []).append(item)
+    outcome = IngestOutcome()
+    for device_id, items in by_device.items():
+        items.sort(key=lambda i: i.reading.measured_at)  # stable: equal times keep their arrival order
+        state = states.get(device_id)
+        used = False
+        for item in items:
+            refused = _refusal(item, device_models)
+            if refused is not None:
+                outcome.refused.append(refused)
+                continue
+            try:
+                result = assess(state, item.reading, fleet, settings)
+            except ValueError as error:
+                outcome.refused.append(
+                    Refused(item.origin, device_id, RefusalReason.INVALID_READING, str(error))
+                )
+                continue
+            state = result.state
+            if result.ignored is not None:
+                outcome.ignored[result.ignored] = outcome.ignored.get(result.ignored, 0) + 1
+                continue
+            used = True
+            outcome.assessed += 1
+            outcome.changes.extend(OriginChange(item.origin, change) for change in result.changes)
+        if used and state is not None:
+            outcome.states[device_id] = state
+            outcome.summaries[device_id] = summarize(device_id, state, settings)
+    return outcome

@@ -1,0 +1,301 @@
+"""Maintenance's Redis on a real Redis: states, the gateway's read models, the shared fleet models, and
+the service's handler path from telemetry events to stored records and published alerts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from lingxi.devices import DeviceModel, known_models
+from lingxi.events.base import Region
+from lingxi.events.maintenance import (
+    AlertCondition,
+    AlertRaised,
+    AlertSeverity,
+    TelemetryBatchReceived,
+    device_alerts_key,
+    device_health_key,
+)
+from lingxi.runtime.delivery import Outbox
+from lingxi_maintenance.alerts import ClearedAlert, RaisedAlert, alert_id
+from lingxi_maintenance.health import DEFAULT_SETTINGS
+from lingxi_maintenance.heat import FleetModels
+from lingxi_maintenance.ingest import Incoming, IngestOutcome, OriginChange, ingest
+from lingxi_maintenance.readings import Reading
+from lingxi_maintenance.store import (
+    FLEET_KEY,
+    LearningFleet,
+    MaintenanceStore,
+    SharedFleet,
+    state_key,
+)
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+
+GB = 1_000_000_000
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+MODELS = {"LX-A": DeviceModel("LX-A", 5000)}
+
+
+@pytest.fixture
+async def client(redis_client: redis.Redis, redis_url: str) -> AsyncIterator[Redis]:
+    async_client = Redis.from_url(redis_url)
+    yield async_client
+    await async_client.aclose()
+
+
+async def get(client: Redis, key: str) -> bytes | str:
+    value = await client.get(key)
+    assert value is not None, f"{key} is not stored"
+    return value
+
+
+async def hget(client: Redis, key: str, field: str) -> bytes | str:
+    value = await client.hget(key, field)
+    assert value is not None, f"{key} has no {field}"
+    return value
+
+
+def reading(at: datetime, device: str = "dev-1", **overrides: object) -> Reading:
+    fields: dict[str, object] = {
+        "device_id": device,
+        "device_model": "LX-A",
+        "measured_at": at,
+        "battery_level": 60,
+        "full_charge_capacity_mah": 4700,
+        "design_capacity_mah": 5000,
+        "cycle_count": 200,
+        "temperature_c": 31.0,
+        "voltage_mv": 3900,
+        "current_ma": -150,
+        "charging_state": "discharging",
+        "thermal_state": "none",
+        "storage_used_bytes": 100 * GB,
+        "storage_total_bytes": 256 * GB,
+        "app_crash_count": 0,
+        "reboot_count": 0,
+        "os_version": "LingOS 5.1.0",
+    }
+    fields.update(overrides)
+    return Reading(**fields)  # type: ignore[arg-type]
+
+
+def crash_burst(device: str, start: datetime = T0) -> list[Incoming]:
+    return [
+        Incoming(r, r.measured_at, 0)
+        for r in (reading(start + k * timedelta(minutes=10), device, app_crash_count=4) for k in range(6))
+    ]
+
+
+def raised(device: str, at: datetime) -> RaisedAlert:
+    return RaisedAlert(
+        alert_id(device, AlertCondition.CRASH_LOOP, 1),
+        device,
+        AlertCondition.CRASH_LOOP,
+        AlertSeverity.WARNING,
+        at,
+        {"crashes_last_hour": 9.0},
+        "应用频繁崩溃。",
+        "Apps keep crashing.",
+    )
+
+
+def cleared(alert: RaisedAlert, at: datetime) -> ClearedAlert:
+    return ClearedAlert(alert.alert_id, alert.device_id, alert.condition, at, {"crashes_last_day": 0})
+
+
+async def test_states_round_trip_and_the_health_summary_is_written_beside_them(client: Redis) -> None:
+    store = MaintenanceStore(client)
+    assert await store.load_states(["dev-1", "dev-2"]) == ({"dev-1": None, "dev-2": None}, [])
+    outcome = ingest(crash_burst("dev-1"), {}, FleetModels(), MODELS)
+    await store.save(outcome)
+
+    states, unreadable = await store.load_states(["dev-1", "dev-2", "dev-1"])
+    assert unreadable == []
+    assert states["dev-2"] is None
+    loaded = states["dev-1"]
+    assert loaded is not None
+    assert loaded.to_bytes() == outcome.states["dev-1"].to_bytes()
+    assert 0 < await client.ttl(state_key("dev-1")) <= store.state_ttl_s
+
+    health = json.loads(await get(client, device_health_key("dev-1")))
+    assert health == json.loads(json.dumps(outcome.summaries["dev-1"].to_dict()))
+    assert health["readings"] == 6
+    assert health["open_alerts"][0]["condition"] == "crash_loop"
+
+    # The raise is in the alerts hash with what the gateway shows.
+    records = await client.hgetall(device_alerts_key("dev-1"))
+    assert len(records) == 1
+    record = json.loads(next(iter(records.values())))
+    assert record["status"] == "open"
+    assert record["cleared_at"] is None
+    assert record["alert_id"] == health["open_alerts"][0]["alert_id"]
+    assert record["recommended_action_zh"]
+    assert record["recommended_action_en"]
+    assert 0 < await client.ttl(device_alerts_key("dev-1")) <= store.alerts_ttl_s
+
+
+async def test_an_unreadable_state_is_reported_and_starts_over(client: Redis) -> None:
+    await client.set(state_key("dev-1"), b"\xffnot a state")
+    states, unreadable = await MaintenanceStore(client).load_states(["dev-1"])
+    assert states == {"dev-1": None}
+    assert unreadable == ["dev-1"]
+
+
+async def test_clearing_keeps_the_raise_and_prunes_long_cleared_alerts(client: Redis) -> None:
+    store = MaintenanceStore(client, alerts_ttl_s=30 * 24 * 3600)
+    old = raised("dev-1", T0)
+    await store.save(IngestOutcome(changes=[OriginChange(0, old)]))
+    await store.save(IngestOutcome(changes=[OriginChange(0, cleared(old, T0 + HOUR))]))
+    record = json.loads(await hget(client, device_alerts_key("dev-1"), str(old.alert_id)))
+    assert record["status"] == "cleared"
+    assert record["cleared_at"] == (T0 + HOUR).isoformat()
+    assert record["cleared_evidence"] == {"crashes_last_day": 0}
+    assert record["severity"] == "warning"
+    assert record["recommended_action_zh"] == "应用频繁崩溃。"
+    assert record["evidence"] == {"crashes_last_hour": 9.0}
+
+    # 40 days later another alert clears: the one cleared long ago goes, the open one stays.
+    later = T0 + timedelta(days=40)
+    new = replace(raised("dev-1", later), alert_id=alert_id("dev-1", AlertCondition.CRASH_LOOP, 2))
+    still_open = replace(raised("dev-1", later), alert_id=alert_id("dev-1", AlertCondition.REBOOT_STORM, 3))
+    await store.save(IngestOutcome(changes=[OriginChange(0, new), OriginChange(0, still_open)]))
+    await store.save(IngestOutcome(changes=[OriginChange(0, cleared(new, later + HOUR))]))
+    keys = await client.hkeys(device_alerts_key("dev-1"))
+    ids = {key.decode() if isinstance(key, bytes) else key for key in keys}
+    assert ids == {str(new.alert_id), str(still_open.alert_id)}
+
+
+async def test_a_clear_whose_raise_is_gone_is_recorded_without_it(client: Redis) -> None:
+    alert = raised("dev-1", T0)
+    await MaintenanceStore(client).save(IngestOutcome(changes=[OriginChange(0, cleared(alert, T0 + HOUR))]))
+    record = json.loads(await hget(client, device_alerts_key("dev-1"), str(alert.alert_id)))
+    assert record["status"] == "cleared"
+    assert record["severity"] is None
+    assert record["raised_at"] is None
+    assert record["condition"] == "crash_loop"
+
+
+def test_the_learning_fleet_records_what_it_learned_after_clipping() -> None:
+    settings = replace(DEFAULT_SETTINGS, heat_warmup_readings=5, heat_memory_readings=1000)
+    fleet, plain = LearningFleet(), FleetModels()
+    for temperature in (30.0, 31.0, 30.5, 29.5, 30.0, 90.0, 30.2):  # 90 °C is clipped once warm
+        fleet.learn("LX-A", "idle", temperature, settings)
+        plain.learn("LX-A", "idle", temperature, settings)
+    learned = fleet.take_learned().to_dict()["LX-A"]["idle"]
+    model = plain.to_dict()["LX-A"]["idle"]
+    assert learned["n"] == 7
+    assert learned["mean"] == pytest.approx(model["mean"], abs=1e-9)
+    assert learned["var"] == pytest.approx(model["var"], rel=1e-9)
+    assert learned["mean"] < 35.0  # the outlier counted clipped, not as 90 °C
+    assert fleet.take_learned().to_dict() == {}  # taken: recording starts afresh
+
+
+async def test_replicas_share_what_they_learn_without_counting_it_twice(client: Redis) -> None:
+    a, b = SharedFleet(client, every_s=0), SharedFleet(client, every_s=0)
+    for _k in range(10):
+        a.models.learn("LX-A", "idle", 30.0, DEFAULT_SETTINGS)
+        b.models.learn("LX-A", "idle", 34.0, DEFAULT_SETTINGS)
+    b.models.learn("LX-A", "charge", 36.0, DEFAULT_SETTINGS)
+    await a.sync()
+    await b.sync()
+    await a.sync()  # nothing new: syncing again must not add the shared readings once more
+    await b.sync()
+    for replica in (a, b):
+        idle = replica.models.get("LX-A", "idle")
+        assert idle is not None
+        assert idle.n == 20
+        assert idle.mean.get() == pytest.approx(32.0)
+        assert replica.models.get("LX-A", "charge") is not None
+    stored = json.loads(await get(client, FLEET_KEY))
+    assert stored["LX-A"]["idle"]["n"] == 20
+
+    # What a replica learns after a sync reaches the other at their next syncs.
+    a.models.learn("LX-A", "idle", 32.0, DEFAULT_SETTINGS)
+    assert await a.maybe_sync()
+    assert await b.maybe_sync()
+    idle_b = b.models.get("LX-A", "idle")
+    assert idle_b is not None
+    assert idle_b.n == 21
+
+
+async def test_the_handler_stores_the_read_and_publishes_alerts_caused_by_their_batch(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lingxi.runtime import HandlerContext
+    from lingxi_maintenance import app
+
+    monkeypatch.setattr(app, "store", MaintenanceStore(client))
+    monkeypatch.setattr(app, "fleet", SharedFleet(client))
+    code, model = next(iter(known_models().items()))
+    fields = {
+        "device_model": code,
+        "battery_level": 60,
+        "full_charge_capacity_mah": model.design_capacity_mah - 200,
+        "design_capacity_mah": model.design_capacity_mah,
+        "cycle_count": 200,
+        "temperature_c": 31.0,
+        "voltage_mv": 3900,
+        "current_ma": -150,
+        "charging_state": "discharging",
+        "thermal_state": "none",
+        "storage_used_bytes": 100 * GB,
+        "storage_total_bytes": 256 * GB,
+        "reboot_count": 0,
+        "os_version": "LingOS 5.1.0",
+    }
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def batch(device: str, crashes: int, **extra: object) -> TelemetryBatchReceived:
+        readings = [
+            {
+                **fields,
+                **extra,
+                "device_id": device,
+                "app_crash_count": crashes,
+                "measured_at": (now - timedelta(minutes=10 * (5 - k))).isoformat(),
+            }
+            for k in range(6)
+        ]
+        return TelemetryBatchReceived.model_validate_json(json.dumps({"region": "CN", "readings": readings}))
+
+    calm, crashy, unknown = (
+        batch("dev-calm", 0),
+        batch("dev-crashy", 4),
+        batch("dev-x", 0, device_model="NOPE"),
+    )
+    inputs = [calm, crashy, unknown]
+    refused_before = REGISTRY.get_sample_value(
+        "lingxi_maintenance_readings_refused_total", {"source": "gateway", "reason": "unknown_model"}
+    )
+    outbox = Outbox()
+    ctx = HandlerContext(app.service, outbox, {e.event_id: f"corr-{i}" for i, e in enumerate(inputs)}, None)
+    await app.on_telemetry_batches(inputs, ctx)
+
+    assert [o.stream for o in outbox.outputs] == [AlertRaised.stream]
+    assert outbox.outputs[0].owner == crashy.event_id
+    event = AlertRaised.model_validate_json(json.loads(outbox.outputs[0].payload)["data"])
+    assert event.causation_id == crashy.event_id
+    assert event.region == Region.CN
+    assert event.device_id == "dev-crashy"
+    assert event.condition == AlertCondition.CRASH_LOOP
+    record = json.loads(await hget(client, device_alerts_key("dev-crashy"), str(event.alert_id)))
+    assert record["recommended_action_en"] == event.recommended_action_en
+    assert await client.exists(device_health_key("dev-calm"), device_health_key("dev-crashy")) == 2
+    assert await client.exists(state_key("dev-x"), device_health_key("dev-x")) == 0
+    refused_after = REGISTRY.get_sample_value(
+        "lingxi_maintenance_readings_refused_total", {"source": "gateway", "reason": "unknown_model"}
+    )
+    assert refused_after == (refused_before or 0.0) + 6
+    assert json.loads(await get(client, FLEET_KEY))  # the fleet models were shared
+
+    # The same readings again (a retried read): nothing new to publish, the alert stays open once.
+    again = Outbox()
+    await app.on_telemetry_batches(inputs, HandlerContext(app.service, again, ctx.correlation_ids, None))
+    assert again.outputs == []
+    assert await client.hlen(device_alerts_key("dev-crashy")) == 1

@@ -1,0 +1,123 @@
+"""Device telemetry end to end: gateway, maintenance and compliance (which seeds the development
+approvals) as separate processes on real Redis: readings in, an alert out, health and alerts served."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from lingxi.devices import known_models
+from lingxi.events.maintenance import AlertRaised
+from lingxi.runtime.envelope import decode_entry
+from lingxi.testing.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+MODEL = next(iter(known_models().values()))
+
+
+@pytest.fixture(scope="module")
+def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
+    return {
+        "compliance": module_services("compliance", "compliance-1"),
+        "gateway": module_services("gateway", "gateway-1"),
+        "maintenance": module_services("maintenance", "maintenance-1"),
+    }
+
+
+def reading(device_id: str, minutes_ago: float, **changes: Any) -> dict[str, Any]:
+    measured = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {
+        "device_id": device_id,
+        "device_model": MODEL.code,
+        "measured_at": measured.isoformat().replace("+00:00", "Z"),
+        "battery_level": 64,
+        "full_charge_capacity_mah": MODEL.design_capacity_mah - 400,
+        "design_capacity_mah": MODEL.design_capacity_mah,
+        "cycle_count": 300,
+        "temperature_c": 34.0,
+        "voltage_mv": 3850,
+        "current_ma": -380,
+        "charging_state": "discharging",
+        "thermal_state": "none",
+        "storage_used_bytes": 100_000_000_000,
+        "storage_total_bytes": 256_000_000_000,
+        "app_crash_count": 0,
+        "reboot_count": 0,
+        "os_version": "LingOS 5.1.0",
+        **changes,
+    }
+
+
+def raised_alerts(client: redis.Redis) -> list[AlertRaised]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(AlertRaised.stream)  # type: ignore[assignment]
+    return [AlertRaised.model_validate_json(decode_entry(fields)[0]) for _, fields in entries]
+
+
+def eventually(probe: Callable[[], Any], timeout_s: float = 20) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if (value := probe()) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_a_crash_loop_becomes_an_alert_with_health_and_advice(
+    system: dict[str, ServiceProcess], redis_url: str
+) -> None:
+    gateway = system["gateway"].base_url
+    device = "dev-crashy-1"
+    # Crashes every few minutes for half an hour, and one reading the edge refuses (140%).
+    readings = [reading(device, minutes_ago=40 - 5 * i, app_crash_count=3) for i in range(6)]
+    answer = httpx.post(
+        f"{gateway}/v1/telemetry",
+        json={"readings": [*readings, reading(device, 1, battery_level=140)]},
+        timeout=20,
+    )
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["accepted"] == 6
+    assert [r["index"] for r in body["rejected"]] == [6]
+
+    def open_alerts() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = httpx.get(f"{gateway}/v1/devices/{device}/alerts", timeout=5).json()
+        return found
+
+    alerts = eventually(open_alerts)
+    assert [a["condition"] for a in alerts] == ["crash_loop"]
+    assert alerts[0]["status"] == "open"
+    assert alerts[0]["recommended_action_zh"]
+    assert alerts[0]["recommended_action_en"]
+
+    health = httpx.get(f"{gateway}/v1/devices/{device}/health", timeout=5)
+    assert health.status_code == 200, health.text
+    summary = health.json()
+    assert summary["device_id"] == device
+    assert summary["crashes_last_hour"] >= 5
+    assert [a["condition"] for a in summary["open_alerts"]] == ["crash_loop"]
+
+    client = redis.Redis.from_url(redis_url)
+    raised = [(a.device_id, a.condition.value) for a in raised_alerts(client)]
+    assert raised == [(device, "crash_loop")]
+
+
+def test_the_same_readings_again_raise_nothing_new(system: dict[str, ServiceProcess], redis_url: str) -> None:
+    gateway = system["gateway"].base_url
+    device = "dev-steady-1"
+    readings = [reading(device, minutes_ago=30 - 5 * i, app_crash_count=4) for i in range(5)]
+    for _ in range(2):  # a device retrying its upload sends the same readings twice
+        assert (
+            httpx.post(f"{gateway}/v1/telemetry", json={"readings": readings}, timeout=20).status_code == 202
+        )
+    client = redis.Redis.from_url(redis_url)
+
+    def raised_for_device() -> list[AlertRaised]:
+        return [a for a in raised_alerts(client) if a.device_id == device]
+
+    assert len(eventually(raised_for_device)) == 1
+    time.sleep(1.5)  # the second batch has been read by now
+    assert len(raised_for_device()) == 1
