@@ -3,6 +3,7 @@ approvals) as separate processes on real Redis: readings in, an alert out, healt
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,9 @@ import httpx
 import pytest
 import redis
 from lingxi.devices import known_models
-from lingxi.events.maintenance import AlertRaised
+from lingxi.events.maintenance import AlertRaised, TelemetryReported
+from lingxi.events.registry import dead_letter_stream
+from lingxi.runtime.delivery import stream_entry
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
 
@@ -121,3 +124,29 @@ def test_the_same_readings_again_raise_nothing_new(system: dict[str, ServiceProc
     assert len(eventually(raised_for_device)) == 1
     time.sleep(1.5)  # the second batch has been read by now
     assert len(raised_for_device()) == 1
+
+
+def test_a_partner_reading_the_domain_refuses_is_dead_lettered_alone(
+    system: dict[str, ServiceProcess], redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.delete(dead_letter_stream(TelemetryReported.stream))
+    good = TelemetryReported.model_validate_json(
+        json.dumps({"region": "CN", **reading("dev-partner-ok", minutes_ago=3)})
+    )
+    unknown = TelemetryReported.model_validate_json(
+        json.dumps({"region": "CN", **reading("dev-partner-odd", minutes_ago=3, device_model="ZZ-9")})
+    )
+    for event in (unknown, good):
+        client.xadd(TelemetryReported.stream, stream_entry(event, str(event.event_id)))  # type: ignore[arg-type]
+    gateway = system["gateway"].base_url
+
+    def health_of_good() -> bool:
+        return httpx.get(f"{gateway}/v1/devices/dev-partner-ok/health", timeout=5).status_code == 200
+
+    assert eventually(health_of_good)
+    assert eventually(lambda: client.xlen(dead_letter_stream(TelemetryReported.stream)) == 1)
+    ((_, fields),) = client.xrange(dead_letter_stream(TelemetryReported.stream))
+    assert fields[b"dlq.reason"] == b"reading_refused"
+    assert b"unknown_model" in fields[b"dlq.error"]
+    assert httpx.get(f"{gateway}/v1/devices/dev-partner-odd/health", timeout=5).status_code == 404

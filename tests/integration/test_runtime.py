@@ -325,6 +325,43 @@ async def test_the_same_event_twice_in_one_batch_publishes_its_outputs_once(
     assert len(drafts_in(redis_client)) == 1
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+async def test_a_handler_can_dead_letter_one_input_and_commit_the_others(
+    redis_client: redis.Redis, redis_url: str, batch: bool
+) -> None:
+    service = make_service(redis_url, max_records=50)
+    calls: list[int] = []
+
+    async def visit(event: QueryReceived, ctx: HandlerContext) -> None:
+        calls.append(1)
+        await ctx.publish(a_draft_for(event), cause=event)  # published, then refused: the draft is dropped
+        if event.text == "refuse me":
+            ctx.reject(event, "reading_refused", "battery_level: must be at most 100 (got 140)")
+
+    async def handle_each(event: QueryReceived, ctx: HandlerContext) -> None:
+        await visit(event, ctx)
+
+    async def handle_batch(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        for event in events:
+            await visit(event, ctx)
+
+    service.consumer(QueryReceived, batch=batch)(handle_batch if batch else handle_each)
+    good = [a_query(text=f"query {n}") for n in range(4)]
+    refused = a_query(text="refuse me")
+    for event in [*good[:2], refused, *good[2:]]:
+        redis_client.xadd(STREAM, encode_entry(event.model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and len(calls) == 5)
+    assert sorted(d.request_id for d, _ in drafts_in(redis_client)) == sorted(e.request_id for e in good)
+    letters = redis_client.xrange(dead_letter_stream(STREAM))
+    assert len(letters) == 1
+    fields = letters[0][1]
+    assert fields[b"dlq.reason"] == b"reading_refused"
+    assert b"battery_level" in fields[b"dlq.error"]
+    assert refused.event_id.hex in decode_entry(fields)[0].replace("-", "")
+    assert len(calls) == 5, "nothing was retried"
+
+
 async def test_a_batch_logs_one_line_per_event_with_its_context(
     redis_client: redis.Redis, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

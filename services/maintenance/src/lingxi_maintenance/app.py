@@ -8,8 +8,9 @@ change is published as ``AlertRaised`` / ``AlertCleared``, caused by the event t
 
 A reading the domain refuses (unknown model, wrong design capacity, clock skew, invalid values) changes
 nothing, publishes nothing, and is logged (device id and reason; telemetry holds no personal data) and
-counted in ``lingxi_maintenance_readings_refused_total``; raising instead would retry the whole read.
-The runtime has no way yet for a batch handler to dead-letter one entry of its read.
+counted in ``lingxi_maintenance_readings_refused_total``. From the raw stream, where an entry is one
+reading, the entry is dead-lettered with the reason (``ctx.reject``) while the rest of the read is
+committed; inside a gateway batch, whose readings the gateway already checked, it is only counted.
 
 Within a replica, reads are handled one at a time (a lock), so the two consumers never interleave a
 device's load and save. Across replicas two reads naming the same device at once can still overwrite
@@ -112,12 +113,18 @@ async def handle_readings(
             detail=refused.detail,
             input_event_id=str(inputs[refused.origin].event_id),
         )
+        if source == RAW:  # one reading an entry: that entry goes to the dead-letter stream, alone
+            ctx.reject(inputs[refused.origin], "reading_refused", f"{refused.reason.value}: {refused.detail}")
     for event, cause in events:
         await ctx.publish(event, cause=cause)
     try:
         await fleet.maybe_sync()
     except Exception as error:  # the read is stored: a failed sync must not retry it
         service.log.warning("fleet models not synced", error=repr(error))
+
+
+RAW = "raw"
+"""The partners' stream, one reading an entry."""
 
 
 @service.consumer(TelemetryBatchReceived, batch=True)
@@ -133,7 +140,7 @@ async def on_telemetry_batches(batches: Sequence[TelemetryBatchReceived], ctx: H
 @service.consumer(TelemetryReported, batch=True)
 async def on_telemetry_reported(events: Sequence[TelemetryReported], ctx: HandlerContext) -> None:
     incoming = [Incoming(reading_of(event), event.occurred_at, index) for index, event in enumerate(events)]
-    await handle_readings(incoming, events, ctx, "raw")
+    await handle_readings(incoming, events, ctx, RAW)
 
 
 app = service.asgi()

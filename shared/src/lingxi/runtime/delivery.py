@@ -59,9 +59,18 @@ class Output:
 @dataclass
 class Outbox:
     outputs: list[Output] = field(default_factory=list)
+    rejected: dict[UUID, tuple[str, str]] = field(default_factory=dict)
+    """Inputs the handler refused (event_id -> reason, detail): dead-lettered, not committed."""
 
     def add(self, owner: UUID, event: Event, correlation_id: str) -> None:
         self.outputs.append(Output(owner, event.stream, stream_entry(event, correlation_id)[DATA_FIELD]))
+
+    def reject(self, owner: UUID, reason: str, detail: str) -> None:
+        self.rejected[owner] = (reason, detail)
+        self.outputs[:] = [o for o in self.outputs if o.owner != owner]
+
+    def kept(self, owner: UUID) -> bool:
+        return owner not in self.rejected
 
 
 def stream_entry(event: Event, correlation_id: str) -> dict[str, str]:

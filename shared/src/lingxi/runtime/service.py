@@ -100,7 +100,17 @@ class HandlerContext:
         correlation_id = self.correlation_ids[origin.event_id]
         if event.causation_id is None:
             event = event.model_copy(update={"causation_id": origin.event_id})
-        self.outbox.add(origin.event_id, event, correlation_id)
+        if self.outbox.kept(origin.event_id):
+            self.outbox.add(origin.event_id, event, correlation_id)
+
+    def reject(self, event: Event, reason: str, detail: str) -> None:
+        """Refuse one input for good (it can never succeed, e.g. a reading the domain refuses): when the
+        handler returns, it is moved to the dead-letter stream with ``reason`` (a short code) and
+        ``detail``, and whatever it published is dropped; the other inputs of the read are committed.
+        Raising instead would retry the whole read."""
+        if event.event_id not in self.correlation_ids:
+            raise ValueError(f"event {event.event_id} is not an input of this handler")
+        self.outbox.reject(event.event_id, reason, detail)
 
 
 @dataclass(slots=True, eq=False)
@@ -265,6 +275,11 @@ class Service:
         start_by = asyncio.get_running_loop().time() + self.settings.reclaim_idle_ms / 1000 - timeout_s
         run = self._run_batch if batch else self._run_each
         await run(handler, stream, todo, correlation_ids, outbox, start_by)
+        for item in todo:
+            if item.outcome == "ok" and not outbox.kept(item.event.event_id):
+                reason, detail = outbox.rejected[item.event.event_id]
+                await self._dead_letter(stream, item.entry, reason, detail, 1)
+                item.outcome = "dead_lettered"
         committed = [i for i in inputs if i.acknowledged]
         if committed:
             handled = [Handled(i.entry.entry_id, i.event.event_id, i.processed_key) for i in committed]
@@ -318,6 +333,7 @@ class Service:
                     item.outcome = await self._retry_or_dead_letter(stream, item.entry, error)
                     continue
             outbox.outputs.extend(own.outputs)
+            outbox.rejected.update(own.rejected)
 
     async def _run_batch(
         self,
@@ -336,6 +352,7 @@ class Service:
                 await handler([i.event for i in todo], HandlerContext(self, outbox, correlation_ids, None))
         except Exception as error:
             outbox.outputs.clear()
+            outbox.rejected.clear()
             if len(todo) == 1:
                 todo[0].outcome = await self._retry_or_dead_letter(stream, todo[0].entry, error)
                 return
