@@ -1,5 +1,6 @@
-"""``lingxi simulate telemetry`` (a simulated fleet's readings and ground truth, to files) and ``lingxi
-evaluate maintenance`` (the health model replayed over a simulated fleet, scored against the truth).
+"""``lingxi simulate telemetry`` (a simulated fleet's readings and ground truth, to files, or published to a
+running Lingxi through the gateway or onto the stream) and ``lingxi evaluate maintenance`` (the health
+model replayed over a simulated fleet, scored against the truth).
 
 Imported whenever the ``lingxi`` command starts: everything heavy is imported inside the commands.
 """
@@ -8,17 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from lingxi.cli.common import RedisUrl
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from lingxi_maintenance.fleet import Delivery, FleetConfig
+    from lingxi_maintenance.fleet import Delivery, Fleet, FleetConfig
+    from lingxi_maintenance.publish import Publisher
     from lingxi_maintenance.readings import Reading
 
 DEFAULT_FLEET_OUTPUT = Path("simulated-fleet")
@@ -26,6 +30,17 @@ DEFAULT_REPORT_OUTPUT = Path("docs/maintenance-accuracy")
 TELEMETRY_FILE = "telemetry.jsonl"
 TRUTH_FILE = "truth.json"
 ALL_FAULTS = "battery_wear,overheating,storage_full,crash_loop,reboot_storm"
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+GATEWAY_MAX_AGE_DAYS = 30
+"""The gateway refuses readings older than this (``lingxi_gateway.devices.MAX_READING_AGE``)."""
+
+
+class PublishTo(StrEnum):
+    """Where ``simulate telemetry --publish`` sends the readings."""
+
+    GATEWAY = "gateway"
+    STREAM = "stream"
+
 
 _READING_FIELDS = (
     "device_id",
@@ -51,19 +66,23 @@ def _utc(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def reading_json(reading: Reading) -> dict[str, Any]:
+    """A reading as the fields of a ``TelemetryReading`` (JSON-ready): a gateway request's item."""
+    fields: dict[str, Any] = {"measured_at": _utc(reading.measured_at)}
+    for name in _READING_FIELDS:
+        fields[name] = getattr(reading, name)
+    return fields
+
+
 def telemetry_event(delivery: Delivery, event_id: str, region: str = "CN") -> dict[str, Any]:
     """A delivered reading as the fields of a ``TelemetryReported`` event (JSON-ready)."""
-    reading = delivery.reading
-    event: dict[str, Any] = {
+    return {
         "event_id": event_id,
         "occurred_at": _utc(delivery.reported_at),
         "schema_version": 1,
         "region": region,
-        "measured_at": _utc(reading.measured_at),
+        **reading_json(delivery.reading),
     }
-    for name in _READING_FIELDS:
-        event[name] = getattr(reading, name)
-    return event
 
 
 def reading_from_event(event: Mapping[str, Any]) -> Reading:
@@ -79,15 +98,37 @@ def reading_from_event(event: Mapping[str, Any]) -> Reading:
         raise ValueError(f"telemetry event lacks field {missing}") from None
 
 
-def _fleet_config(devices: int, days: int, faults: str, fault_share: float, seed: int) -> FleetConfig:
-    from lingxi_maintenance.fleet import FleetConfig, parse_faults
+def _fleet_config(
+    devices: int, days: int, faults: str, fault_share: float, seed: int, start: datetime | None = None
+) -> FleetConfig:
+    from lingxi_maintenance.fleet import DEFAULT_START, FleetConfig, parse_faults
 
     try:
         return FleetConfig(
-            devices=devices, days=days, faults=parse_faults(faults), fault_share=fault_share, seed=seed
+            devices=devices,
+            days=days,
+            faults=parse_faults(faults),
+            fault_share=fault_share,
+            seed=seed,
+            start=start or DEFAULT_START,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+
+
+def _start(text: str | None, days: int, publish: PublishTo | None) -> datetime | None:
+    """The simulation's start: ``--start`` (a UTC date), else for the gateway a fleet that ends at
+    midnight today (the gateway refuses readings from the future or weeks old), else the default."""
+    if text:
+        try:
+            day = datetime.fromisoformat(text).date()
+        except ValueError:
+            raise typer.BadParameter(f"--start {text!r} is not a date (YYYY-MM-DD)") from None
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if publish is PublishTo.GATEWAY:
+        today = datetime.now(UTC).date()
+        return datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=days)
+    return None
 
 
 def _progress(console: Console) -> Progress:
@@ -130,10 +171,45 @@ def simulate_telemetry(
     output: Annotated[
         Path, typer.Option("--output", "-o", help=f"Folder for {TELEMETRY_FILE} and {TRUTH_FILE}.")
     ] = DEFAULT_FLEET_OUTPUT,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="First simulated day (UTC). Default 2026-03-02; with --publish gateway, so that the "
+            "fleet ends at midnight today (the gateway refuses readings from the future or over "
+            f"{GATEWAY_MAX_AGE_DAYS} days old).",
+            show_default=False,
+        ),
+    ] = None,
+    publish: Annotated[
+        PublishTo | None,
+        typer.Option(
+            help="Publish the readings to a running Lingxi instead of writing "
+            f"{TELEMETRY_FILE}: through the gateway (POST /v1/telemetry) or straight onto the "
+            "TelemetryBatchReceived stream. The ground truth is still written to --output.",
+            show_default=False,
+        ),
+    ] = None,
+    gateway_url: Annotated[
+        str, typer.Option(help="The gateway, for --publish gateway.")
+    ] = DEFAULT_GATEWAY_URL,
+    redis_url: RedisUrl = None,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Readings a second to publish at (0: as fast as they are taken).")
+    ] = 0.0,
+    batch: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Readings per gateway request (at most 500) or stream entry (at most 1000)."
+        ),
+    ] = 500,
 ) -> None:
     """Simulate a fleet of handsets (battery fade to a phone maker's cycle rating, usage, heat, storage,
     crashes; injected faults with known onset) and write its readings as TelemetryReported events, one JSON
-    object a line in arrival order (late and duplicate readings included), and its ground truth."""
+    object a line in arrival order (late and duplicate readings included), and its ground truth.
+
+    With --publish the readings go, in arrival order and at --rate, to the gateway or the stream of a
+    running Lingxi instead, and a summary says how many were sent, accepted and rejected."""
     import random
     import uuid
 
@@ -144,9 +220,14 @@ def simulate_telemetry(
 
     if region not in {r.value for r in Region}:
         raise typer.BadParameter(f"unknown region {region!r}; known: {', '.join(r.value for r in Region)}")
-    config = _fleet_config(devices, days, faults, fault_share, seed)
+    config = _fleet_config(devices, days, faults, fault_share, seed, _start(start, days, publish))
     console = Console(stderr=True)
     fleet = Fleet(config)
+    if publish is not None:
+        _publish_fleet(
+            fleet, publish, Region(region), output, console, gateway_url, redis_url, rate=rate, batch=batch
+        )
+        return
     ids = random.Random(f"{seed}/event-ids")
     output.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -162,6 +243,108 @@ def simulate_telemetry(
         f"wrote {written:,} readings of {devices:,} devices over {days} days ({faulty:,} with an injected "
         f"fault) to {output / TELEMETRY_FILE}, and the ground truth to {output / TRUTH_FILE}"
     )
+
+
+def _publish_fleet(
+    fleet: Fleet,
+    to: PublishTo,
+    region: Any,
+    output: Path,
+    console: Console,
+    gateway_url: str,
+    redis_url: str | None,
+    *,
+    rate: float,
+    batch: int,
+) -> None:
+    """``simulate telemetry --publish``: the truth to ``output``, the readings to the gateway or stream."""
+    import time
+    from contextlib import ExitStack
+
+    from lingxi.cli.common import fail, mask_url, open_redis, resolve_redis_url
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lingxi_maintenance.publish import (
+        GatewayPublisher,
+        Outgoing,
+        PublishError,
+        StreamPublisher,
+        Tally,
+        publish,
+    )
+
+    config = fleet.config
+    most = (StreamPublisher if to is PublishTo.STREAM else GatewayPublisher).max_batch
+    if not 1 <= batch <= most:
+        raise typer.BadParameter(f"--batch {batch}: {to} takes 1 to {most} readings a batch")
+    with ExitStack() as stack:
+        publisher: Publisher
+        if to is PublishTo.STREAM:
+            client = stack.enter_context(open_redis(redis_url))
+            publisher = StreamPublisher(client, region, f"Redis at {mask_url(resolve_redis_url(redis_url))}")
+        else:
+            publisher = GatewayPublisher(gateway_url, region)
+            if config.days >= GATEWAY_MAX_AGE_DAYS:
+                console.print(
+                    f"note: the gateway refuses readings over {GATEWAY_MAX_AGE_DAYS} days old: the first "
+                    "days of this fleet will be rejected"
+                )
+        stack.callback(publisher.close)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / TRUTH_FILE).write_text(json.dumps(fleet.truth.to_dict(), indent=1), encoding="utf-8")
+
+        latest = config.start
+
+        def outgoing() -> Iterator[Outgoing]:
+            nonlocal latest
+            for delivery in fleet.deliveries():
+                latest = delivery.reported_at
+                yield Outgoing(delivery.reported_at, reading_json(delivery.reading))
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn(
+                "day {task.completed:.0f}/{task.total:.0f} · {task.fields[sent]:,} sent · "
+                "{task.fields[rate]:,.0f} readings/s"
+            ),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        tally = Tally()
+        began = time.monotonic()
+        task = progress.add_task(f"publishing to {to}", total=config.days, sent=0, rate=0.0)
+
+        def advance(totals: Tally) -> None:
+            done = (latest - config.start).total_seconds() / 86400.0
+            elapsed = max(time.monotonic() - began, 1e-9)
+            progress.update(
+                task, completed=min(config.days, done), sent=totals.sent, rate=totals.sent / elapsed
+            )
+
+        interrupted = False
+        with progress:
+            try:
+                publish(outgoing(), publisher, rate=rate, batch=batch, tally=tally, on_progress=advance)
+            except PublishError as error:
+                progress.stop()
+                fail(f"{error} (after {tally.sent:,} readings sent)")
+            except KeyboardInterrupt:
+                interrupted = True
+    elapsed = time.monotonic() - began
+    achieved = tally.sent / elapsed if elapsed > 0 else 0.0
+    retried = f", {tally.retries:,} retries after 429/503" if tally.retries else ""
+    console.print(
+        f"{'interrupted: ' if interrupted else ''}sent {tally.sent:,} readings to {publisher.destination} in "
+        f"{elapsed:.1f} s ({achieved:,.0f} readings/s): {tally.accepted:,} accepted, {tally.rejected:,} "
+        f"rejected{retried}; the ground truth of {config.devices:,} devices is in {output / TRUTH_FILE}",
+        markup=False,
+        highlight=False,
+    )
+    for reason, count in tally.reasons.most_common(3):
+        console.print(f"  rejected {count:,}×: {reason}", markup=False, highlight=False)
+    if interrupted:
+        raise typer.Exit(130)
 
 
 def _saved_fleet(folder: Path) -> tuple[Any, Iterator[Reading]]:
