@@ -59,6 +59,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _moderation(scenarios["moderation"])
     if "vision" in scenarios:
         lines += _vision(scenarios["vision"])
+    if "maintenance" in scenarios:
+        lines += _maintenance(scenarios["maintenance"])
     lines += [OTHER_LOAD + _retaken(doc)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -403,6 +405,77 @@ def _vision(section: dict[str, Any]) -> list[str]:
                 f"| {_cpu([row['cpu_percent']], replicas, 'redis', 'others')} |"
             )
         lines += ["", runs["method"], ""]
+    return lines
+
+
+def _maintenance(section: dict[str, Any]) -> list[str]:
+    title = "Maintenance: telemetry batches from the fleet simulator, raw redis-py against the service"
+    if "error" in section:
+        return _failed(title, section)
+    target = section["targets"]["readings_per_s"]
+    lines = [
+        f"#### {title} ({section['readings']:,} readings of {section['devices']:,} devices in "
+        f"{section['entries']:,} entries, COUNT {section['count']})",
+        "",
+        "| consumer | replicas | seconds | readings/s | vs raw baseline | speed-up vs 1 replica | target "
+        "| RSS MB per replica (peak) | CPU % consumers (sum) / Redis / other load |",
+        "|---|--:|--:|--:|--:|--:|---|--:|--:|",
+    ]
+    labels = {
+        "raw": "raw redis-py: XREADGROUP + decode and validate + one XACK per read",
+        "lingxi": "Lingxi maintenance (`python -m lingxi_maintenance`)",
+    }
+    for row in section["results"]:
+        memory = row["memory_mb"]
+        rss = " / ".join(f"{m['rss']:,.0f}" for m in memory.values())
+        peak = " / ".join(f"{m['peak']:,.0f}" for m in memory.values())
+        goal = "–"
+        if row["consumer"] == "lingxi" and row["replicas"] == 1:
+            goal = f"≥ {target:,.0f}/s {_tick(section['targets']['readings_per_s_met'])}"
+        lines.append(
+            f"| {labels[row['consumer']]} | {row['replicas']} | {row['seconds']:.2f} "
+            f"| {_n(row['readings_per_s'])}{_noisy([row['cpu_percent']])} | {_ratio(row['vs_raw'])} "
+            f"| {_ratio(row.get('speedup'))} | {goal} | {rss} ({peak}) "
+            f"| {_cpu([row['cpu_percent']], '+'.join(memory), 'redis', 'others')} |"
+        )
+    outcomes = [row for row in section["results"] if row.get("outcomes")]
+    if outcomes:
+        said = "; ".join(
+            f"{row['replicas']} replica(s): "
+            + ", ".join(f"{name} {count:,}" for name, count in row["outcomes"].items())
+            + f", {row['alerts_raised']:,} alerts raised, "
+            f"{row['readings_in_states']:,} readings counted in the stored states"
+            for row in outcomes
+        )
+        lines += [
+            "",
+            f"What the replicas did with the readings (their `lingxi_maintenance_readings_total`): {said}. "
+            "Fewer readings in the stored states than assessed means replicas overwrote each other's "
+            "state of a device (last writer wins).",
+        ]
+    lines += ["", section["method"], ""]
+    state = section.get("state")
+    if state:
+        goal = f"< {state['target_bytes']:,} B {_tick(state['met'])}"
+        lines += [
+            f"Bytes per device in Redis ({state['devices']:,} devices)",
+            "",
+            "| key | devices with one | STRLEN mean / max | MEMORY USAGE mean / max | target |",
+            "|---|--:|--:|--:|---|",
+        ]
+        for key, label in (
+            ("state", "state (`lingxi:maintenance:state:<id>`)"),
+            ("health", "health summary (`lingxi:devices:health:<id>`)"),
+            ("alerts", "alerts hash (`lingxi:devices:alerts:<id>`)"),
+            ("per_device", "all three, per device"),
+        ):
+            row = state[key]
+            strlen = f"{_n(row['strlen_mean'])} / {_n(row['strlen_max'])}" if "strlen_mean" in row else "–"
+            lines.append(
+                f"| {label} | {row['memory_count']:,} | {strlen} "
+                f"| {_n(row['memory_mean'])} / {_n(row['memory_max'])} | {goal if key == 'state' else '–'} |"
+            )
+        lines += ["", section["state_method"], ""]
     return lines
 
 

@@ -1,15 +1,17 @@
 """The command line: run the scenarios under a progress bar, print the table, write the results.
 
-    python -m bench [--quick] [--only broker|http|scale|nlu|moderation|vision] [--output DIR]
+    python -m bench [--quick] [--only broker|http|scale|nlu|moderation|vision|maintenance] [--output DIR]
                     [--update-readme] [--keep-logs]
 
 Scenarios: ``broker`` (one consumer draining a backlog, raw redis-py against Lingxi), ``http`` (the
 assistant path over HTTP under open-loop load), ``scale`` (replicas draining one backlog), ``nlu``
 (the assistant's local language understanding, timed in ``bench.nlu_worker``, its own process, against
 scikit-learn's ``predict_proba``), ``moderation`` (the compliance service's ``Moderator.check`` on
-500-character answers, timed in ``bench.moderation_worker``, against the plain Aho-Corasick lexicon pass)
-and ``vision`` (each image analyser on a one-megapixel photo, timed in ``bench.vision_worker``, against
-the libraries under it and the JPEG decode; then images/s and memory of 1 and 2 vision replicas).
+500-character answers, timed in ``bench.moderation_worker``, against the plain Aho-Corasick lexicon pass),
+``vision`` (each image analyser on a one-megapixel photo, timed in ``bench.vision_worker``, against
+the libraries under it and the JPEG decode; then images/s and memory of 1 and 2 vision replicas)
+and ``maintenance`` (readings/s of 1 and 2 real maintenance replicas draining the fleet simulator's
+telemetry batches, against a raw redis-py loop decoding the same entries; then a device's bytes in Redis).
 
 Writes ``<UTC timestamp>.json``, ``latest.json``, ``latest.md`` and ``latest.png`` into ``--output``
 (default ``bench/results``); ``--update-readme`` puts the table into README.md between
@@ -44,9 +46,9 @@ from rich.progress import (
 
 from bench import report
 from bench.common import REPO_ROOT, Noise, calibrate_burn, dump_json, machine_info, scratch_dir
-from bench.scenarios import broker, http, moderation, nlu, scale, vision
+from bench.scenarios import broker, http, maintenance, moderation, nlu, scale, vision
 
-SCENARIOS = ("broker", "http", "scale", "nlu", "moderation", "vision")
+SCENARIOS = ("broker", "http", "scale", "nlu", "moderation", "vision", "maintenance")
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
 RETRY_BUDGET_S = 420.0
 """No measurement is taken again once the run has lasted this long (keeps `make bench` under 10 min)."""
@@ -60,6 +62,7 @@ class Plan:
     nlu: nlu.NluConfig
     moderation: moderation.ModerationConfig
     vision: vision.VisionConfig
+    maintenance: maintenance.MaintenanceConfig
 
     @classmethod
     def full(cls) -> Plan:
@@ -70,6 +73,7 @@ class Plan:
             nlu.NluConfig(),
             moderation.ModerationConfig(),
             vision.VisionConfig(),
+            maintenance.MaintenanceConfig(),
         )
 
     @classmethod
@@ -81,6 +85,7 @@ class Plan:
             nlu.NluConfig(seconds=0.5),
             moderation.ModerationConfig(seconds=0.5, answers=40, audit_appends=500, audit_repeats=1),
             vision.VisionConfig(seconds=0.2, min_calls=2, images=4),
+            maintenance.MaintenanceConfig(devices=300, readings=6000),
         )
 
 
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "nlu": nlu.steps(plan.nlu),
         "moderation": moderation.steps(plan.moderation),
         "vision": vision.steps(plan.vision),
+        "maintenance": maintenance.steps(plan.maintenance),
     }
     # Measurements disturbed by other work on the machine are taken again, up to a time budget.
     noise = Noise(tries=1 if args.quick else 3, deadline=time.monotonic() + RETRY_BUDGET_S)
@@ -141,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "nlu": lambda tick, wd: nlu.run(plan.nlu, tick, wd, noise),
         "moderation": lambda tick, wd: moderation.run(plan.moderation, tick, wd, noise),
         "vision": lambda tick, wd: vision.run(plan.vision, tick, wd, noise),
+        "maintenance": lambda tick, wd: maintenance.run(plan.maintenance, tick, wd, noise),
     }
     results: dict[str, dict[str, Any]] = {}
     failed = False

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from lingxi.runtime import Service
+from lingxi_maintenance.state import MAX_STATE_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,15 @@ def test_machine_is_described(quick_run: tuple[Path, dict[str, Any]]) -> None:
     for key in ("cpu_model", "cores", "python", "redis_server", "git_commit", "faststream", "redis_py"):
         assert machine[key], key
     assert document["quick"] is True
-    assert set(document["scenarios"]) == {"broker", "http", "scale", "nlu", "moderation", "vision"}
+    assert set(document["scenarios"]) == {
+        "broker",
+        "http",
+        "scale",
+        "nlu",
+        "moderation",
+        "vision",
+        "maintenance",
+    }
     assert not [name for name, section in document["scenarios"].items() if "error" in section]
 
 
@@ -224,3 +233,51 @@ def test_vision_has_each_task_its_baselines_the_targets_and_both_replica_counts(
     table = (out / "latest.md").read_text()
     assert "Vision: each analyser" in table
     assert "| replicas | images/s |" in table
+
+
+def test_maintenance_has_the_baseline_both_replica_counts_the_target_and_the_state_sizes(
+    quick_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, document = quick_run
+    maintenance = document["scenarios"]["maintenance"]
+    config = document["config"]["maintenance"]
+    assert 0 < maintenance["readings"] <= config["readings"]
+    assert 0 < maintenance["entries"] <= -(-config["readings"] // config["per_batch"])  # one per request
+    assert 0 < maintenance["devices"] <= config["devices"]
+    rows = maintenance["results"]
+    assert [(row["consumer"], row["replicas"]) for row in rows] == [
+        ("raw", 1),
+        *(("lingxi", replicas) for replicas in config["replicas"]),
+    ]
+    assert rows[0]["vs_raw"] == 1.0, "the baseline is compared with itself"
+    for row in rows:
+        assert row["readings"] == maintenance["readings"]
+        assert _positive(row["readings_per_s"])
+        assert _positive(row["vs_raw"])
+        assert len(row["memory_mb"]) == row["replicas"]
+        assert all(memory["peak"] >= memory["rss"] > 0 for memory in row["memory_mb"].values())
+    for row in rows[1:]:
+        assert _positive(row["speedup"])
+        # Every reading was assessed or recognised as a replay; the simulator's fleet sends none the
+        # service should refuse once the gateway's checks have passed.
+        assert sum(row["outcomes"].values()) == maintenance["readings"], row["outcomes"]
+        assert row["outcomes"]["assessed"] > 0
+        assert "refused" not in row["outcomes"]
+        assert 0 < row["readings_in_states"] <= row["outcomes"]["assessed"]
+    single = rows[1]
+    assert single["speedup"] == 1.0
+    assert single["readings_in_states"] == single["outcomes"]["assessed"], "one replica loses no update"
+    targets = maintenance["targets"]
+    assert targets["readings_per_s"] == 25_000
+    assert targets["readings_per_s_met"] == (single["readings_per_s"] >= 25_000)
+    state = maintenance["state"]
+    assert state["devices"] == maintenance["devices"]
+    assert state["state"]["memory_count"] == maintenance["devices"], "every device seen has a state"
+    assert 0 < state["state"]["strlen_mean"] <= state["state"]["strlen_max"] <= MAX_STATE_BYTES
+    assert state["state"]["memory_max"] > state["state"]["strlen_max"], "Redis adds its own overhead"
+    assert state["per_device"]["memory_max"] >= state["state"]["memory_max"]
+    assert state["target_bytes"] == 2048
+    assert state["met"] == (state["state"]["memory_max"] < 2048)
+    table = (out / "latest.md").read_text()
+    assert "Maintenance: telemetry batches" in table
+    assert "| state (`lingxi:maintenance:state:<id>`) |" in table
