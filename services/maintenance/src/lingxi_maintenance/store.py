@@ -167,8 +167,11 @@ class MaintenanceStore:
                 )
             for item in outcome.changes:
                 await self._stage_change(pipe, item.change)
-            for device_id in outcome.states:
-                pipe.expire(device_alerts_key(device_id), self.alerts_ttl_s)  # no-op without alerts
+            changed = {item.change.device_id for item in outcome.changes}
+            for device_id, state in outcome.states.items():
+                # Keep a reporting device's alert records alive; most devices have none to keep.
+                if state.alerts or device_id in changed:
+                    pipe.expire(device_alerts_key(device_id), self.alerts_ttl_s)
             await pipe.execute()
 
     async def _stage_change(self, pipe: Any, change: AlertChange) -> None:
