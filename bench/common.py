@@ -362,23 +362,29 @@ def dump_json(path: Path, document: dict[str, Any]) -> None:
 
 
 async def start_consumers(
-    client: Redis, procs: Sequence[ServiceProcess], *, http: bool, timeout_s: float = 60
+    client: Redis,
+    procs: Sequence[ServiceProcess],
+    *,
+    http: bool,
+    timeout_s: float = 60,
+    streams_each: int = 1,
 ) -> None:
-    """Start consumer processes and return once each is waiting on the stream (and, for Lingxi
-    services, answers /readyz)."""
+    """Start consumer processes and return once each is waiting on its ``streams_each`` streams (and,
+    for Lingxi services, answers /readyz)."""
     for proc in procs:
         proc.start()
     if http:
         await asyncio.gather(*(asyncio.to_thread(proc.wait_ready, timeout_s) for proc in procs))
+    expected = len(procs) * streams_each
     deadline = time.monotonic() + timeout_s
-    while (found := await blocked_readers(client)) < len(procs):
+    while (found := await blocked_readers(client)) < expected:
         for proc in procs:
             if proc.process is not None and proc.process.poll() is not None:
                 raise RuntimeError(
                     f"{proc.replica} exited with {proc.process.returncode}:\n{proc.log_tail()}"
                 )
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{found} of {len(procs)} consumers waiting on the stream after {timeout_s}s")
+            raise TimeoutError(f"{found} of {expected} readers waiting after {timeout_s:g} s")
         await asyncio.sleep(0.02)
 
 

@@ -48,10 +48,10 @@ from redis.asyncio import Redis
 from bench.common import (
     Noise,
     Ticker,
-    blocked_readers,
     module_process,
     private_redis,
     reset_group,
+    start_consumers,
     stop_processes,
     timed_drain,
 )
@@ -287,7 +287,14 @@ async def _measure(
         await reset_group(client, STREAM, GROUP)
         procs = _processes(consumer, replicas, server.url, count, workdir, attempt)
         try:
-            await _start(client, procs, lingxi=consumer == "lingxi")
+            lingxi = consumer == "lingxi"
+            await start_consumers(
+                client,
+                procs,
+                http=lingxi,
+                timeout_s=READY_TIMEOUT_S,
+                streams_each=STREAMS_PER_REPLICA if lingxi else 1,
+            )
             pids = {proc.replica: proc.process.pid for proc in procs if proc.process is not None}
             sampled = {**pids, "bench": os.getpid()}
             if server.process is not None:
@@ -358,25 +365,6 @@ def _processes(
         )
         for index in range(1, replicas + 1)
     ]
-
-
-async def _start(client: Redis, procs: Sequence[ServiceProcess], *, lingxi: bool) -> None:
-    """Start the consumers; return once each answers /readyz (Lingxi) and waits on its streams."""
-    for proc in procs:
-        proc.start()
-    if lingxi:
-        await asyncio.gather(*(asyncio.to_thread(proc.wait_ready, READY_TIMEOUT_S) for proc in procs))
-    expected = len(procs) * (STREAMS_PER_REPLICA if lingxi else 1)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while (found := await blocked_readers(client)) < expected:
-        for proc in procs:
-            if proc.process is not None and proc.process.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.replica} exited with {proc.process.returncode}:\n{proc.log_tail()}"
-                )
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{found} of {expected} readers waiting after {READY_TIMEOUT_S:g} s")
-        await asyncio.sleep(0.02)
 
 
 async def _outcomes(procs: Sequence[ServiceProcess]) -> dict[str, float]:
