@@ -18,7 +18,7 @@ from lingxi.events.maintenance import (
 from lingxi_maintenance.alerts import RaisedAlert
 from lingxi_maintenance.health import assess
 from lingxi_maintenance.heat import FleetModels
-from lingxi_maintenance.ingest import MAX_CLOCK_SKEW, Incoming, RefusalReason, ingest, reading_of
+from lingxi_maintenance.ingest import MAX_CLOCK_SKEW, Incoming, RefusalReason, ingest
 from lingxi_maintenance.readings import Reading
 from lingxi_maintenance.state import DeviceState
 
@@ -76,8 +76,8 @@ def test_readings_are_grouped_by_device_and_assessed_in_time_order() -> None:
     assert set(outcome.states) == {"dev-a", "dev-b"}
     for device, state in expected.items():
         assert outcome.states[device].to_bytes() == state.to_bytes()
-        assert outcome.summaries[device].readings == 12
-        assert outcome.summaries[device].last_reading_at == T0 + 11 * HOUR
+        assert outcome.summaries[device]["readings"] == 12
+        assert outcome.summaries[device]["last_reading_at"] == (T0 + 11 * HOUR).isoformat()
     assert outcome.assessed == 24
     assert not outcome.refused
     assert not outcome.ignored  # in time order none is late
@@ -160,11 +160,11 @@ def test_alert_changes_carry_the_origin_of_the_reading_that_made_them() -> None:
     raised = outcome.changes[0].change
     assert isinstance(raised, RaisedAlert)
     assert raised.condition == AlertCondition.CRASH_LOOP
-    assert outcome.summaries["dev-crashy"].open_alerts[0]["alert_id"] == str(raised.alert_id)
-    assert outcome.summaries["dev-calm"].open_alerts == []
+    assert outcome.summaries["dev-crashy"]["open_alerts"][0]["alert_id"] == str(raised.alert_id)
+    assert outcome.summaries["dev-calm"]["open_alerts"] == []
 
 
-def test_reading_of_takes_every_field_from_either_event_shape() -> None:
+def test_either_event_shape_is_assessed_as_the_plain_reading_is() -> None:
     event = TelemetryReported(
         region=Region.CN,
         device_id="dev-9",
@@ -185,15 +185,14 @@ def test_reading_of_takes_every_field_from_either_event_shape() -> None:
         reboot_count=1,
         os_version="LingOS 5.2.0",
     )
-    r = reading_of(event)
-    assert (r.device_id, r.charging_state, r.thermal_state, r.current_ma, r.cycle_count) == (
-        "dev-9",
-        "charging",
-        "light",
-        1200,
-        321,
-    )
-    assert type(r.charging_state) is str  # plain values in the domain, not the events' enums
-    fields = event.model_dump(mode="json", include=set(r.__dataclass_fields__))
+    fields = event.model_dump(mode="json", include=set(Reading.__dataclass_fields__))
     batch = TelemetryBatchReceived.model_validate_json(json.dumps({"region": "CN", "readings": [fields]}))
-    assert reading_of(batch.readings[0]) == r
+    plain = reading(T0, "dev-9", **{k: v for k, v in fields.items() if k != "measured_at"})
+    outcomes = [
+        ingest([Incoming(r, T0, 0)], {}, FleetModels(), MODELS) for r in (plain, event, batch.readings[0])
+    ]
+    for outcome in outcomes:
+        assert outcome.assessed == 1
+        assert outcome.states["dev-9"].to_bytes() == outcomes[0].states["dev-9"].to_bytes()
+        assert outcome.summaries == outcomes[0].summaries
+    assert json.dumps(outcomes[1].summaries["dev-9"]) == json.dumps(outcomes[0].summaries["dev-9"])

@@ -4,9 +4,10 @@ the service's handler path from telemetry events to stored records and published
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import pytest
 import redis
@@ -29,8 +30,10 @@ from lingxi_maintenance.readings import Reading
 from lingxi_maintenance.store import (
     FLEET_KEY,
     LearningFleet,
+    Loaded,
     MaintenanceStore,
     SharedFleet,
+    announcement_key,
     state_key,
 )
 from prometheus_client import REGISTRY
@@ -111,20 +114,21 @@ def cleared(alert: RaisedAlert, at: datetime) -> ClearedAlert:
 
 async def test_states_round_trip_and_the_health_summary_is_written_beside_them(client: Redis) -> None:
     store = MaintenanceStore(client)
-    assert await store.load_states(["dev-1", "dev-2"]) == ({"dev-1": None, "dev-2": None}, [])
+    nothing = await store.load_states(["dev-1", "dev-2"])
+    assert nothing == Loaded({"dev-1": None, "dev-2": None}, {"dev-1": b"", "dev-2": b""}, [])
     outcome = ingest(crash_burst("dev-1"), {}, FleetModels(), MODELS)
-    await store.save(outcome)
+    assert await store.save(outcome, nothing.stored) == []
 
-    states, unreadable = await store.load_states(["dev-1", "dev-2", "dev-1"])
-    assert unreadable == []
-    assert states["dev-2"] is None
-    loaded = states["dev-1"]
-    assert loaded is not None
-    assert loaded.to_bytes() == outcome.states["dev-1"].to_bytes()
+    loaded = await store.load_states(["dev-1", "dev-2", "dev-1"])
+    assert loaded.unreadable == []
+    assert loaded.states["dev-2"] is None
+    state = loaded.states["dev-1"]
+    assert state is not None
+    assert state.to_bytes() == outcome.states["dev-1"].to_bytes() == loaded.stored["dev-1"]
     assert 0 < await client.ttl(state_key("dev-1")) <= store.state_ttl_s
 
     health = json.loads(await get(client, device_health_key("dev-1")))
-    assert health == json.loads(json.dumps(outcome.summaries["dev-1"].to_dict()))
+    assert health == json.loads(json.dumps(outcome.summaries["dev-1"]))
     assert health["readings"] == 6
     assert health["open_alerts"][0]["condition"] == "crash_loop"
 
@@ -142,9 +146,41 @@ async def test_states_round_trip_and_the_health_summary_is_written_beside_them(c
 
 async def test_an_unreadable_state_is_reported_and_starts_over(client: Redis) -> None:
     await client.set(state_key("dev-1"), b"\xffnot a state")
-    states, unreadable = await MaintenanceStore(client).load_states(["dev-1"])
-    assert states == {"dev-1": None}
-    assert unreadable == ["dev-1"]
+    store = MaintenanceStore(client)
+    loaded = await store.load_states(["dev-1"])
+    assert loaded.states == {"dev-1": None}
+    assert loaded.unreadable == ["dev-1"]
+    # Written over: the compare-and-set expects the bytes that were there, whatever they were.
+    outcome = ingest(crash_burst("dev-1"), loaded.states, FleetModels(), MODELS)
+    assert await store.save(outcome, loaded.stored) == []
+    assert (await store.load_states(["dev-1"])).unreadable == []
+
+
+async def test_a_state_written_meanwhile_is_left_alone_with_its_alerts_and_named(client: Redis) -> None:
+    store = MaintenanceStore(client)
+    mine, theirs = await store.load_states(["dev-1"]), await store.load_states(["dev-1"])
+    calm = reading(T0 - HOUR)
+    first = ingest([Incoming(calm, calm.measured_at, 0)], theirs.states, FleetModels(), MODELS)
+    assert await store.save(first, theirs.stored) == []  # the other replica writes first
+    written = await get(client, state_key("dev-1"))
+
+    burst = ingest(crash_burst("dev-1"), mine.states, FleetModels(), MODELS)
+    assert burst.changes, "the burst raises a crash loop alert"
+    notes = [("input-2", "raised") for _ in burst.changes]
+    assert await store.save(burst, mine.stored, notes) == ["dev-1"]
+    assert await get(client, state_key("dev-1")) == written
+    assert await client.exists(device_alerts_key("dev-1")) == 0
+    assert await store.announced(["input-2"]) == {}
+
+    # On the state now stored it goes through, with its alert changes and their announcements.
+    again = await store.load_states(["dev-1"])
+    redone = ingest(crash_burst("dev-1"), again.states, FleetModels(), MODELS)
+    notes = [("input-2", f"change {k}") for k in range(len(redone.changes))]
+    assert await store.save(redone, again.stored, notes) == []
+    assert redone.states["dev-1"].readings == 7
+    assert await client.hlen(device_alerts_key("dev-1")) == len(redone.changes) == 1
+    assert await store.announced(["input-1", "input-2"]) == {"input-2": ["change 0"]}
+    assert 0 < await client.ttl(announcement_key("input-2")) <= store.announcement_ttl_s
 
 
 async def test_clearing_keeps_the_raise_and_prunes_long_cleared_alerts(client: Redis) -> None:
@@ -294,8 +330,67 @@ async def test_the_handler_stores_the_read_and_publishes_alerts_caused_by_their_
     assert refused_after == (refused_before or 0.0) + 6
     assert json.loads(await get(client, FLEET_KEY))  # the fleet models were shared
 
-    # The same readings again (a retried read): nothing new to publish, the alert stays open once.
+    # The same inputs again (a read whose commit never happened): the readings are duplicates now, and
+    # the alert event the first attempt stored is published again, the same event.
     again = Outbox()
     await app.on_telemetry_batches(inputs, HandlerContext(app.service, again, ctx.correlation_ids, None))
-    assert again.outputs == []
+    assert again.outputs == outbox.outputs
     assert await client.hlen(device_alerts_key("dev-crashy")) == 1
+
+    # The same readings in new batches (a handset uploading twice): nothing to publish.
+    copies = [b.model_copy(update={"event_id": uuid4()}) for b in inputs]
+    twice = Outbox()
+    await app.on_telemetry_batches(
+        copies, HandlerContext(app.service, twice, {e.event_id: "c" for e in copies}, None)
+    )
+    assert twice.outputs == []
+
+
+async def test_the_handler_assesses_again_a_device_another_replica_wrote_meanwhile(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lingxi.runtime import HandlerContext
+    from lingxi_maintenance import app
+
+    code, model = next(iter(known_models().items()))
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def one(at: datetime) -> Reading:
+        return replace(reading(at), device_model=code, design_capacity_mah=model.design_capacity_mah)
+
+    other_replica = MaintenanceStore(client)
+
+    class Racing(MaintenanceStore):
+        """Our store, with another replica's write landing between our first load and our save."""
+
+        raced = False
+
+        async def load_states(self, device_ids: Iterable[str]) -> Loaded:
+            loaded = await super().load_states(device_ids)
+            if not self.raced:
+                self.raced = True
+                theirs = await other_replica.load_states(["dev-1"])
+                early = one(now - 2 * HOUR)
+                outcome = ingest([Incoming(early, now, 0)], theirs.states, FleetModels(), known_models())
+                assert await other_replica.save(outcome, theirs.stored) == []
+            return loaded
+
+    monkeypatch.setattr(app, "store", Racing(client))
+    monkeypatch.setattr(app, "fleet", SharedFleet(client))
+    conflicts_before = REGISTRY.get_sample_value("lingxi_maintenance_state_conflicts_total") or 0.0
+    batch = TelemetryBatchReceived.model_validate_json(
+        json.dumps(
+            {
+                "region": "CN",
+                "readings": [{**asdict(one(now - HOUR)), "measured_at": (now - HOUR).isoformat()}],
+            }
+        )
+    )
+    await app.on_telemetry_batches(
+        [batch], HandlerContext(app.service, Outbox(), {batch.event_id: "c"}, None)
+    )
+
+    state = (await app.store.load_states(["dev-1"])).states["dev-1"]
+    assert state is not None
+    assert state.readings == 2  # both replicas' readings are in the state: none was overwritten
+    assert REGISTRY.get_sample_value("lingxi_maintenance_state_conflicts_total") == conflicts_before + 1

@@ -13,8 +13,14 @@ reading, the entry is dead-lettered with the reason (``ctx.reject``) while the r
 committed; inside a gateway batch, whose readings the gateway already checked, it is only counted.
 
 Within a replica, reads are handled one at a time (a lock), so the two consumers never interleave a
-device's load and save. Across replicas two reads naming the same device at once can still overwrite
-each other's state (last writer wins): rare, as a device reports every hour or so.
+device's load and save. Across replicas, a read writes a device's state only over the bytes it loaded
+(``store``): a device another replica wrote meanwhile is loaded and assessed again, so no reading is
+lost (the fleet models learn its readings twice: they are statistics, and this is rare).
+
+A read's states, alert records and alert events are written together in one atomic step, before the
+runtime commits the read and publishes the events. If the commit never happens (the replica dies), the
+read is delivered again; its readings are then duplicates and change nothing, and the alert events the
+first attempt stored are published from the store instead (same event ids: at most once downstream).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from lingxi.runtime import HandlerContext, Service
 from prometheus_client import Counter
 
 from lingxi_maintenance.alerts import AlertChange, RaisedAlert
-from lingxi_maintenance.ingest import Incoming, ingest, reading_of
+from lingxi_maintenance.ingest import Incoming, IngestOutcome, ingest
 from lingxi_maintenance.store import MaintenanceStore, SharedFleet
 
 service = Service("maintenance")
@@ -46,6 +52,10 @@ READINGS = Counter(
     "lingxi_maintenance_readings_total",
     "Telemetry readings by outcome (assessed, duplicate, too_late, refused).",
     ["source", "outcome"],
+)
+CONFLICTS = Counter(
+    "lingxi_maintenance_state_conflicts_total",
+    "Device states another replica wrote while this one assessed them (assessed again).",
 )
 REFUSED = Counter(
     "lingxi_maintenance_readings_refused_total",
@@ -64,6 +74,25 @@ async def _sync_fleet_quietly() -> None:
 
 service.on_startup.append(_sync_fleet_quietly)
 service.on_shutdown.append(_sync_fleet_quietly)
+
+
+SAVE_ATTEMPTS = 5
+"""Attempts at storing a read whose devices other replicas keep writing at the same time."""
+_ANNOUNCED: dict[str, type[AlertRaised] | type[AlertCleared]] = {
+    AlertRaised.__name__: AlertRaised,
+    AlertCleared.__name__: AlertCleared,
+}
+
+
+def announcement(event: AlertRaised | AlertCleared) -> str:
+    """An alert event as one line of text, kept with the write that made it (``store.announced``)."""
+    return f"{type(event).__name__} {event.model_dump_json()}"
+
+
+def parse_announcement(text: str) -> AlertRaised | AlertCleared:
+    """The alert event ``announcement`` wrote, with its event id."""
+    name, _, payload = text.partition(" ")
+    return _ANNOUNCED[name].model_validate_json(payload)
 
 
 def alert_event(change: AlertChange, cause: Event) -> AlertRaised | AlertCleared:
@@ -93,13 +122,12 @@ async def handle_readings(
 ) -> None:
     """Assess one read's readings, store the outcome, publish the alert changes."""
     async with _one_read_at_a_time:
-        states, unreadable = await store.load_states(i.reading.device_id for i in incoming)
-        for device_id in unreadable:
-            service.log.error("device state unreadable; starting it over", device_id=device_id)
-        outcome = ingest(incoming, states, fleet.models, known_models())
-        # Built before the write: an event that fails validation must fail the read before it is stored.
-        events = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
-        await store.save(outcome)
+        by_id = {str(event.event_id): event for event in inputs}
+        # An earlier attempt at these inputs may have stored alert changes and died before publishing.
+        for input_id, texts in (await store.announced(list(by_id))).items():
+            for text in texts:
+                await ctx.publish(parse_announcement(text), cause=by_id[input_id])
+        outcome, events = await _assess_and_store(incoming, inputs)
     READINGS.labels(source, "assessed").inc(outcome.assessed)
     for why, count in outcome.ignored.items():
         READINGS.labels(source, why).inc(count)
@@ -123,6 +151,34 @@ async def handle_readings(
         service.log.warning("fleet models not synced", error=repr(error))
 
 
+async def _assess_and_store(
+    incoming: list[Incoming], inputs: Sequence[Event]
+) -> tuple[IngestOutcome, list[tuple[AlertRaised | AlertCleared, Event]]]:
+    """Assess and store the readings; a device another replica wrote meanwhile is assessed again on what
+    that replica wrote, until every device is stored (or ``SAVE_ATTEMPTS`` run out: the read is retried)."""
+    done = IngestOutcome()
+    events: list[tuple[AlertRaised | AlertCleared, Event]] = []
+    pending = incoming
+    for _ in range(SAVE_ATTEMPTS):
+        loaded = await store.load_states(i.reading.device_id for i in pending)
+        for device_id in loaded.unreadable:
+            service.log.error("device state unreadable; starting it over", device_id=device_id)
+        outcome = ingest(pending, loaded.states, fleet.models, known_models())
+        # Built before the write: an event that fails validation must fail the read before it is stored.
+        made = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
+        notes = [(str(cause.event_id), announcement(event)) for event, cause in made]
+        lost = set(await store.save(outcome, loaded.stored, notes))
+        done.add(outcome.without(lost))
+        events += [(event, cause) for event, cause in made if event.device_id not in lost]
+        if not lost:
+            return done, events
+        CONFLICTS.inc(len(lost))
+        pending = [i for i in pending if i.reading.device_id in lost]
+    raise RuntimeError(
+        f"{len(lost)} device states changed under this read {SAVE_ATTEMPTS} times in a row; retrying the read"
+    )
+
+
 RAW = "raw"
 """The partners' stream, one reading an entry."""
 
@@ -130,7 +186,7 @@ RAW = "raw"
 @service.consumer(TelemetryBatchReceived, batch=True)
 async def on_telemetry_batches(batches: Sequence[TelemetryBatchReceived], ctx: HandlerContext) -> None:
     incoming = [
-        Incoming(reading_of(reading), batch.occurred_at, index)
+        Incoming(reading, batch.occurred_at, index)
         for index, batch in enumerate(batches)
         for reading in batch.readings
     ]
@@ -139,7 +195,7 @@ async def on_telemetry_batches(batches: Sequence[TelemetryBatchReceived], ctx: H
 
 @service.consumer(TelemetryReported, batch=True)
 async def on_telemetry_reported(events: Sequence[TelemetryReported], ctx: HandlerContext) -> None:
-    incoming = [Incoming(reading_of(event), event.occurred_at, index) for index, event in enumerate(events)]
+    incoming = [Incoming(event, event.occurred_at, index) for index, event in enumerate(events)]
     await handle_readings(incoming, events, ctx, RAW)
 
 

@@ -12,7 +12,7 @@ The API (stable; the fleet simulator, the evaluation and the service call it)::
     result.state        # the device's state, updated in place (the same object when one was passed)
     result.changes      # list of alerts.RaisedAlert / alerts.ClearedAlert, in order
     result.ignored      # None, or why the reading was not used: "duplicate" or "too_late"
-    result.summary      # HealthSummary (computed on access); .to_dict() for GET /v1/devices/{id}/health
+    result.summary      # HealthSummary (computed on access): the JSON of GET /v1/devices/{id}/health
     stored = result.state.to_bytes()             # a few hundred bytes
     summarize(device_id, state)                  # the same summary, from a stored state
 
@@ -32,19 +32,27 @@ Changes for a reading come in a fixed order: battery, storage, overheating, cras
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from lingxi.events.maintenance import AlertCondition
 
 from lingxi_maintenance import battery, heat, stability, storage
 from lingxi_maintenance.alerts import AlertChange, apply, from_micros
 from lingxi_maintenance.heat import FleetModels
-from lingxi_maintenance.readings import Reading
+from lingxi_maintenance.readings import ReadingFields
 from lingxi_maintenance.state import DAY_US, HOT_TIMES, STORAGE_POINTS, DeviceState
 
-__all__ = ["DEFAULT_SETTINGS", "Assessment", "HealthSettings", "HealthSummary", "assess", "summarize"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "Assessment",
+    "HealthSettings",
+    "HealthSummary",
+    "OpenAlertSummary",
+    "assess",
+    "summarize",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -211,12 +219,21 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
-@dataclass(frozen=True, slots=True)
-class HealthSummary:
-    """What ``GET /v1/devices/{id}/health`` returns: where each model stands for one device."""
+class OpenAlertSummary(TypedDict):
+    alert_id: str
+    condition: str
+    severity: str
+    raised_at: str
+    """ISO 8601."""
+
+
+class HealthSummary(TypedDict):
+    """What ``GET /v1/devices/{id}/health`` returns: where each model stands for one device. JSON-ready
+    (a dict rather than a class: it is built for every device on every read, and serialised at once)."""
 
     device_id: str
-    last_reading_at: datetime | None
+    last_reading_at: str | None
+    """ISO 8601; None before the first reading."""
     readings: int
     battery_health_pct: float | None
     """State of health now, percent of design capacity."""
@@ -240,15 +257,7 @@ class HealthSummary:
     """The device's own typical battery temperature (exponentially weighted over a few days)."""
     temperature_offset_c: float
     """How much warmer than its model's fleet in the same context the device usually runs."""
-    open_alerts: list[dict[str, str]] = field(default_factory=list)
-    """Each open alert: alert_id, condition, severity, raised_at (ISO 8601)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: times as ISO 8601, absent estimates as None."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["last_reading_at"] = None if self.last_reading_at is None else self.last_reading_at.isoformat()
-        out["open_alerts"] = [dict(a) for a in self.open_alerts]
-        return out
+    open_alerts: list[OpenAlertSummary]
 
 
 def summarize(
@@ -261,31 +270,30 @@ def summarize(
     counts = stability.counts(state.stability, state.last_us)
     h = state.heat
     fade = bat.fade_per_100_cycles
-    return HealthSummary(
-        device_id=device_id,
-        last_reading_at=from_micros(state.last_us) if state.readings else None,
-        readings=state.readings,
-        battery_health_pct=None if bat.soh is None else _round(100.0 * bat.soh, 1),
-        battery_days_to_80=_round(bat.days.central, 1),
-        battery_days_to_80_low=_round(bat.days.low, 1),
-        battery_days_to_80_high=_round(bat.days.high, 1),
-        battery_cycles_to_80=_round(bat.cycles.central, 0),
-        battery_cycles_to_80_low=_round(bat.cycles.low, 0),
-        battery_cycles_to_80_high=_round(bat.cycles.high, 0),
-        battery_fade_pct_per_100_cycles=None if fade is None else _round(100.0 * fade, 2),
-        battery_history_days=bat.history_days,
-        storage_used_pct=None if sto.used is None else _round(100.0 * sto.used, 1),
-        storage_growth_pct_per_day=None
-        if sto.growth_per_day is None
-        else _round(100.0 * sto.growth_per_day, 3),
-        storage_days_to_full=_round(sto.days_to_full, 1),
-        crashes_last_hour=round(counts.crashes_hour, 1),
-        crashes_last_day=counts.crashes_day,
-        reboots_last_hour=round(counts.reboots_hour, 1),
-        reboots_last_day=counts.reboots_day,
-        temperature_baseline_c=_round(h.baseline_c, 1),
-        temperature_offset_c=round(h.offset_c, 1),
-        open_alerts=[
+    soh, used, growth = bat.soh, sto.used, sto.growth_per_day
+    return {
+        "device_id": device_id,
+        "last_reading_at": from_micros(state.last_us).isoformat() if state.readings else None,
+        "readings": state.readings,
+        "battery_health_pct": None if soh is None else _round(100.0 * soh, 1),
+        "battery_days_to_80": _round(bat.days.central, 1),
+        "battery_days_to_80_low": _round(bat.days.low, 1),
+        "battery_days_to_80_high": _round(bat.days.high, 1),
+        "battery_cycles_to_80": _round(bat.cycles.central, 0),
+        "battery_cycles_to_80_low": _round(bat.cycles.low, 0),
+        "battery_cycles_to_80_high": _round(bat.cycles.high, 0),
+        "battery_fade_pct_per_100_cycles": None if fade is None else _round(100.0 * fade, 2),
+        "battery_history_days": bat.history_days,
+        "storage_used_pct": None if used is None else _round(100.0 * used, 1),
+        "storage_growth_pct_per_day": None if growth is None else _round(100.0 * growth, 3),
+        "storage_days_to_full": _round(sto.days_to_full, 1),
+        "crashes_last_hour": round(counts.crashes_hour, 1),
+        "crashes_last_day": counts.crashes_day,
+        "reboots_last_hour": round(counts.reboots_hour, 1),
+        "reboots_last_day": counts.reboots_day,
+        "temperature_baseline_c": _round(h.baseline_c, 1),
+        "temperature_offset_c": round(h.offset_c, 1),
+        "open_alerts": [
             {
                 "alert_id": str(a.alert_id),
                 "condition": condition.value,
@@ -294,7 +302,7 @@ def summarize(
             }
             for condition, a in state.alerts.items()
         ],
-    )
+    }
 
 
 class Assessment:
@@ -324,7 +332,7 @@ class Assessment:
         return summarize(self.device_id, self.state, self.settings)
 
 
-def _check_reading(reading: Reading) -> None:
+def _check_reading(reading: ReadingFields) -> None:
     """Refuse readings the domain cannot use, naming the field, before anything is changed."""
     problem = None
     if reading.measured_at.tzinfo is None or reading.measured_at.utcoffset() is None:
@@ -353,7 +361,7 @@ def _check_reading(reading: Reading) -> None:
 
 def assess(
     state: DeviceState | None,
-    reading: Reading,
+    reading: ReadingFields,
     models: FleetModels,
     settings: HealthSettings = DEFAULT_SETTINGS,
 ) -> Assessment:

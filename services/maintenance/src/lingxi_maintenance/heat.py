@@ -36,7 +36,7 @@ from lingxi_maintenance.state import HOT_TIMES, HOUR_US, HeatState
 
 if TYPE_CHECKING:
     from lingxi_maintenance.health import HealthSettings
-    from lingxi_maintenance.readings import Reading
+    from lingxi_maintenance.readings import ReadingFields
 
 __all__ = ["FleetModels", "HeatReading", "check", "context_of", "observe"]
 
@@ -45,7 +45,7 @@ _US_PER_HOUR = float(HOUR_US)
 _MAX_COUNT = 0xFFFF
 
 
-def context_of(reading: Reading, settings: HealthSettings) -> str:
+def context_of(reading: ReadingFields, settings: HealthSettings) -> str:
     """The context of a reading: why it may legitimately be warm."""
     state = reading.charging_state
     current = reading.current_ma
@@ -154,7 +154,7 @@ class HeatReading:
 
 def observe(
     heat: HeatState,
-    reading: Reading,
+    reading: ReadingFields,
     t_us: int,
     late: bool,
     alert_open: bool,
@@ -235,7 +235,7 @@ def _follow_device(
 def check(
     heat: HeatState,
     seen: HeatReading,
-    reading: Reading,
+    reading: ReadingFields,
     now_us: int,
     alert_open: bool,
     settings: HealthSettings,
@@ -261,14 +261,14 @@ def check(
 
 
 def _evidence(
-    heat: HeatState, seen: HeatReading, reading: Reading, hot_readings: int, settings: HealthSettings
+    heat: HeatState, seen: HeatReading, reading: ReadingFields, hot_readings: int, settings: HealthSettings
 ) -> Evidence:
     evidence: Evidence = {
         "temperature_c": round(seen.temperature_c, 1),
         "context": seen.context,
         "charging": seen.context in ("charge", "fast_charge", "charge_paused"),
-        "charging_state": reading.charging_state,
-        "thermal_state": reading.thermal_state,
+        "charging_state": str(reading.charging_state),  # plain text, not the event's enum
+        "thermal_state": str(reading.thermal_state),
         "current_ma": reading.current_ma,
     }
     if hot_readings:

@@ -3,7 +3,7 @@
 Pure: no Redis, no clock. The service loads the states of the devices a read names (one MGET), calls
 ``ingest`` and writes what it returns (one pipeline)::
 
-    incoming = [Incoming(reading_of(r), batch.occurred_at, origin=i) for i, batch in ... for r in ...]
+    incoming = [Incoming(r, batch.occurred_at, origin=i) for i, batch in ... for r in batch.readings]
     outcome = ingest(incoming, states, fleet_models, known_models())
     outcome.states      # device id → its new state (only devices at least one reading was used for)
     outcome.summaries   # device id → HealthSummary after its last reading
@@ -18,18 +18,17 @@ for an unknown device model, a design capacity that is not its model's, a ``meas
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from lingxi.devices import DeviceModel
-from lingxi.events.maintenance import TelemetryReading, TelemetryReported
 
 from lingxi_maintenance.alerts import AlertChange
 from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, HealthSummary, assess, summarize
 from lingxi_maintenance.heat import FleetModels
-from lingxi_maintenance.readings import Reading
+from lingxi_maintenance.readings import ReadingFields
 from lingxi_maintenance.state import DeviceState
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "RefusalReason",
     "Refused",
     "ingest",
-    "reading_of",
 ]
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -62,7 +60,8 @@ class RefusalReason(StrEnum):
 class Incoming:
     """One reading to ingest, with when its event reported it and where it came from."""
 
-    reading: Reading
+    reading: ReadingFields
+    """A validated ``TelemetryReading`` or ``TelemetryReported`` as it is, or a ``readings.Reading``."""
     reported_at: datetime
     """``occurred_at`` of the event that carried the reading (timezone-aware)."""
     origin: int
@@ -90,39 +89,51 @@ class OriginChange:
 
 @dataclass(slots=True)
 class IngestOutcome:
-    """What one read of telemetry did (see the module doc)."""
+    """What one read of telemetry did (see the module doc), device by device, so the part about some
+    devices can be set aside (``without``) and the rest combined with a later attempt (``add``)."""
 
     states: dict[str, DeviceState] = field(default_factory=dict)
     summaries: dict[str, HealthSummary] = field(default_factory=dict)
     changes: list[OriginChange] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
-    ignored: dict[str, int] = field(default_factory=dict)
-    """Readings assess did not use, by why: ``duplicate`` or ``too_late`` (not refusals: a replay)."""
-    assessed: int = 0
-    """Readings folded into a device's state."""
+    tallies: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Device id → its readings by outcome: ``assessed`` (folded into its state), or not used by
+    ``assess``: ``duplicate``, ``too_late`` (not refusals: a replay)."""
 
+    @property
+    def assessed(self) -> int:
+        """Readings folded into a device's state."""
+        return sum(tally.get("assessed", 0) for tally in self.tallies.values())
 
-def reading_of(item: TelemetryReading | TelemetryReported) -> Reading:
-    """The domain's record of a reading from either event shape (validated at the edge)."""
-    return Reading(
-        device_id=item.device_id,
-        device_model=item.device_model,
-        measured_at=item.measured_at,
-        battery_level=item.battery_level,
-        full_charge_capacity_mah=item.full_charge_capacity_mah,
-        design_capacity_mah=item.design_capacity_mah,
-        cycle_count=item.cycle_count,
-        temperature_c=item.temperature_c,
-        voltage_mv=item.voltage_mv,
-        current_ma=item.current_ma,
-        charging_state=item.charging_state.value,
-        thermal_state=item.thermal_state.value,
-        storage_used_bytes=item.storage_used_bytes,
-        storage_total_bytes=item.storage_total_bytes,
-        app_crash_count=item.app_crash_count,
-        reboot_count=item.reboot_count,
-        os_version=item.os_version,
-    )
+    @property
+    def ignored(self) -> dict[str, int]:
+        """Readings ``assess`` did not use, by why."""
+        out: dict[str, int] = {}
+        for tally in self.tallies.values():
+            for why, count in tally.items():
+                if why != "assessed":
+                    out[why] = out.get(why, 0) + count
+        return out
+
+    def without(self, devices: Collection[str]) -> IngestOutcome:
+        """This outcome less everything about ``devices``."""
+        if not devices:
+            return self
+        return IngestOutcome(
+            {k: v for k, v in self.states.items() if k not in devices},
+            {k: v for k, v in self.summaries.items() if k not in devices},
+            [c for c in self.changes if c.change.device_id not in devices],
+            [r for r in self.refused if r.device_id not in devices],
+            {k: v for k, v in self.tallies.items() if k not in devices},
+        )
+
+    def add(self, other: IngestOutcome) -> None:
+        """Take in the outcome of other devices' readings."""
+        self.states.update(other.states)
+        self.summaries.update(other.summaries)
+        self.changes += other.changes
+        self.refused += other.refused
+        self.tallies.update(other.tallies)
 
 
 def _refusal(item: Incoming, device_models: Mapping[str, DeviceModel]) -> Refused | None:
@@ -174,6 +185,7 @@ def ingest(
         items.sort(key=lambda i: i.reading.measured_at)  # stable: equal times keep their arrival order
         state = states.get(device_id)
         used = False
+        tally = outcome.tallies[device_id] = {}
         for item in items:
             refused = _refusal(item, device_models)
             if refused is not None:
@@ -187,11 +199,11 @@ def ingest(
                 )
                 continue
             state = result.state
+            why = "assessed" if result.ignored is None else result.ignored
+            tally[why] = tally.get(why, 0) + 1
             if result.ignored is not None:
-                outcome.ignored[result.ignored] = outcome.ignored.get(result.ignored, 0) + 1
                 continue
             used = True
-            outcome.assessed += 1
             outcome.changes.extend(OriginChange(item.origin, change) for change in result.changes)
         if used and state is not None:
             outcome.states[device_id] = state

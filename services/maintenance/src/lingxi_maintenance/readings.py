@@ -1,13 +1,56 @@
 """One health reading of one handset, as the maintenance domain sees it: plain values, no transport.
 
-The event (``lingxi.events.maintenance.TelemetryReported``) is validated at the edge; the domain works on
-this small frozen record, which the simulator also produces directly.
+The domain reads a reading through ``ReadingFields``, which the validated events
+(``lingxi.events.maintenance.TelemetryReported`` and ``TelemetryReading``) satisfy as they are, so the
+service hands them over without copying; ``Reading`` is the plain record the simulator produces.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
+
+__all__ = ["Reading", "ReadingFields"]
+
+
+class ReadingFields(Protocol):
+    """What the domain reads of a reading (the fields of ``Reading``)."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def device_model(self) -> str: ...
+    @property
+    def measured_at(self) -> datetime: ...
+    @property
+    def battery_level(self) -> int: ...
+    @property
+    def full_charge_capacity_mah(self) -> int: ...
+    @property
+    def design_capacity_mah(self) -> int: ...
+    @property
+    def cycle_count(self) -> int: ...
+    @property
+    def temperature_c(self) -> float: ...
+    @property
+    def voltage_mv(self) -> int: ...
+    @property
+    def current_ma(self) -> int: ...
+    @property
+    def charging_state(self) -> str: ...
+    @property
+    def thermal_state(self) -> str: ...
+    @property
+    def storage_used_bytes(self) -> int: ...
+    @property
+    def storage_total_bytes(self) -> int: ...
+    @property
+    def app_crash_count(self) -> int: ...
+    @property
+    def reboot_count(self) -> int: ...
+    @property
+    def os_version(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

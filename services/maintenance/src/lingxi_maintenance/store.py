@@ -6,7 +6,7 @@ Keys and shapes (the gateway reads the two read models; keep this list in step w
     ``DeviceState.to_bytes()``: private to maintenance.
 
 ``device_health_key(id)`` = ``lingxi:devices:health:<device_id>`` (string, ``STATE_TTL_S``)
-    ``HealthSummary.to_dict()`` as JSON: ``{"device_id", "last_reading_at" (ISO 8601 | null),
+    ``health.HealthSummary`` as JSON: ``{"device_id", "last_reading_at" (ISO 8601 | null),
     "readings", "battery_health_pct", "battery_days_to_80", "battery_days_to_80_low",
     "battery_days_to_80_high", "battery_cycles_to_80", "battery_cycles_to_80_low",
     "battery_cycles_to_80_high", "battery_fade_pct_per_100_cycles", "battery_history_days",
@@ -16,7 +16,7 @@ Keys and shapes (the gateway reads the two read models; keep this list in step w
     (estimates are null until known).
 
 ``device_alerts_key(id)`` = ``lingxi:devices:alerts:<device_id>`` (hash alert_id → JSON, ``ALERTS_TTL_S``
-refreshed on every write for the device, so an open alert never expires while the device reports)
+refreshed on every write for a device with open alerts, so one never expires while the device reports)
     ``{"alert_id", "device_id", "condition", "severity", "status": "open" | "cleared",
     "raised_at" (ISO 8601), "cleared_at" (ISO 8601 | null), "evidence": {metric: value},
     "recommended_action_zh", "recommended_action_en", "cleared_evidence": {metric: value} | null}``.
@@ -24,8 +24,18 @@ refreshed on every write for the device, so an open alert never expires while th
     records whose ``cleared_at`` is more than ``ALERTS_TTL_S`` before it. A clear whose raise is no
     longer stored writes the record with ``severity``, ``raised_at`` and the actions null.
 
+``announcement_key(input event id)`` = ``lingxi:maintenance:announced:<event_id>`` (string,
+``ANNOUNCEMENT_TTL_S``) private to maintenance
+    The alert events that handling the input announced, one ``<event class> <event JSON>`` a line:
+    written with the states that made them, so a retry of a read whose commit never happened (the
+    replica died, Redis failed) publishes them again rather than losing them (``MaintenanceStore.save``).
+
 ``FLEET_KEY`` = ``lingxi:maintenance:fleet`` (string, no TTL)
     ``FleetModels.to_dict()`` as JSON, what all replicas learned together (see ``SharedFleet``).
+
+A read is written in one Lua script, atomically, and a device's state only over the bytes the read
+loaded (compare-and-set): when two replicas assess the same device at once, the second to write is told,
+and assesses that device's readings again on the state the first wrote, so no reading is lost.
 """
 
 from __future__ import annotations
@@ -33,10 +43,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any, cast
 
+import orjson
 from lingxi.events.maintenance import device_alerts_key, device_health_key
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
@@ -50,22 +63,31 @@ from lingxi_maintenance.state import DeviceState
 
 __all__ = [
     "ALERTS_TTL_S",
+    "ANNOUNCEMENT_KEY_PREFIX",
+    "ANNOUNCEMENT_TTL_S",
     "FLEET_KEY",
     "STATE_KEY_PREFIX",
     "STATE_TTL_S",
     "LearningFleet",
+    "Loaded",
     "MaintenanceStore",
     "SharedFleet",
     "alert_record",
+    "announcement_key",
     "state_key",
 ]
 
 STATE_KEY_PREFIX = "lingxi:maintenance:state:"
+ANNOUNCEMENT_KEY_PREFIX = "lingxi:maintenance:announced:"
 FLEET_KEY = "lingxi:maintenance:fleet"
 STATE_TTL_S = 180 * 24 * 3600
 """A device silent this long is forgotten (state and health summary): keeps millions of devices bounded."""
 ALERTS_TTL_S = 30 * 24 * 3600
 """How long a device's alerts hash outlives its last write, and a cleared alert its clearing."""
+
+ANNOUNCEMENT_TTL_S = 7 * 24 * 3600
+"""How long the alert events of a read are kept for a retry of it: longer than any redelivery takes."""
+_NOTHING_STORED: Mapping[str, bytes] = MappingProxyType({})
 
 _log = logging.getLogger(__name__)
 
@@ -73,6 +95,11 @@ _log = logging.getLogger(__name__)
 def state_key(device_id: str) -> str:
     """Redis key of a device's packed state."""
     return f"{STATE_KEY_PREFIX}{device_id}"
+
+
+def announcement_key(input_event_id: str) -> str:
+    """Redis key of the alert events an input's handling announced (see ``MaintenanceStore.announced``)."""
+    return f"{ANNOUNCEMENT_KEY_PREFIX}{input_event_id}"
 
 
 def alert_record(change: RaisedAlert) -> dict[str, Any]:
@@ -92,120 +119,231 @@ def alert_record(change: RaisedAlert) -> dict[str, Any]:
     }
 
 
-# Clear one alert in place, keeping what was raised, and drop cleared alerts older than the cutoff
-# (ISO 8601 UTC strings compare in time order). KEYS: alerts hash. ARGV: alert id, cleared_at,
-# cutoff, cleared evidence JSON, the record to write when the raise is no longer stored.
-_CLEAR_LUA = """
-local record = redis.call('HGET', KEYS[1], ARGV[1])
-if record then
-  record = cjson.decode(record)
-  record['status'] = 'cleared'
-  record['cleared_at'] = ARGV[2]
-  record['cleared_evidence'] = cjson.decode(ARGV[4])
-  record = cjson.encode(record)
-else
-  record = ARGV[5]
+# One read's whole write, atomic, so a replica that dies mid-write leaves all of it or none of it.
+# KEYS: n × (state, health), then m alerts hashes, then k announcement keys.
+# ARGV: state TTL, alerts TTL, announcement TTL, n, m, k, p,
+#   n × (the state bytes the read loaded, "" for none; new state; health JSON),
+#   m × (index 1..n of the device whose state the hash goes with; 0: none),
+#   p × alert operation: kind ("raise" | "clear"), alerts hash index 1..m, alert id,
+#       raise: record JSON | clear: the record to write when the raise is no longer stored,
+#       cleared_at, cutoff, cleared evidence JSON (clear only), announcement index 0..k, announcement text.
+# A device whose stored state is no longer what the read loaded (another replica wrote it meanwhile) is
+# left alone with its alert operations, and its index returned: the caller assesses it again.
+# Clearing keeps what was raised and drops cleared alerts whose cleared_at is before the cutoff
+# (ISO 8601 UTC strings compare in time order).
+_SAVE_LUA = """
+local state_ttl, alerts_ttl, announce_ttl = ARGV[1], ARGV[2], ARGV[3]
+local n, m, k, p = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local a = 8
+local conflicted, lost = {}, {}
+for i = 1, n do
+  local current = redis.call('GET', KEYS[2 * i - 1])
+  if (current or '') == ARGV[a] then
+    redis.call('SET', KEYS[2 * i - 1], ARGV[a + 1], 'EX', state_ttl)
+    redis.call('SET', KEYS[2 * i], ARGV[a + 2], 'EX', state_ttl)
+  else
+    lost[i] = true
+    conflicted[#conflicted + 1] = i
+  end
+  a = a + 3
 end
-redis.call('HSET', KEYS[1], ARGV[1], record)
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if all[i] ~= ARGV[1] then
-    local ok, other = pcall(cjson.decode, all[i + 1])
-    if ok and other['status'] == 'cleared' and type(other['cleared_at']) == 'string'
-        and other['cleared_at'] < ARGV[3] then
-      redis.call('HDEL', KEYS[1], all[i])
+local kept = {}
+for j = 1, m do
+  local device = tonumber(ARGV[a])
+  kept[j] = device == 0 or not lost[device]
+  a = a + 1
+end
+for _ = 1, p do
+  local kind, j, id = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  if kept[j] then
+    local key = KEYS[2 * n + j]
+    if kind == 'raise' then
+      redis.call('HSET', key, id, ARGV[a + 3])
+    else
+      local record = redis.call('HGET', key, id)
+      if record then
+        record = cjson.decode(record)
+        record['status'] = 'cleared'
+        record['cleared_at'] = ARGV[a + 4]
+        record['cleared_evidence'] = cjson.decode(ARGV[a + 6])
+        record = cjson.encode(record)
+      else
+        record = ARGV[a + 3]
+      end
+      redis.call('HSET', key, id, record)
+      local all = redis.call('HGETALL', key)
+      for f = 1, #all, 2 do
+        if all[f] ~= id then
+          local ok, other = pcall(cjson.decode, all[f + 1])
+          if ok and other['status'] == 'cleared' and type(other['cleared_at']) == 'string'
+              and other['cleared_at'] < ARGV[a + 5] then
+            redis.call('HDEL', key, all[f])
+          end
+        end
+      end
+    end
+    local announcement = tonumber(ARGV[a + 7])
+    if announcement > 0 then
+      local akey = KEYS[2 * n + m + announcement]
+      redis.call('APPEND', akey, ARGV[a + 8] .. '\\n')
+      redis.call('EXPIRE', akey, announce_ttl)
     end
   end
+  a = a + 9
 end
-return 1
+for j = 1, m do
+  if kept[j] then redis.call('EXPIRE', KEYS[2 * n + j], alerts_ttl) end
+end
+return conflicted
 """
 
 
+@dataclass(slots=True)
+class Loaded:
+    """The states of a read's devices, as ``MaintenanceStore.load_states`` found them."""
+
+    states: dict[str, DeviceState | None]
+    """Each device's state (None: none yet, or unreadable)."""
+    stored: dict[str, bytes]
+    """The bytes each state was read from (b"" for none): ``save`` writes a state only over these."""
+    unreadable: list[str]
+    """Devices whose stored bytes are not a state: they start over rather than block every later reading
+    of the device (the caller logs them)."""
+
+
 class MaintenanceStore:
-    """Loads device states for a read (one MGET) and writes a read's outcome (one pipeline)."""
+    """Loads device states for a read (one MGET) and writes a read's outcome (one atomic script)."""
 
     def __init__(
-        self, redis: Redis, *, state_ttl_s: int = STATE_TTL_S, alerts_ttl_s: int = ALERTS_TTL_S
+        self,
+        redis: Redis,
+        *,
+        state_ttl_s: int = STATE_TTL_S,
+        alerts_ttl_s: int = ALERTS_TTL_S,
+        announcement_ttl_s: int = ANNOUNCEMENT_TTL_S,
     ) -> None:
         self.redis = redis
         self.state_ttl_s = state_ttl_s
         self.alerts_ttl_s = alerts_ttl_s
-        self._clear = redis.register_script(_CLEAR_LUA)
+        self.announcement_ttl_s = announcement_ttl_s
+        self._save = redis.register_script(_SAVE_LUA)
 
-    async def load_states(self, device_ids: Iterable[str]) -> tuple[dict[str, DeviceState | None], list[str]]:
-        """Each device's stored state (None: none yet), and the ids whose stored bytes could not be read
-        (they start over rather than block every later reading of the device; the caller logs them)."""
+    async def load_states(self, device_ids: Iterable[str]) -> Loaded:
+        """Each device's stored state, in one MGET."""
         ids = list(dict.fromkeys(device_ids))
+        loaded = Loaded({}, {}, [])
         if not ids:
-            return {}, []
+            return loaded
         values = cast(list[bytes | None], await self.redis.mget([state_key(i) for i in ids]))
-        states: dict[str, DeviceState | None] = {}
-        unreadable: list[str] = []
+        unpack = DeviceState.from_bytes
         for device_id, data in zip(ids, values, strict=True):
             if data is None:
-                states[device_id] = None
+                loaded.states[device_id] = None
+                loaded.stored[device_id] = b""
                 continue
+            loaded.stored[device_id] = data
             try:
-                states[device_id] = DeviceState.from_bytes(data)
+                loaded.states[device_id] = unpack(data)
             except ValueError:
-                states[device_id] = None
-                unreadable.append(device_id)
-        return states, unreadable
+                loaded.states[device_id] = None
+                loaded.unreadable.append(device_id)
+        return loaded
 
-    async def save(self, outcome: IngestOutcome) -> None:
-        """Write the new states, the health summaries and the alert changes in one round trip."""
+    async def announced(self, input_event_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The announcements an earlier attempt at these inputs saved (input event id → texts, in order):
+        what it published is not known, so whoever handles the inputs again publishes them again."""
+        if not input_event_ids:
+            return {}
+        values = await self.redis.mget([announcement_key(i) for i in input_event_ids])
+        out: dict[str, list[str]] = {}
+        for event_id, value in zip(input_event_ids, values, strict=True):
+            if value:
+                text = value.decode() if isinstance(value, bytes) else value
+                out[event_id] = text.splitlines()
+        return out
+
+    async def save(
+        self,
+        outcome: IngestOutcome,
+        stored: Mapping[str, bytes] = _NOTHING_STORED,
+        announcements: Sequence[tuple[str, str] | None] = (),
+    ) -> list[str]:
+        """Write a read's new states, health summaries and alert changes atomically; returns the devices
+        left unwritten because their state changed since ``stored`` (the bytes ``load_states`` found; a
+        device missing there is expected to have none), for the caller to assess again.
+
+        ``announcements`` go with ``outcome.changes`` one for one: (input event id, text), or None. Each
+        text is kept under its input's ``announcement_key`` with the change it announces (see
+        ``announced``); a skipped device's are not.
+        """
         if not outcome.states and not outcome.changes:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for device_id, state in outcome.states.items():
-                pipe.set(state_key(device_id), state.to_bytes(), ex=self.state_ttl_s)
-            for device_id, summary in outcome.summaries.items():
-                pipe.set(
-                    device_health_key(device_id),
-                    json.dumps(summary.to_dict(), ensure_ascii=False),
-                    ex=self.state_ttl_s,
-                )
-            for item in outcome.changes:
-                await self._stage_change(pipe, item.change)
-            changed = {item.change.device_id for item in outcome.changes}
-            for device_id, state in outcome.states.items():
-                # Keep a reporting device's alert records alive; most devices have none to keep.
-                if state.alerts or device_id in changed:
-                    pipe.expire(device_alerts_key(device_id), self.alerts_ttl_s)
-            await pipe.execute()
+            return []
+        devices = list(outcome.states)
+        position = {device_id: index for index, device_id in enumerate(devices, start=1)}
+        keys: list[str] = []
+        args: list[str | bytes | int] = []
+        for device_id, state in outcome.states.items():
+            keys += (state_key(device_id), device_health_key(device_id))
+            args += (stored.get(device_id, b""), state.to_bytes(), orjson.dumps(outcome.summaries[device_id]))
+        # Alerts hashes: every device with open alerts (to keep them alive) or a change.
+        hashes: dict[str, int] = {}
+        for device_id, state in outcome.states.items():
+            if state.alerts:
+                hashes.setdefault(device_id, len(hashes) + 1)
+        for item in outcome.changes:
+            hashes.setdefault(item.change.device_id, len(hashes) + 1)
+        announce_keys: dict[str, int] = {}
+        for note in announcements:
+            if note is not None:
+                announce_keys.setdefault(note[0], len(announce_keys) + 1)
+        keys += [device_alerts_key(device_id) for device_id in hashes]
+        keys += [announcement_key(event_id) for event_id in announce_keys]
+        head: list[str | bytes | int] = [
+            self.state_ttl_s,
+            self.alerts_ttl_s,
+            self.announcement_ttl_s,
+            len(devices),
+            len(hashes),
+            len(announce_keys),
+            len(outcome.changes),
+        ]
+        args = head + args + [position.get(device_id, 0) for device_id in hashes]
+        notes = list(announcements) + [None] * (len(outcome.changes) - len(announcements))
+        for item, note in zip(outcome.changes, notes, strict=True):
+            args += self._operation(item.change, hashes[item.change.device_id])
+            args += (0, "") if note is None else (announce_keys[note[0]], note[1])
+        conflicted = cast(list[int], await self._save(keys=keys, args=args))
+        return [devices[index - 1] for index in conflicted]
 
-    async def _stage_change(self, pipe: Any, change: AlertChange) -> None:
-        key = device_alerts_key(change.device_id)
+    def _operation(self, change: AlertChange, hash_index: int) -> list[str | bytes | int]:
+        """The seven arguments of one alert operation before its announcement (see ``_SAVE_LUA``)."""
+        alert = str(change.alert_id)
         if isinstance(change, RaisedAlert):
-            pipe.hset(key, str(change.alert_id), json.dumps(alert_record(change), ensure_ascii=False))
-        else:
-            cleared_at = change.cleared_at.isoformat()
-            cutoff = (change.cleared_at - timedelta(seconds=self.alerts_ttl_s)).isoformat()
-            orphan = {
-                "alert_id": str(change.alert_id),
-                "device_id": change.device_id,
-                "condition": change.condition.value,
-                "severity": None,
-                "status": "cleared",
-                "raised_at": None,
-                "cleared_at": cleared_at,
-                "evidence": {},
-                "recommended_action_zh": None,
-                "recommended_action_en": None,
-                "cleared_evidence": change.evidence,
-            }
-            await self._clear(
-                keys=[key],
-                args=[
-                    str(change.alert_id),
-                    cleared_at,
-                    cutoff,
-                    json.dumps(change.evidence, ensure_ascii=False),
-                    json.dumps(orphan, ensure_ascii=False),
-                ],
-                client=pipe,
-            )
-        pipe.expire(key, self.alerts_ttl_s)
+            return ["raise", hash_index, alert, orjson.dumps(alert_record(change)), "", "", ""]
+        cleared_at = change.cleared_at.isoformat()
+        cutoff = (change.cleared_at - timedelta(seconds=self.alerts_ttl_s)).isoformat()
+        orphan = {
+            "alert_id": alert,
+            "device_id": change.device_id,
+            "condition": change.condition.value,
+            "severity": None,
+            "status": "cleared",
+            "raised_at": None,
+            "cleared_at": cleared_at,
+            "evidence": {},
+            "recommended_action_zh": None,
+            "recommended_action_en": None,
+            "cleared_evidence": change.evidence,
+        }
+        return [
+            "clear",
+            hash_index,
+            alert,
+            orjson.dumps(orphan),
+            cleared_at,
+            cutoff,
+            orjson.dumps(change.evidence),
+        ]
 
 
 class LearningFleet(FleetModels):
