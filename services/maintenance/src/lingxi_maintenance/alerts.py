@@ -13,6 +13,7 @@ numbers from the evidence.
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "apply",
     "finite",
     "from_micros",
+    "iso_from_micros",
     "recommended_action",
 ]
 
@@ -50,6 +52,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def from_micros(t_us: int) -> datetime:
     """A UTC datetime from µs since the epoch (the state's time unit)."""
     return _EPOCH + timedelta(microseconds=t_us)
+
+
+def iso_from_micros(t_us: int) -> str:
+    """``from_micros(t_us).isoformat()``, faster: the summary of every device read needs one."""
+    minutes, micros = divmod(t_us, 60_000_000)
+    seconds, micros = divmod(micros, 1_000_000)
+    if micros:
+        return f"{_minute_text(minutes)}:{seconds:02d}.{micros:06d}+00:00"
+    return f"{_minute_text(minutes)}:{seconds:02d}+00:00"
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_text(minutes: int) -> str:
+    """``YYYY-MM-DDTHH:MM`` of a minute since the epoch (a read's readings share a few hundred)."""
+    return (_EPOCH + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
 
 
 def finite(value: float | None) -> bool:

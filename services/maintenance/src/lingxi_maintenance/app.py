@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import cast
 
 from lingxi.devices import known_models
 from lingxi.events.base import Event
@@ -40,7 +41,7 @@ from lingxi.runtime import HandlerContext, Service
 from prometheus_client import Counter
 
 from lingxi_maintenance.alerts import AlertChange, RaisedAlert
-from lingxi_maintenance.ingest import Incoming, IngestOutcome, ingest
+from lingxi_maintenance.ingest import Incoming, IngestOutcome, by_device, ingest_grouped
 from lingxi_maintenance.store import MaintenanceStore, SharedFleet
 
 service = Service("maintenance")
@@ -77,6 +78,8 @@ service.on_shutdown.append(_sync_fleet_quietly)
 
 
 SAVE_ATTEMPTS = 5
+WRITE_CHUNK_DEVICES = 1000
+"""Devices assessed and written together (see ``_assess_and_store``)."""
 """Attempts at storing a read whose devices other replicas keep writing at the same time."""
 _ANNOUNCED: dict[str, type[AlertRaised] | type[AlertCleared]] = {
     AlertRaised.__name__: AlertRaised,
@@ -155,7 +158,10 @@ async def _assess_and_store(
     incoming: list[Incoming], inputs: Sequence[Event]
 ) -> tuple[IngestOutcome, list[tuple[AlertRaised | AlertCleared, Event]]]:
     """Assess and store the readings; a device another replica wrote meanwhile is assessed again on what
-    that replica wrote, until every device is stored (or ``SAVE_ATTEMPTS`` run out: the read is retried)."""
+    that replica wrote, until every device is stored (or ``SAVE_ATTEMPTS`` run out: the read is retried).
+
+    The devices are assessed ``WRITE_CHUNK_DEVICES`` at a time, each part's write sent before the next
+    part is assessed, so Redis runs one part's script while this process assesses the next."""
     done = IngestOutcome()
     events: list[tuple[AlertRaised | AlertCleared, Event]] = []
     pending = incoming
@@ -163,13 +169,26 @@ async def _assess_and_store(
         loaded = await store.load_states(i.reading.device_id for i in pending)
         for device_id in loaded.unreadable:
             service.log.error("device state unreadable; starting it over", device_id=device_id)
-        outcome = ingest(pending, loaded.states, fleet.models, known_models())
-        # Built before the write: an event that fails validation must fail the read before it is stored.
-        made = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
-        notes = [(str(cause.event_id), announcement(event)) for event, cause in made]
-        lost = set(await store.save(outcome, loaded.stored, notes))
-        done.add(outcome.without(lost))
-        events += [(event, cause) for event, cause in made if event.device_id not in lost]
+        parts: list[tuple[IngestOutcome, list[tuple[AlertRaised | AlertCleared, Event]]]] = []
+        writes: list[asyncio.Task[list[str]]] = []
+        groups = list(by_device(pending).items())
+        for start in range(0, len(groups), WRITE_CHUNK_DEVICES):
+            part = groups[start : start + WRITE_CHUNK_DEVICES]
+            outcome = ingest_grouped(part, loaded.states, fleet.models, known_models())
+            # Built before the write: an event that fails validation must fail the read before it is stored.
+            made = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
+            notes = [(str(cause.event_id), announcement(event)) for event, cause in made]
+            parts.append((outcome, made))
+            writes.append(asyncio.create_task(store.save(outcome, loaded.stored, notes)))
+            await asyncio.sleep(0)  # let the write go out now
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # the read is retried: what was written is recognised as duplicates then
+        lost = {device_id for result in results for device_id in cast(list[str], result)}
+        for outcome, made in parts:
+            done.add(outcome.without(lost))
+            events += [(event, cause) for event, cause in made if event.device_id not in lost]
         if not lost:
             return done, events
         CONFLICTS.inc(len(lost))

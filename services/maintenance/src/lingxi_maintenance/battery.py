@@ -41,7 +41,7 @@ _LEVEL_SMOOTHING = 0.25
 """Weight of the newest day in the smoothed daily state of health."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
 class Crossing:
     """When a fitted line reaches the end-of-life level: a central estimate and an interval."""
 
@@ -55,7 +55,7 @@ class Crossing:
 _NO_CROSSING = Crossing(None, None, None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
 class BatteryOutlook:
     """Where the battery stands and when it will reach end of life."""
 

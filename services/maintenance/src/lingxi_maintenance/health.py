@@ -39,7 +39,7 @@ from typing import TypedDict
 from lingxi.events.maintenance import AlertCondition
 
 from lingxi_maintenance import battery, heat, stability, storage
-from lingxi_maintenance.alerts import AlertChange, apply, from_micros
+from lingxi_maintenance.alerts import AlertChange, apply, iso_from_micros
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.readings import ReadingFields
 from lingxi_maintenance.state import DAY_US, HOT_TIMES, STORAGE_POINTS, DeviceState
@@ -269,20 +269,19 @@ def summarize(
     sto = storage.outlook(state.storage, settings)
     counts = stability.counts(state.stability, state.last_us)
     h = state.heat
-    fade = bat.fade_per_100_cycles
     soh, used, growth = bat.soh, sto.used, sto.growth_per_day
-    return {
+    summary: HealthSummary = {
         "device_id": device_id,
-        "last_reading_at": from_micros(state.last_us).isoformat() if state.readings else None,
+        "last_reading_at": iso_from_micros(state.last_us) if state.readings else None,
         "readings": state.readings,
         "battery_health_pct": None if soh is None else _round(100.0 * soh, 1),
-        "battery_days_to_80": _round(bat.days.central, 1),
-        "battery_days_to_80_low": _round(bat.days.low, 1),
-        "battery_days_to_80_high": _round(bat.days.high, 1),
-        "battery_cycles_to_80": _round(bat.cycles.central, 0),
-        "battery_cycles_to_80_low": _round(bat.cycles.low, 0),
-        "battery_cycles_to_80_high": _round(bat.cycles.high, 0),
-        "battery_fade_pct_per_100_cycles": None if fade is None else _round(100.0 * fade, 2),
+        "battery_days_to_80": None,
+        "battery_days_to_80_low": None,
+        "battery_days_to_80_high": None,
+        "battery_cycles_to_80": None,
+        "battery_cycles_to_80_low": None,
+        "battery_cycles_to_80_high": None,
+        "battery_fade_pct_per_100_cycles": None,
         "battery_history_days": bat.history_days,
         "storage_used_pct": None if used is None else _round(100.0 * used, 1),
         "storage_growth_pct_per_day": None if growth is None else _round(100.0 * growth, 3),
@@ -298,11 +297,21 @@ def summarize(
                 "alert_id": str(a.alert_id),
                 "condition": condition.value,
                 "severity": a.severity.value,
-                "raised_at": from_micros(a.raised_us).isoformat(),
+                "raised_at": iso_from_micros(a.raised_us),
             }
             for condition, a in state.alerts.items()
         ],
     }
+    if bat.trusted:  # until then there is no estimate (most devices, most of their first weeks)
+        days, cycles, fade = bat.days, bat.cycles, bat.fade_per_100_cycles
+        summary["battery_days_to_80"] = _round(days.central, 1)
+        summary["battery_days_to_80_low"] = _round(days.low, 1)
+        summary["battery_days_to_80_high"] = _round(days.high, 1)
+        summary["battery_cycles_to_80"] = _round(cycles.central, 0)
+        summary["battery_cycles_to_80_low"] = _round(cycles.low, 0)
+        summary["battery_cycles_to_80_high"] = _round(cycles.high, 0)
+        summary["battery_fade_pct_per_100_cycles"] = None if fade is None else _round(100.0 * fade, 2)
+    return summary
 
 
 class Assessment:

@@ -80,8 +80,9 @@ class FleetModels:
         """The running statistics for a model in a context, or None when nothing was learned yet."""
         return self._stats.get((device_model, context))
 
-    def learn(self, device_model: str, context: str, temperature_c: float, settings: HealthSettings) -> None:
-        """Fold one reading into its model's statistics (clipped, with bounded memory)."""
+    def learn(self, device_model: str, context: str, temperature_c: float, settings: HealthSettings) -> float:
+        """Fold one reading into its model's statistics (clipped, with bounded memory); returns the value
+        learned (the temperature after clipping)."""
         key = (device_model, context)
         var = self._stats.get(key)
         if var is None:
@@ -95,6 +96,7 @@ class FleetModels:
             # Halve the past's weight; mean and variance are unchanged, the next readings count double.
             var = self._stats[key] = stats.Var._from_state(n / 2.0, var.mean.get(), var.get())
         var.update(temperature_c)
+        return temperature_c
 
     def merge(self, other: FleetModels) -> None:
         """Add what ``other`` learned (another replica's statistics) to these (Chan's parallel update)."""

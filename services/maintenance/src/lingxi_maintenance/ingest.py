@@ -18,7 +18,7 @@ for an unknown device model, a design capacity that is not its model's, a ``meas
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,7 +38,9 @@ __all__ = [
     "OriginChange",
     "RefusalReason",
     "Refused",
+    "by_device",
     "ingest",
+    "ingest_grouped",
 ]
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -56,7 +58,7 @@ class RefusalReason(StrEnum):
     """``assess`` refused it (ValueError): the detail names the field."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
 class Incoming:
     """One reading to ingest, with when its event reported it and where it came from."""
 
@@ -136,6 +138,10 @@ class IngestOutcome:
         self.tallies.update(other.tallies)
 
 
+def _measured_at(item: Incoming) -> datetime:
+    return item.reading.measured_at
+
+
 def _refusal(item: Incoming, device_models: Mapping[str, DeviceModel]) -> Refused | None:
     """The edge checks the domain makes itself (the raw stream is not checked by the gateway)."""
     r = item.reading
@@ -177,12 +183,34 @@ def ingest(
     The states passed in are updated in place (``assess`` does) and ``fleet`` learns from the readings
     used; a refused reading touches neither.
     """
-    by_device: dict[str, list[Incoming]] = {}
+    return ingest_grouped(by_device(incoming).items(), states, fleet, device_models, settings)
+
+
+def by_device(incoming: Iterable[Incoming]) -> dict[str, list[Incoming]]:
+    """The readings grouped by device, each device's in arrival order."""
+    groups: dict[str, list[Incoming]] = {}
     for item in incoming:
-        by_device.setdefault(item.reading.device_id, []).append(item)
+        device_id = item.reading.device_id
+        group = groups.get(device_id)
+        if group is None:
+            groups[device_id] = [item]
+        else:
+            group.append(item)
+    return groups
+
+
+def ingest_grouped(
+    groups: Iterable[tuple[str, list[Incoming]]],
+    states: Mapping[str, DeviceState | None],
+    fleet: FleetModels,
+    device_models: Mapping[str, DeviceModel],
+    settings: HealthSettings = DEFAULT_SETTINGS,
+) -> IngestOutcome:
+    """``ingest`` for readings already grouped by device (``by_device``); sorts each group in place."""
     outcome = IngestOutcome()
-    for device_id, items in by_device.items():
-        items.sort(key=lambda i: i.reading.measured_at)  # stable: equal times keep their arrival order
+    for device_id, items in groups:
+        if len(items) > 1:
+            items.sort(key=_measured_at)  # stable: equal times keep their arrival order
         state = states.get(device_id)
         used = False
         tally = outcome.tallies[device_id] = {}
@@ -204,7 +232,8 @@ def ingest(
             if result.ignored is not None:
                 continue
             used = True
-            outcome.changes.extend(OriginChange(item.origin, change) for change in result.changes)
+            if result.changes:
+                outcome.changes.extend(OriginChange(item.origin, change) for change in result.changes)
         if used and state is not None:
             outcome.states[device_id] = state
             outcome.summaries[device_id] = summarize(device_id, state, settings)

@@ -48,7 +48,7 @@ def add(stability: StabilityState, t_us: int, crashes: int, reboots: int) -> boo
     return True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
 class Counts:
     """Crashes and reboots in the last hour (sliding estimate) and the last day."""
 

@@ -68,7 +68,7 @@ _CONDITIONS = tuple(AlertCondition)
 _SEVERITIES = tuple(AlertSeverity)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
 class Fit:
     """A weighted least-squares line, ready to predict from."""
 
@@ -315,6 +315,11 @@ def _variable(counts: tuple[int, int, int, int, int]) -> struct.Struct:
     return layout
 
 
+# Where the stability and heat blocks start in the fixed part.
+_STABILITY = 3 + 5 + 11 + 14 + 3
+_CRASHES = _STABILITY + 1
+_REBOOTS = _CRASHES + HOURS_KEPT
+_HEAT = _REBOOTS + HOURS_KEPT
 _LIMITS = (RECENT_TIMES, GAUGE_LAG + 1, STORAGE_POINTS, HOT_TIMES, len(_CONDITIONS))
 MAX_STATE_BYTES = _FIXED.size + struct.calcsize(
     f"<{RECENT_TIMES}q{GAUGE_LAG + 1}i{GAUGE_LAG + 1}d{STORAGE_POINTS}i{STORAGE_POINTS}d{HOT_TIMES}q"
@@ -443,58 +448,42 @@ class DeviceState:
             )
         w = layout.unpack_from(data, _FIXED.size)
         n_recent, n_days, n_maxima, n_hot, n_alerts = counts
-        i = n_recent
-        recent_days = list(w[i : i + n_days])
-        i += n_days
-        recent_soh = list(w[i : i + n_days])
-        i += n_days
-        maxima_days = list(w[i : i + n_maxima])
-        i += n_maxima
-        maxima = list(w[i : i + n_maxima])
-        i += n_maxima
-        hot_us = list(w[i : i + n_hot])
-        i += n_hot
+        i = n_recent + 2 * n_days
+        j = i + 2 * n_maxima
+        k = j + n_hot
+        hot_us = list(w[j:k])
         alerts: dict[AlertCondition, OpenAlert] = {}
         try:
             for _ in range(n_alerts):
-                alerts[_CONDITIONS[w[i]]] = OpenAlert(UUID(bytes=w[i + 3]), _SEVERITIES[w[i + 1]], w[i + 2])
-                i += 4
+                alerts[_CONDITIONS[w[k]]] = OpenAlert(UUID(bytes=w[k + 3]), _SEVERITIES[w[k + 1]], w[k + 2])
+                k += 4
         except IndexError as error:
             raise ValueError("device state names an unknown alert condition or severity") from error
-        h = 3 + 5 + 11 + 14 + 3  # where the stability block starts in the fixed part
-        g = h + 1 + 2 * HOURS_KEPT  # where the heat block starts
+        # Positional, in field order: the fastest way to build them (this runs for every reading).
         return cls(
             v[1],
             v[2],
             list(w[:n_recent]),
-            DayTotals(*v[3:8]),
+            DayTotals(v[3], v[4], v[5], v[6], v[7]),
             BatteryState(
-                origin_day=v[8],
-                decay_day=v[9],
-                points=v[10],
-                level=v[11],
-                max_cycles=v[12],
-                recent_days=recent_days,
-                recent_soh=recent_soh,
-                near_sum=v[13],
-                near_sq=v[14],
-                near_weight=v[15],
-                far_sum=v[16],
-                far_sq=v[17],
-                far_weight=v[18],
-                by_day=Line(*v[19:26]),
-                by_cycle=Line(*v[26:33]),
+                v[8],  # origin_day
+                v[9],  # decay_day
+                v[10],  # points
+                v[11],  # level
+                v[12],  # max_cycles
+                list(w[n_recent : n_recent + n_days]),  # recent_days
+                list(w[n_recent + n_days : i]),  # recent_soh
+                v[13],  # near_sum, near_sq, near_weight, far_sum, far_sq, far_weight
+                v[14],
+                v[15],
+                v[16],
+                v[17],
+                v[18],
+                Line(v[19], v[20], v[21], v[22], v[23], v[24], v[25]),  # by_day
+                Line(v[26], v[27], v[28], v[29], v[30], v[31], v[32]),  # by_cycle
             ),
-            StorageState(v[33], maxima_days, maxima, v[34], v[35]),
-            StabilityState(v[h], list(v[h + 1 : h + 1 + HOURS_KEPT]), list(v[h + 1 + HOURS_KEPT : g])),
-            HeatState(
-                baseline_c=v[g],
-                updated_us=v[g + 1],
-                offset_c=v[g + 2],
-                offset_us=v[g + 3],
-                normal_count=v[g + 4],
-                last_hot_us=v[g + 5],
-                hot_us=hot_us,
-            ),
+            StorageState(v[33], list(w[i : i + n_maxima]), list(w[i + n_maxima : j]), v[34], v[35]),
+            StabilityState(v[_STABILITY], list(v[_CRASHES:_REBOOTS]), list(v[_REBOOTS:_HEAT])),
+            HeatState(v[_HEAT], v[_HEAT + 1], v[_HEAT + 2], v[_HEAT + 3], v[_HEAT + 4], v[_HEAT + 5], hot_us),
             alerts,
         )

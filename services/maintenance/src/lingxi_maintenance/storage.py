@@ -30,7 +30,7 @@ __all__ = ["StorageOutlook", "check", "close_day", "outlook"]
 _MAX_DAYS = 3650.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
 class StorageOutlook:
     """Storage use now and when it will be full."""
 

@@ -356,20 +356,15 @@ class LearningFleet(FleetModels):
         super().__init__()
         self._learned: dict[tuple[str, str], stats.Var] = {}
 
-    def learn(self, device_model: str, context: str, temperature_c: float, settings: HealthSettings) -> None:
+    def learn(self, device_model: str, context: str, temperature_c: float, settings: HealthSettings) -> float:
         """Learn as ``FleetModels`` does, and record the value it learned (after its clipping)."""
-        before = self.get(device_model, context)
-        mean_before = before.mean.get() if before is not None else 0.0
-        super().learn(device_model, context, temperature_c, settings)
-        after = self.get(device_model, context)
-        assert after is not None
-        # One update of weight 1 moved the mean by (x - mean_before) / n (halving keeps the mean): recover x.
-        value = mean_before + (after.mean.get() - mean_before) * after.mean.n
+        value = super().learn(device_model, context, temperature_c, settings)
         key = (device_model, context)
         learned = self._learned.get(key)
         if learned is None:
             learned = self._learned[key] = stats.Var()
         learned.update(value)
+        return value
 
     def take_learned(self) -> FleetModels:
         """What was learned since the last call (and start recording afresh)."""
