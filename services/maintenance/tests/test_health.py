@@ -17,11 +17,13 @@ from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, assess, 
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.readings import Reading
 from lingxi_maintenance.state import (
+    DAY_US,
     GAUGE_LAG,
     HOT_TIMES,
     MAX_STATE_BYTES,
     RECENT_TIMES,
     STORAGE_POINTS,
+    BatteryFigures,
     DeviceState,
     OpenAlert,
 )
@@ -540,6 +542,46 @@ def test_even_a_state_with_every_list_full_stays_under_2_kb() -> None:
     state.heat.hot_us.append(99)
     with pytest.raises(ValueError, match="hot-reading times"):
         DeviceState.from_bytes(state.to_bytes())
+
+
+def test_the_battery_figures_are_worked_out_once_a_day_as_a_fresh_outlook_would_give_them() -> None:
+    device = Device()
+    fading_battery(device, 0.88, 4e-4, 40, rng=random.Random(8))
+    state = device.state
+    assert state is not None
+    summary = summarize("dev-1", state)
+    assert summary["battery_days_to_80"] is not None
+    assert state.battery_figures.day == state.last_us // DAY_US
+
+    # Worked out afresh from the stored state, the figures are the same.
+    fresh = DeviceState.from_bytes(state.to_bytes())
+    fresh.battery_figures = BatteryFigures()
+    assert summarize("dev-1", fresh) == summary
+
+    # Within the day they are taken as kept (a stand-in value shows it), the next day worked out again.
+    state.battery_figures.days_to_80 = 1234.5
+    assert summarize("dev-1", state)["battery_days_to_80"] == 1234.5
+    last = datetime.fromtimestamp(state.last_us / 1e6, UTC)
+    device.feed(reading(last + HOUR, soh=0.86, cycles=340))
+    if state.last_us // DAY_US == state.battery_figures.day:  # still the same day: move on to the next
+        device.feed(reading(last + DAY, soh=0.86, cycles=341))
+    assert summarize("dev-1", state)["battery_days_to_80"] != 1234.5
+
+
+def test_a_state_packed_before_the_battery_figures_is_read_without_them() -> None:
+    device = Device()
+    fading_battery(device, 0.9, 3e-4, 20, rng=random.Random(4))
+    state = device.state
+    assert state is not None
+    summarize("dev-1", state)
+    figures_size = 4 + 8 * 8
+    version_1 = b"\x01" + state.to_bytes()[1:-figures_size]
+    restored = DeviceState.from_bytes(version_1)
+    assert restored.battery_figures == BatteryFigures()
+    restored.battery_figures = state.battery_figures
+    assert restored.to_bytes() == state.to_bytes()
+    with pytest.raises(ValueError, match="format version 3"):
+        DeviceState.from_bytes(b"\x03" + state.to_bytes()[1:])
 
 
 def test_the_health_summary_says_where_each_model_stands() -> None:

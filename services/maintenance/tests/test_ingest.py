@@ -16,7 +16,7 @@ from lingxi.events.maintenance import (
     ThermalState,
 )
 from lingxi_maintenance.alerts import RaisedAlert
-from lingxi_maintenance.health import assess
+from lingxi_maintenance.health import assess, summarize
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.ingest import MAX_CLOCK_SKEW, Incoming, RefusalReason, ingest
 from lingxi_maintenance.readings import Reading
@@ -72,6 +72,7 @@ def test_readings_are_grouped_by_device_and_assessed_in_time_order() -> None:
         for r in readings:
             state = assess(state, r, models).state
         assert state is not None
+        summarize(device, state)  # as ingest does: it fills the state's cached battery figures
         expected[device] = state
     assert set(outcome.states) == {"dev-a", "dev-b"}
     for device, state in expected.items():

@@ -42,7 +42,14 @@ from lingxi_maintenance import battery, heat, stability, storage
 from lingxi_maintenance.alerts import AlertChange, apply, iso_from_micros
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.readings import ReadingFields
-from lingxi_maintenance.state import DAY_US, HOT_TIMES, STORAGE_POINTS, DeviceState
+from lingxi_maintenance.state import (
+    DAY_US,
+    HOT_TIMES,
+    STORAGE_POINTS,
+    BatteryFigures,
+    BatteryState,
+    DeviceState,
+)
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -265,24 +272,26 @@ def summarize(
 ) -> HealthSummary:
     """The health summary of a device from its state (as of its newest reading)."""
     today = state.last_us // DAY_US
-    bat = battery.outlook(state.battery, today, settings)
+    figures = state.battery_figures
+    if figures.day != today:
+        _work_out_battery_figures(figures, state.battery, today, settings)
     sto = storage.outlook(state.storage, settings)
     counts = stability.counts(state.stability, state.last_us)
     h = state.heat
-    soh, used, growth = bat.soh, sto.used, sto.growth_per_day
-    summary: HealthSummary = {
+    used, growth = sto.used, sto.growth_per_day
+    return {
         "device_id": device_id,
         "last_reading_at": iso_from_micros(state.last_us) if state.readings else None,
         "readings": state.readings,
-        "battery_health_pct": None if soh is None else _round(100.0 * soh, 1),
-        "battery_days_to_80": None,
-        "battery_days_to_80_low": None,
-        "battery_days_to_80_high": None,
-        "battery_cycles_to_80": None,
-        "battery_cycles_to_80_low": None,
-        "battery_cycles_to_80_high": None,
-        "battery_fade_pct_per_100_cycles": None,
-        "battery_history_days": bat.history_days,
+        "battery_health_pct": _number(figures.health_pct),
+        "battery_days_to_80": _number(figures.days_to_80),
+        "battery_days_to_80_low": _number(figures.days_to_80_low),
+        "battery_days_to_80_high": _number(figures.days_to_80_high),
+        "battery_cycles_to_80": _number(figures.cycles_to_80),
+        "battery_cycles_to_80_low": _number(figures.cycles_to_80_low),
+        "battery_cycles_to_80_high": _number(figures.cycles_to_80_high),
+        "battery_fade_pct_per_100_cycles": _number(figures.fade_pct_per_100_cycles),
+        "battery_history_days": today - state.battery.origin_day if state.battery.points else 0,
         "storage_used_pct": None if used is None else _round(100.0 * used, 1),
         "storage_growth_pct_per_day": None if growth is None else _round(100.0 * growth, 3),
         "storage_days_to_full": _round(sto.days_to_full, 1),
@@ -302,16 +311,32 @@ def summarize(
             for condition, a in state.alerts.items()
         ],
     }
-    if bat.trusted:  # until then there is no estimate (most devices, most of their first weeks)
-        days, cycles, fade = bat.days, bat.cycles, bat.fade_per_100_cycles
-        summary["battery_days_to_80"] = _round(days.central, 1)
-        summary["battery_days_to_80_low"] = _round(days.low, 1)
-        summary["battery_days_to_80_high"] = _round(days.high, 1)
-        summary["battery_cycles_to_80"] = _round(cycles.central, 0)
-        summary["battery_cycles_to_80_low"] = _round(cycles.low, 0)
-        summary["battery_cycles_to_80_high"] = _round(cycles.high, 0)
-        summary["battery_fade_pct_per_100_cycles"] = None if fade is None else _round(100.0 * fade, 2)
-    return summary
+
+
+def _work_out_battery_figures(
+    figures: BatteryFigures, state: BatteryState, today: int, settings: HealthSettings
+) -> None:
+    """Fill the battery's figures for ``today`` (NaN where there is no estimate)."""
+    bat = battery.outlook(state, today, settings)
+    fade = bat.fade_per_100_cycles
+    figures.day = today
+    figures.health_pct = _nan_for_none(None if bat.soh is None else _round(100.0 * bat.soh, 1))
+    figures.days_to_80 = _nan_for_none(_round(bat.days.central, 1))
+    figures.days_to_80_low = _nan_for_none(_round(bat.days.low, 1))
+    figures.days_to_80_high = _nan_for_none(_round(bat.days.high, 1))
+    figures.cycles_to_80 = _nan_for_none(_round(bat.cycles.central, 0))
+    figures.cycles_to_80_low = _nan_for_none(_round(bat.cycles.low, 0))
+    figures.cycles_to_80_high = _nan_for_none(_round(bat.cycles.high, 0))
+    figures.fade_pct_per_100_cycles = _nan_for_none(None if fade is None else _round(100.0 * fade, 2))
+
+
+def _nan_for_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _number(value: float) -> float | None:
+    """None for NaN (no estimate), the value otherwise."""
+    return None if value != value else value
 
 
 class Assessment:

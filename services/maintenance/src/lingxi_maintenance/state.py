@@ -3,7 +3,7 @@
 The state is plain data; the detectors (``battery``, ``heat``, ``storage``, ``stability``) and the alert
 lifecycle (``alerts``) update it, ``health.assess`` ties them together. It lives in Redis between readings,
 so ``DeviceState.to_bytes`` packs it with ``struct``: a few hundred bytes, never more than
-``MAX_STATE_BYTES`` (908).
+``MAX_STATE_BYTES`` (976).
 
 What is kept, and why it stays small:
 
@@ -18,7 +18,8 @@ What is kept, and why it stays small:
 - the last few days' highest storage use;
 - crash and reboot counts in 24 hourly buckets;
 - the device's temperature baseline (exponentially weighted) and the times of its last few hot readings;
-- the open alerts: condition → alert id, severity, time raised.
+- the open alerts: condition → alert id, severity, time raised;
+- the battery's outlook as the health summary shows it, for the day it was worked out (a cache).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_STATE_BYTES",
     "RECENT_TIMES",
     "STORAGE_POINTS",
+    "BatteryFigures",
     "BatteryState",
     "DayTotals",
     "DeviceState",
@@ -63,7 +65,8 @@ GAUGE_LAG = 7
 STORAGE_POINTS = 8
 """Most daily storage maxima kept (seven daily changes)."""
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+"""2 added the battery figures at the end; a version 1 state is read without them."""
 _CONDITIONS = tuple(AlertCondition)
 _SEVERITIES = tuple(AlertSeverity)
 
@@ -274,6 +277,45 @@ class HeatState:
     """Times of the latest hot readings, oldest first (at most ``HOT_TIMES``)."""
 
 
+@dataclass(slots=True, eq=False)
+class BatteryFigures:
+    """The battery's outlook as the health summary shows it (rounded; NaN for none), kept for the day it
+    was worked out: it changes only when a day closes, and working it out (two fits, their intervals)
+    would otherwise cost more than the rest of a reading's assessment."""
+
+    day: int = -1
+    """The day (since the epoch) the figures are for; -1: none yet."""
+    health_pct: float = math.nan
+    days_to_80: float = math.nan
+    days_to_80_low: float = math.nan
+    days_to_80_high: float = math.nan
+    cycles_to_80: float = math.nan
+    cycles_to_80_low: float = math.nan
+    cycles_to_80_high: float = math.nan
+    fade_pct_per_100_cycles: float = math.nan
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when they pack alike (NaN, "no estimate", equals NaN)."""
+        if not isinstance(other, BatteryFigures):
+            return NotImplemented
+        return _FIGURES.pack(*self.values()) == _FIGURES.pack(*other.values())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def values(self) -> tuple[int, float, float, float, float, float, float, float, float]:
+        return (
+            self.day,
+            self.health_pct,
+            self.days_to_80,
+            self.days_to_80_low,
+            self.days_to_80_high,
+            self.cycles_to_80,
+            self.cycles_to_80_low,
+            self.cycles_to_80_high,
+            self.fade_pct_per_100_cycles,
+        )
+
+
 @dataclass(slots=True)
 class OpenAlert:
     """An alert raised and not yet cleared."""
@@ -295,6 +337,7 @@ _FIXED = struct.Struct(
     "dqdqHq"  # heat: baseline, updated_us, offset, offset_us, normal_count, last_hot_us
     "BBBBB"  # counts: recent times, battery days, storage maxima, hot times, open alerts
 )
+_FIGURES = struct.Struct("<i8d")  # BatteryFigures, after the variable part
 _ALERT_FORMAT = "BBq16s"  # condition, severity, raised_us, alert id
 _VARIABLE_FORMATS: dict[tuple[int, int, int, int, int], struct.Struct] = {}
 
@@ -321,9 +364,13 @@ _CRASHES = _STABILITY + 1
 _REBOOTS = _CRASHES + HOURS_KEPT
 _HEAT = _REBOOTS + HOURS_KEPT
 _LIMITS = (RECENT_TIMES, GAUGE_LAG + 1, STORAGE_POINTS, HOT_TIMES, len(_CONDITIONS))
-MAX_STATE_BYTES = _FIXED.size + struct.calcsize(
-    f"<{RECENT_TIMES}q{GAUGE_LAG + 1}i{GAUGE_LAG + 1}d{STORAGE_POINTS}i{STORAGE_POINTS}d{HOT_TIMES}q"
-    f"{_ALERT_FORMAT * len(_CONDITIONS)}"
+MAX_STATE_BYTES = (
+    _FIXED.size
+    + struct.calcsize(
+        f"<{RECENT_TIMES}q{GAUGE_LAG + 1}i{GAUGE_LAG + 1}d{STORAGE_POINTS}i{STORAGE_POINTS}d{HOT_TIMES}q"
+        f"{_ALERT_FORMAT * len(_CONDITIONS)}"
+    )
+    + _FIGURES.size
 )
 """The most bytes a packed state can take, whatever the device's history."""
 _LIMIT_NAMES = ("recent times", "battery days", "storage maxima", "hot-reading times", "open alerts")
@@ -345,6 +392,8 @@ class DeviceState:
     stability: StabilityState = field(default_factory=StabilityState)
     heat: HeatState = field(default_factory=HeatState)
     alerts: dict[AlertCondition, OpenAlert] = field(default_factory=dict)
+    battery_figures: BatteryFigures = field(default_factory=BatteryFigures)
+    """A cache, worked out by ``health.summarize`` once a day."""
 
     def admit(self, t_us: int, late_window_us: int) -> str | None:
         """Record a reading time, or say why the reading is ignored.
@@ -383,57 +432,62 @@ class DeviceState:
                 alert.raised_us,
                 alert.alert_id.bytes,
             )
-        return _FIXED.pack(
-            _FORMAT_VERSION,
-            min(self.readings, 0xFFFFFFFF),
-            self.last_us,
-            t.day,
-            t.soh_sum,
-            t.soh_count,
-            t.cycles,
-            t.storage_max,
-            b.origin_day,
-            b.decay_day,
-            b.points,
-            b.level,
-            b.max_cycles,
-            b.near_sum,
-            b.near_sq,
-            b.near_weight,
-            b.far_sum,
-            b.far_sq,
-            b.far_weight,
-            *b.by_day.values(),
-            *b.by_cycle.values(),
-            s.latest,
-            s.growth,
-            s.growth_low,
-            st.newest_hour,
-            *st.crashes,
-            *st.reboots,
-            h.baseline_c,
-            h.updated_us,
-            h.offset_c,
-            h.offset_us,
-            h.normal_count,
-            h.last_hot_us,
-            *counts,
-        ) + _variable(counts).pack(
-            *self.recent_us,
-            *b.recent_days,
-            *b.recent_soh,
-            *s.days,
-            *s.maxima,
-            *h.hot_us,
-            *alert_values,
+        return (
+            _FIXED.pack(
+                _FORMAT_VERSION,
+                min(self.readings, 0xFFFFFFFF),
+                self.last_us,
+                t.day,
+                t.soh_sum,
+                t.soh_count,
+                t.cycles,
+                t.storage_max,
+                b.origin_day,
+                b.decay_day,
+                b.points,
+                b.level,
+                b.max_cycles,
+                b.near_sum,
+                b.near_sq,
+                b.near_weight,
+                b.far_sum,
+                b.far_sq,
+                b.far_weight,
+                *b.by_day.values(),
+                *b.by_cycle.values(),
+                s.latest,
+                s.growth,
+                s.growth_low,
+                st.newest_hour,
+                *st.crashes,
+                *st.reboots,
+                h.baseline_c,
+                h.updated_us,
+                h.offset_c,
+                h.offset_us,
+                h.normal_count,
+                h.last_hot_us,
+                *counts,
+            )
+            + _variable(counts).pack(
+                *self.recent_us,
+                *b.recent_days,
+                *b.recent_soh,
+                *s.days,
+                *s.maxima,
+                *h.hot_us,
+                *alert_values,
+            )
+            + _FIGURES.pack(*self.battery_figures.values())
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DeviceState:
         """Unpack what ``to_bytes`` wrote; ValueError names what is wrong with bytes that are not a state."""
-        if data and data[0] != _FORMAT_VERSION:
+        version = data[0] if data else _FORMAT_VERSION
+        if version not in (1, _FORMAT_VERSION):
             raise ValueError(
-                f"device state format version {data[0]} is not supported (expected {_FORMAT_VERSION})"
+                f"device state format version {version} is not supported (expected {_FORMAT_VERSION})"
             )
         try:
             v = _FIXED.unpack_from(data)
@@ -441,11 +495,17 @@ class DeviceState:
             raise ValueError(f"device state of {len(data)} bytes is truncated or corrupt: {error}") from error
         counts: tuple[int, int, int, int, int] = v[-5:]
         layout = _variable(counts)
-        if len(data) != _FIXED.size + layout.size:
+        figures_at = _FIXED.size + layout.size
+        expected = figures_at + (_FIGURES.size if version == _FORMAT_VERSION else 0)
+        if len(data) != expected:
             raise ValueError(
-                f"device state of {len(data)} bytes is truncated or corrupt: "
-                f"expected {_FIXED.size + layout.size} bytes"
+                f"device state of {len(data)} bytes is truncated or corrupt: expected {expected} bytes"
             )
+        figures = (
+            BatteryFigures(*_FIGURES.unpack_from(data, figures_at))
+            if version == _FORMAT_VERSION
+            else BatteryFigures()
+        )
         w = layout.unpack_from(data, _FIXED.size)
         n_recent, n_days, n_maxima, n_hot, n_alerts = counts
         i = n_recent + 2 * n_days
@@ -486,4 +546,5 @@ class DeviceState:
             StabilityState(v[_STABILITY], list(v[_CRASHES:_REBOOTS]), list(v[_REBOOTS:_HEAT])),
             HeatState(v[_HEAT], v[_HEAT + 1], v[_HEAT + 2], v[_HEAT + 3], v[_HEAT + 4], v[_HEAT + 5], hot_us),
             alerts,
+            figures,
         )
