@@ -19,7 +19,7 @@ from lingxi_maintenance.alerts import RaisedAlert
 from lingxi_maintenance.health import assess, summarize
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.ingest import MAX_CLOCK_SKEW, Incoming, RefusalReason, ingest
-from lingxi_maintenance.readings import Reading
+from lingxi_maintenance.readings import Reading, sample_reading
 from lingxi_maintenance.state import DeviceState
 
 GB = 1_000_000_000
@@ -29,27 +29,7 @@ MODELS = {"LX-A": DeviceModel("LX-A", 5000), "LX-B": DeviceModel("LX-B", 4500)}
 
 
 def reading(at: datetime, device: str = "dev-1", **overrides: object) -> Reading:
-    fields: dict[str, object] = {
-        "device_id": device,
-        "device_model": "LX-A",
-        "measured_at": at,
-        "battery_level": 60,
-        "full_charge_capacity_mah": 4700,
-        "design_capacity_mah": 5000,
-        "cycle_count": 200,
-        "temperature_c": 31.0,
-        "voltage_mv": 3900,
-        "current_ma": -150,
-        "charging_state": "discharging",
-        "thermal_state": "none",
-        "storage_used_bytes": 100 * GB,
-        "storage_total_bytes": 256 * GB,
-        "app_crash_count": 0,
-        "reboot_count": 0,
-        "os_version": "LingOS 5.1.0",
-    }
-    fields.update(overrides)
-    return Reading(**fields)  # type: ignore[arg-type]
+    return sample_reading(at, device, **overrides)
 
 
 def incoming(*readings: Reading, reported_at: datetime | None = None) -> list[Incoming]:
@@ -188,7 +168,7 @@ def test_either_event_shape_is_assessed_as_the_plain_reading_is() -> None:
     )
     fields = event.model_dump(mode="json", include=set(Reading.__dataclass_fields__))
     batch = TelemetryBatchReceived.model_validate_json(json.dumps({"region": "CN", "readings": [fields]}))
-    plain = reading(T0, "dev-9", **{k: v for k, v in fields.items() if k != "measured_at"})
+    plain = reading(T0, "dev-9", **{k: v for k, v in fields.items() if k not in ("measured_at", "device_id")})
     outcomes = [
         ingest([Incoming(r, T0, 0)], {}, FleetModels(), MODELS) for r in (plain, event, batch.readings[0])
     ]

@@ -26,7 +26,7 @@ from lingxi_maintenance.alerts import ClearedAlert, RaisedAlert, alert_id
 from lingxi_maintenance.health import DEFAULT_SETTINGS
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.ingest import Incoming, IngestOutcome, OriginChange, ingest
-from lingxi_maintenance.readings import Reading
+from lingxi_maintenance.readings import Reading, sample_reading
 from lingxi_maintenance.store import (
     FLEET_KEY,
     LearningFleet,
@@ -65,27 +65,7 @@ async def hget(client: Redis, key: str, field: str) -> bytes | str:
 
 
 def reading(at: datetime, device: str = "dev-1", **overrides: object) -> Reading:
-    fields: dict[str, object] = {
-        "device_id": device,
-        "device_model": "LX-A",
-        "measured_at": at,
-        "battery_level": 60,
-        "full_charge_capacity_mah": 4700,
-        "design_capacity_mah": 5000,
-        "cycle_count": 200,
-        "temperature_c": 31.0,
-        "voltage_mv": 3900,
-        "current_ma": -150,
-        "charging_state": "discharging",
-        "thermal_state": "none",
-        "storage_used_bytes": 100 * GB,
-        "storage_total_bytes": 256 * GB,
-        "app_crash_count": 0,
-        "reboot_count": 0,
-        "os_version": "LingOS 5.1.0",
-    }
-    fields.update(overrides)
-    return Reading(**fields)  # type: ignore[arg-type]
+    return sample_reading(at, device, **overrides)
 
 
 def crash_burst(device: str, start: datetime = T0) -> list[Incoming]:

@@ -2,9 +2,10 @@
 
 Two streams feed the same path: the gateway's ``TelemetryBatchReceived`` (up to 1,000 checked readings an
 entry) and the partners' raw ``TelemetryReported`` (one reading an entry). Both consumers take a whole
-read at once: the readings of all its entries are assessed together with one MGET of the device states
-and one pipeline writing the new states, health summaries and alert records (``store``), then each alert
-change is published as ``AlertRaised`` / ``AlertCleared``, caused by the event that carried the reading.
+read at once: the readings of all its entries are assessed together after one MGET of the device states,
+1,000 devices at a time, each part's new states, health summaries and alert records written by one Lua
+script (``store``); then each alert change is published as ``AlertRaised`` / ``AlertCleared``, caused by
+the event that carried the reading.
 
 A reading the domain refuses (unknown model, wrong design capacity, clock skew, invalid values) changes
 nothing, publishes nothing, and is logged (device id and reason; telemetry holds no personal data) and
@@ -17,7 +18,7 @@ device's load and save. Across replicas, a read writes a device's state only ove
 (``store``): a device another replica wrote meanwhile is loaded and assessed again, so no reading is
 lost (the fleet models learn its readings twice: they are statistics, and this is rare).
 
-A read's states, alert records and alert events are written together in one atomic step, before the
+A part's states, alert records and alert events are written together in one atomic step, before the
 runtime commits the read and publishes the events. If the commit never happens (the replica dies), the
 read is delivered again; its readings are then duplicates and change nothing, and the alert events the
 first attempt stored are published from the store instead (same event ids: at most once downstream).

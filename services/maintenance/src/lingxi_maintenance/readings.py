@@ -7,11 +7,11 @@ service hands them over without copying; ``Reading`` is the plain record the sim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Reading", "ReadingFields"]
+__all__ = ["Reading", "ReadingFields", "sample_reading"]
 
 
 class ReadingFields(Protocol):
@@ -89,3 +89,31 @@ class Reading:
     @property
     def storage_fraction(self) -> float:
         return self.storage_used_bytes / self.storage_total_bytes
+
+
+GB = 1_000_000_000
+
+
+def sample_reading(at: datetime, device_id: str = "dev-1", **changes: Any) -> Reading:
+    """A healthy handset's reading (model ``LX-A``, 5,000 mAh design, 94% health, 31 °C, discharging,
+    100 of 256 GB used, no crashes) taken ``at``, with ``changes`` applied: for tests and examples."""
+    reading = Reading(
+        device_id=device_id,
+        device_model="LX-A",
+        measured_at=at,
+        battery_level=60,
+        full_charge_capacity_mah=4700,
+        design_capacity_mah=5000,
+        cycle_count=200,
+        temperature_c=31.0,
+        voltage_mv=3900,
+        current_ma=-150,
+        charging_state="discharging",
+        thermal_state="none",
+        storage_used_bytes=100 * GB,
+        storage_total_bytes=256 * GB,
+        app_crash_count=0,
+        reboot_count=0,
+        os_version="LingOS 5.1.0",
+    )
+    return replace(reading, **changes) if changes else reading
