@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 from lingxi.devices import known_models
-from lingxi.events.maintenance import AlertRaised, TelemetryReported
+from lingxi.events.maintenance import AlertRaised, TelemetryBatchReceived, TelemetryReported
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.delivery import stream_entry
 from lingxi.runtime.envelope import decode_entry
@@ -150,3 +150,41 @@ def test_a_partner_reading_the_domain_refuses_is_dead_lettered_alone(
     assert fields[b"dlq.reason"] == b"reading_refused"
     assert b"unknown_model" in fields[b"dlq.error"]
     assert httpx.get(f"{gateway}/v1/devices/dev-partner-odd/health", timeout=5).status_code == 404
+
+
+def test_two_replicas_writing_the_same_devices_lose_no_reading(
+    system: dict[str, ServiceProcess], module_services: Callable[..., ServiceProcess], redis_url: str
+) -> None:
+    # A second replica joins; both read batches that all name the same devices, at the same time.
+    module_services("maintenance", "maintenance-2")
+    devices = [f"dev-shared-{n}" for n in range(40)]
+    per_device = 12  # within the readings a state remembers, so none is too late in any order
+    client = redis.Redis.from_url(redis_url)
+    pipe = client.pipeline(transaction=False)
+    for k in range(per_device):
+        batch = TelemetryBatchReceived.model_validate_json(
+            json.dumps(
+                {
+                    "region": "CN",
+                    "readings": [
+                        reading(d, minutes_ago=10 * (per_device - k), temperature_c=33.0) for d in devices
+                    ],
+                }
+            )
+        )
+        pipe.xadd(TelemetryBatchReceived.stream, stream_entry(batch, str(batch.event_id)))  # type: ignore[arg-type]
+    pipe.execute()
+    gateway = system["gateway"].base_url
+
+    def readings_counted() -> dict[str, int]:
+        counted = {}
+        for device in devices:
+            answer = httpx.get(f"{gateway}/v1/devices/{device}/health", timeout=5)
+            counted[device] = answer.json()["readings"] if answer.status_code == 200 else 0
+        return counted
+
+    def all_counted() -> dict[str, int] | None:
+        counted = readings_counted()
+        return counted if set(counted.values()) == {per_device} else None
+
+    assert eventually(all_counted, timeout_s=40), readings_counted()
