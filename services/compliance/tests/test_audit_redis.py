@@ -14,11 +14,11 @@ from typing import Any, cast
 
 import pytest
 import redis
-from lingxi_compliance.audit import GENESIS_HASH, AuditLog, canonical, entry_from, verify
+from lingxi_compliance.audit import DEFAULT_STREAM, GENESIS_HASH, AuditLog, canonical, entry_from, verify
 from redis.asyncio import Redis
 
 LINGXI = Path(sys.executable).with_name("lingxi")
-STREAM = "compliance.audit.log"
+STREAM = DEFAULT_STREAM
 
 
 @pytest.fixture
