@@ -22,6 +22,7 @@ from lingxi.events import Region
 from lingxi.events._values import DeviceId
 from lingxi.events.maintenance import (
     MAINTENANCE_FEATURE,
+    MAX_CLOCK_SKEW,
     TelemetryBatchReceived,
     TelemetryReading,
     device_alerts_key,
@@ -42,8 +43,6 @@ MAX_READINGS_PER_REQUEST = 500
 MAX_TELEMETRY_BODY_BYTES = 1024 * 1024
 """500 readings of JSON are about 250 KB: room to spare, far below anything that hurts."""
 
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-"""How far ahead of the gateway's clock a reading's ``measured_at`` may be (handset clocks drift)."""
 MAX_READING_AGE = timedelta(days=30)
 """Older readings say nothing about the device today; maintenance ignores far smaller gaps anyway."""
 

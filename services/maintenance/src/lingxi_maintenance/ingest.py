@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from lingxi.devices import DeviceModel
+from lingxi.events.maintenance import MAX_CLOCK_SKEW
 
 from lingxi_maintenance.alerts import AlertChange
 from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, HealthSummary, assess, summarize
@@ -42,10 +43,6 @@ __all__ = [
     "ingest",
     "ingest_grouped",
 ]
-
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-"""A reading measured later than this after the event that reports it comes from a wrong handset clock:
-its future time would make every later, correct reading look too late."""
 
 
 class RefusalReason(StrEnum):

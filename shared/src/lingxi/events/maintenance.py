@@ -7,6 +7,7 @@ it is keyed by device only.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
@@ -20,6 +21,7 @@ __all__ = [
     "DEVICE_ALERTS_KEY_PREFIX",
     "DEVICE_HEALTH_KEY_PREFIX",
     "MAINTENANCE_FEATURE",
+    "MAX_CLOCK_SKEW",
     "MAX_TELEMETRY_BATCH",
     "AlertCleared",
     "AlertCondition",
@@ -55,6 +57,10 @@ def device_alerts_key(device_id: str) -> str:
 
 MAX_TELEMETRY_BATCH = 1000
 """Most readings in one ``TelemetryBatchReceived`` (the gateway takes up to 500 a request)."""
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far a reading's ``measured_at`` may be ahead of the clock that receives it (the gateway's, or the
+reporting event's ``occurred_at`` for partners): handset clocks drift, and a reading from the future would
+make every later, correct reading of the device look late."""
 
 
 class ChargingState(StrEnum):
