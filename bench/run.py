@@ -85,7 +85,7 @@ class Plan:
             nlu.NluConfig(seconds=0.5),
             moderation.ModerationConfig(seconds=0.5, answers=40, audit_appends=500, audit_repeats=1),
             vision.VisionConfig(seconds=0.2, min_calls=2, images=4),
-            maintenance.MaintenanceConfig(devices=300, readings=6000),
+            maintenance.MaintenanceConfig(devices=3000, readings=6000, per_batch=100),
         )
 
 

@@ -345,8 +345,8 @@ async def test_the_handler_assesses_again_a_device_another_replica_wrote_meanwhi
 
         raced = False
 
-        async def load_states(self, device_ids: Iterable[str]) -> Loaded:
-            loaded = await super().load_states(device_ids)
+        async def load_stored(self, device_ids: Iterable[str]) -> dict[str, bytes]:
+            loaded = await super().load_stored(device_ids)
             if not self.raced:
                 self.raced = True
                 theirs = await other_replica.load_states(["dev-1"])

@@ -3,7 +3,7 @@
 Two streams feed the same path: the gateway's ``TelemetryBatchReceived`` (up to 1,000 checked readings an
 entry) and the partners' raw ``TelemetryReported`` (one reading an entry). Both consumers take a whole
 read at once: the readings of all its entries are assessed together after one MGET of the device states,
-1,000 devices at a time, each part's new states, health summaries and alert records written by one Lua
+100 devices at a time, each part's new states, health summaries and alert records written by one Lua
 script (``store``); then each alert change is published as ``AlertRaised`` / ``AlertCleared``, caused by
 the event that carried the reading.
 
@@ -43,7 +43,7 @@ from prometheus_client import Counter
 
 from lingxi_maintenance.alerts import AlertChange, RaisedAlert
 from lingxi_maintenance.ingest import Incoming, IngestOutcome, by_device, ingest_grouped
-from lingxi_maintenance.store import MaintenanceStore, SharedFleet
+from lingxi_maintenance.store import MaintenanceStore, SharedFleet, unpack
 
 service = Service("maintenance")
 store = MaintenanceStore(service.redis)
@@ -79,8 +79,9 @@ service.on_shutdown.append(_sync_fleet_quietly)
 
 
 SAVE_ATTEMPTS = 5
-WRITE_CHUNK_DEVICES = 1000
-"""Devices assessed and written together (see ``_assess_and_store``)."""
+WRITE_CHUNK_DEVICES = 100
+"""Devices assessed and written together (see ``_assess_and_store``): small enough that their states
+stay in the processor's caches, large enough that a script's round trip is a small share of its work."""
 """Attempts at storing a read whose devices other replicas keep writing at the same time."""
 _ANNOUNCED: dict[str, type[AlertRaised] | type[AlertCleared]] = {
     AlertRaised.__name__: AlertRaised,
@@ -161,26 +162,32 @@ async def _assess_and_store(
     """Assess and store the readings; a device another replica wrote meanwhile is assessed again on what
     that replica wrote, until every device is stored (or ``SAVE_ATTEMPTS`` run out: the read is retried).
 
-    The devices are assessed ``WRITE_CHUNK_DEVICES`` at a time, each part's write sent before the next
-    part is assessed, so Redis runs one part's script while this process assesses the next."""
+    The stored states of the whole read come in one MGET; then ``WRITE_CHUNK_DEVICES`` devices at a time
+    are unpacked, assessed and packed for their write, and the write is sent before the next part: Redis
+    runs one part's script while this process assesses the next, and only one part's states are alive
+    at a time (thousands of them at once cost more in the memory caches and the garbage collector than
+    the assessment itself)."""
     done = IngestOutcome()
     events: list[tuple[AlertRaised | AlertCleared, Event]] = []
     pending = incoming
     for _ in range(SAVE_ATTEMPTS):
-        loaded = await store.load_states(i.reading.device_id for i in pending)
-        for device_id in loaded.unreadable:
-            service.log.error("device state unreadable; starting it over", device_id=device_id)
+        stored = await store.load_stored(i.reading.device_id for i in pending)
         parts: list[tuple[IngestOutcome, list[tuple[AlertRaised | AlertCleared, Event]]]] = []
         writes: list[asyncio.Task[list[str]]] = []
         groups = list(by_device(pending).items())
         for start in range(0, len(groups), WRITE_CHUNK_DEVICES):
             part = groups[start : start + WRITE_CHUNK_DEVICES]
-            outcome = ingest_grouped(part, loaded.states, fleet.models, known_models())
+            states, unreadable = unpack(stored, (device_id for device_id, _ in part))
+            for device_id in unreadable:
+                service.log.error("device state unreadable; starting it over", device_id=device_id)
+            outcome = ingest_grouped(part, states, fleet.models, known_models())
             # Built before the write: an event that fails validation must fail the read before it is stored.
             made = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
             notes = [(str(cause.event_id), announcement(event)) for event, cause in made]
+            prepared = store.prepare(outcome, stored, notes)
+            outcome.release_states()
             parts.append((outcome, made))
-            writes.append(asyncio.create_task(store.save(outcome, loaded.stored, notes)))
+            writes.append(asyncio.create_task(store.write(prepared)))
             await asyncio.sleep(0)  # let the write go out now
         results = await asyncio.gather(*writes, return_exceptions=True)
         for result in results:

@@ -126,6 +126,12 @@ class IngestOutcome:
             {k: v for k, v in self.tallies.items() if k not in devices},
         )
 
+    def release_states(self) -> None:
+        """Drop the states and summaries (the bulk of the outcome) once they are packed for the write;
+        the tallies, refusals and changes stay."""
+        self.states = {}
+        self.summaries = {}
+
     def add(self, other: IngestOutcome) -> None:
         """Take in the outcome of other devices' readings."""
         self.states.update(other.states)

@@ -72,9 +72,11 @@ __all__ = [
     "Loaded",
     "MaintenanceStore",
     "SharedFleet",
+    "Write",
     "alert_record",
     "announcement_key",
     "state_key",
+    "unpack",
 ]
 
 STATE_KEY_PREFIX = "lingxi:maintenance:state:"
@@ -211,8 +213,40 @@ class Loaded:
     of the device (the caller logs them)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A prepared ``MaintenanceStore.save``: the script's keys and arguments."""
+
+    devices: list[str]
+    """The devices whose states it writes, in the script's order."""
+    keys: list[str]
+    args: list[str | bytes | int]
+
+
+def unpack(
+    stored: Mapping[str, bytes], device_ids: Iterable[str]
+) -> tuple[dict[str, DeviceState | None], list[str]]:
+    """The states of ``device_ids`` from what ``load_stored`` found (None: none yet), and the devices
+    whose bytes are not a state: they start over rather than block every later reading of the device
+    (the caller logs them)."""
+    states: dict[str, DeviceState | None] = {}
+    unreadable: list[str] = []
+    from_bytes = DeviceState.from_bytes
+    for device_id in device_ids:
+        data = stored.get(device_id)
+        if not data:
+            states[device_id] = None
+            continue
+        try:
+            states[device_id] = from_bytes(data)
+        except ValueError:
+            states[device_id] = None
+            unreadable.append(device_id)
+    return states, unreadable
+
+
 class MaintenanceStore:
-    """Loads device states for a read (one MGET) and writes a read's outcome (one atomic script)."""
+    """Loads device states for a read (one MGET) and writes a read's outcome (one atomic script a part)."""
 
     def __init__(
         self,
@@ -228,26 +262,20 @@ class MaintenanceStore:
         self.announcement_ttl_s = announcement_ttl_s
         self._save = redis.register_script(_SAVE_LUA)
 
-    async def load_states(self, device_ids: Iterable[str]) -> Loaded:
-        """Each device's stored state, in one MGET."""
+    async def load_stored(self, device_ids: Iterable[str]) -> dict[str, bytes]:
+        """Each device's stored state as bytes (b"" for none), in one MGET; ``unpack`` makes states of
+        them, a part at a time (unpacking a whole read at once keeps thousands of states alive)."""
         ids = list(dict.fromkeys(device_ids))
-        loaded = Loaded({}, {}, [])
         if not ids:
-            return loaded
+            return {}
         values = cast(list[bytes | None], await self.redis.mget([state_key(i) for i in ids]))
-        unpack = DeviceState.from_bytes
-        for device_id, data in zip(ids, values, strict=True):
-            if data is None:
-                loaded.states[device_id] = None
-                loaded.stored[device_id] = b""
-                continue
-            loaded.stored[device_id] = data
-            try:
-                loaded.states[device_id] = unpack(data)
-            except ValueError:
-                loaded.states[device_id] = None
-                loaded.unreadable.append(device_id)
-        return loaded
+        return {device_id: data or b"" for device_id, data in zip(ids, values, strict=True)}
+
+    async def load_states(self, device_ids: Iterable[str]) -> Loaded:
+        """Each device's stored state, in one MGET, unpacked."""
+        stored = await self.load_stored(device_ids)
+        states, unreadable = unpack(stored, stored)
+        return Loaded(states, stored, unreadable)
 
     async def announced(self, input_event_ids: Sequence[str]) -> dict[str, list[str]]:
         """The announcements an earlier attempt at these inputs saved (input event id → texts, in order):
@@ -269,15 +297,22 @@ class MaintenanceStore:
         announcements: Sequence[tuple[str, str] | None] = (),
     ) -> list[str]:
         """Write a read's new states, health summaries and alert changes atomically; returns the devices
-        left unwritten because their state changed since ``stored`` (the bytes ``load_states`` found; a
+        left unwritten because their state changed since ``stored`` (the bytes ``load_stored`` found; a
         device missing there is expected to have none), for the caller to assess again.
 
         ``announcements`` go with ``outcome.changes`` one for one: (input event id, text), or None. Each
         text is kept under its input's ``announcement_key`` with the change it announces (see
         ``announced``); a skipped device's are not.
         """
-        if not outcome.states and not outcome.changes:
-            return []
+        return await self.write(self.prepare(outcome, stored, announcements))
+
+    def prepare(
+        self,
+        outcome: IngestOutcome,
+        stored: Mapping[str, bytes] = _NOTHING_STORED,
+        announcements: Sequence[tuple[str, str] | None] = (),
+    ) -> Write:
+        """``save``'s first half: everything packed, so the outcome's states can go before the write."""
         devices = list(outcome.states)
         position = {device_id: index for index, device_id in enumerate(devices, start=1)}
         keys: list[str] = []
@@ -312,8 +347,14 @@ class MaintenanceStore:
         for item, note in zip(outcome.changes, notes, strict=True):
             args += self._operation(item.change, hashes[item.change.device_id])
             args += (0, "") if note is None else (announce_keys[note[0]], note[1])
-        conflicted = cast(list[int], await self._save(keys=keys, args=args))
-        return [devices[index - 1] for index in conflicted]
+        return Write(devices, keys, args)
+
+    async def write(self, prepared: Write) -> list[str]:
+        """``save``'s second half: the script; returns the devices left unwritten (see ``save``)."""
+        if not prepared.keys:  # nothing to write
+            return []
+        conflicted = cast(list[int], await self._save(keys=prepared.keys, args=prepared.args))
+        return [prepared.devices[index - 1] for index in conflicted]
 
     def _operation(self, change: AlertChange, hash_index: int) -> list[str | bytes | int]:
         """The seven arguments of one alert operation before its announcement (see ``_SAVE_LUA``)."""
