@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from lingxi.devices import DeviceModel
@@ -146,26 +147,15 @@ def test_alert_changes_carry_the_origin_of_the_reading_that_made_them() -> None:
 
 
 def test_either_event_shape_is_assessed_as_the_plain_reading_is() -> None:
-    event = TelemetryReported(
-        region=Region.CN,
-        device_id="dev-9",
-        device_model="LX-A",
-        measured_at=T0,
-        battery_level=55,
-        full_charge_capacity_mah=4400,
-        design_capacity_mah=5000,
-        cycle_count=321,
-        temperature_c=33.5,
-        voltage_mv=3880,
-        current_ma=1200,
-        charging_state=ChargingState.CHARGING,
-        thermal_state=ThermalState.LIGHT,
-        storage_used_bytes=10 * GB,
-        storage_total_bytes=128 * GB,
-        app_crash_count=2,
-        reboot_count=1,
-        os_version="LingOS 5.2.0",
-    )
+    changes = {
+        "battery_level": 55,
+        "full_charge_capacity_mah": 4400,
+        "cycle_count": 321,
+        "temperature_c": 33.5,
+    }
+    changes |= {"voltage_mv": 3880, "current_ma": 1200, "charging_state": ChargingState.CHARGING}
+    changes |= {"thermal_state": ThermalState.LIGHT, "app_crash_count": 2, "reboot_count": 1}
+    event = TelemetryReported(region=Region.CN, **asdict(reading(T0, "dev-9", **changes)))
     fields = event.model_dump(mode="json", include=set(Reading.__dataclass_fields__))
     batch = TelemetryBatchReceived.model_validate_json(json.dumps({"region": "CN", "readings": [fields]}))
     plain = reading(T0, "dev-9", **{k: v for k, v in fields.items() if k not in ("measured_at", "device_id")})
