@@ -18,6 +18,8 @@ from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.delivery import stream_entry
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
+from lingxi_maintenance.cli import reading_json
+from lingxi_maintenance.readings import sample_reading
 
 pytestmark = pytest.mark.e2e
 MODEL = next(iter(known_models().values()))
@@ -33,27 +35,14 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
 
 
 def reading(device_id: str, minutes_ago: float, **changes: Any) -> dict[str, Any]:
+    """A healthy reading of a known model as a request carries it, ``changes`` (valid or not) on top."""
     measured = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return {
-        "device_id": device_id,
+    known = {
         "device_model": MODEL.code,
-        "measured_at": measured.isoformat().replace("+00:00", "Z"),
-        "battery_level": 64,
-        "full_charge_capacity_mah": MODEL.design_capacity_mah - 400,
         "design_capacity_mah": MODEL.design_capacity_mah,
-        "cycle_count": 300,
-        "temperature_c": 34.0,
-        "voltage_mv": 3850,
-        "current_ma": -380,
-        "charging_state": "discharging",
-        "thermal_state": "none",
-        "storage_used_bytes": 100_000_000_000,
-        "storage_total_bytes": 256_000_000_000,
-        "app_crash_count": 0,
-        "reboot_count": 0,
-        "os_version": "LingOS 5.1.0",
-        **changes,
+        "full_charge_capacity_mah": MODEL.design_capacity_mah - 300,
     }
+    return {**reading_json(sample_reading(measured, device_id, **known)), **changes}
 
 
 def raised_alerts(client: redis.Redis) -> list[AlertRaised]:

@@ -25,6 +25,8 @@ from lingxi.events.compliance import (
 from lingxi.events.maintenance import TelemetryBatchReceived, device_alerts_key, device_health_key
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
+from lingxi_maintenance.cli import reading_json
+from lingxi_maintenance.readings import sample_reading
 
 pytestmark = pytest.mark.e2e
 
@@ -64,27 +66,14 @@ MODEL = next(iter(known_models().values()))
 
 
 def reading(device_id: str = "dev-tele-1", minutes_ago: float = 10, **changes: Any) -> dict[str, Any]:
+    """A healthy reading of a known model as a request carries it, ``changes`` (valid or not) on top."""
     measured = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    base = {
-        "device_id": device_id,
+    known = {
         "device_model": MODEL.code,
-        "measured_at": measured.isoformat().replace("+00:00", "Z"),
-        "battery_level": 76,
-        "full_charge_capacity_mah": MODEL.design_capacity_mah - 300,
         "design_capacity_mah": MODEL.design_capacity_mah,
-        "cycle_count": 412,
-        "temperature_c": 36.5,
-        "voltage_mv": 3875,
-        "current_ma": -420,
-        "charging_state": "discharging",
-        "thermal_state": "none",
-        "storage_used_bytes": 201_863_462_912,
-        "storage_total_bytes": 256_000_000_000,
-        "app_crash_count": 0,
-        "reboot_count": 0,
-        "os_version": "LingOS 5.1.0",
+        "full_charge_capacity_mah": MODEL.design_capacity_mah - 300,
     }
-    return {**base, **changes}
+    return {**reading_json(sample_reading(measured, device_id, **known)), **changes}
 
 
 def send(gateway: ServiceProcess, readings: list[Any], **body: Any) -> httpx.Response:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from lingxi.events.base import Region
-from lingxi.events.maintenance import AlertCleared, AlertCondition, AlertRaised, AlertSeverity
-from lingxi_maintenance.alerts import ALERT_NAMESPACE, ClearedAlert, RaisedAlert, alert_id
+from lingxi.events.maintenance import AlertCondition, AlertSeverity
+from lingxi_maintenance.alerts import ALERT_NAMESPACE, ClearedAlert, RaisedAlert, alert_event, alert_id
 from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, assess, summarize
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.readings import Reading
@@ -429,26 +429,9 @@ def test_alert_changes_fit_the_event_contracts() -> None:
     device.feed(reading(T0 + 10 * DAY, used=0.5))
     assert {type(c) for c in device.changes} == {RaisedAlert, ClearedAlert}
     for change in device.changes:
+        event = alert_event(change, Region.CN)  # validates against the event models
         if isinstance(change, RaisedAlert):
-            event = AlertRaised(
-                region=Region.CN,
-                alert_id=change.alert_id,
-                device_id=change.device_id,
-                condition=change.condition,
-                severity=change.severity,
-                evidence=change.evidence,
-                recommended_action_zh=change.recommended_action_zh,
-                recommended_action_en=change.recommended_action_en,
-            )
             assert event.evidence == change.evidence
-        else:
-            AlertCleared(
-                region=Region.CN,
-                alert_id=change.alert_id,
-                device_id=change.device_id,
-                condition=change.condition,
-                evidence=change.evidence,
-            )
 
 
 def test_duplicates_are_ignored_and_late_readings_count_where_order_does_not_matter() -> None:

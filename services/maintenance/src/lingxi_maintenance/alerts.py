@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
-from lingxi.events.maintenance import AlertCondition, AlertSeverity
+from lingxi.events.base import Region
+from lingxi.events.maintenance import AlertCleared, AlertCondition, AlertRaised, AlertSeverity
 
 from lingxi_maintenance.state import DeviceState, OpenAlert
 
@@ -32,6 +33,7 @@ __all__ = [
     "Evidence",
     "Raise",
     "RaisedAlert",
+    "alert_event",
     "alert_id",
     "apply",
     "finite",
@@ -146,6 +148,28 @@ def apply(
         return None
     del state.alerts[condition]
     return ClearedAlert(open_alert.alert_id, device_id, condition, from_micros(t_us), verdict.evidence)
+
+
+def alert_event(change: AlertChange, region: Region) -> AlertRaised | AlertCleared:
+    """The event announcing an alert change, in the region of the telemetry that caused it."""
+    if isinstance(change, RaisedAlert):
+        return AlertRaised(
+            region=region,
+            alert_id=change.alert_id,
+            device_id=change.device_id,
+            condition=change.condition,
+            severity=change.severity,
+            evidence=change.evidence,
+            recommended_action_zh=change.recommended_action_zh,
+            recommended_action_en=change.recommended_action_en,
+        )
+    return AlertCleared(
+        region=region,
+        alert_id=change.alert_id,
+        device_id=change.device_id,
+        condition=change.condition,
+        evidence=change.evidence,
+    )
 
 
 # --- recommended actions ----------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from lingxi.events.maintenance import (
 from lingxi.runtime import HandlerContext, Service
 from prometheus_client import Counter
 
-from lingxi_maintenance.alerts import AlertChange, RaisedAlert
+from lingxi_maintenance.alerts import alert_event
 from lingxi_maintenance.ingest import Incoming, IngestOutcome, by_device, ingest_grouped
 from lingxi_maintenance.store import MaintenanceStore, SharedFleet, unpack
 
@@ -98,28 +98,6 @@ def parse_announcement(text: str) -> AlertRaised | AlertCleared:
     """The alert event ``announcement`` wrote, with its event id."""
     name, _, payload = text.partition(" ")
     return _ANNOUNCED[name].model_validate_json(payload)
-
-
-def alert_event(change: AlertChange, cause: Event) -> AlertRaised | AlertCleared:
-    """The event announcing an alert change (in the region of the telemetry that caused it)."""
-    if isinstance(change, RaisedAlert):
-        return AlertRaised(
-            region=cause.region,
-            alert_id=change.alert_id,
-            device_id=change.device_id,
-            condition=change.condition,
-            severity=change.severity,
-            evidence=change.evidence,
-            recommended_action_zh=change.recommended_action_zh,
-            recommended_action_en=change.recommended_action_en,
-        )
-    return AlertCleared(
-        region=cause.region,
-        alert_id=change.alert_id,
-        device_id=change.device_id,
-        condition=change.condition,
-        evidence=change.evidence,
-    )
 
 
 async def handle_readings(
@@ -182,7 +160,9 @@ async def _assess_and_store(
                 service.log.error("device state unreadable; starting it over", device_id=device_id)
             outcome = ingest_grouped(part, states, fleet.models, known_models())
             # Built before the write: an event that fails validation must fail the read before it is stored.
-            made = [(alert_event(c.change, inputs[c.origin]), inputs[c.origin]) for c in outcome.changes]
+            made = [
+                (alert_event(c.change, inputs[c.origin].region), inputs[c.origin]) for c in outcome.changes
+            ]
             notes = [(str(cause.event_id), announcement(event)) for event, cause in made]
             prepared = store.prepare(outcome, stored, notes)
             outcome.release_states()
