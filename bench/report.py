@@ -461,7 +461,7 @@ def _maintenance(section: dict[str, Any]) -> list[str]:
         ]
         for key, label in (
             ("state", "state (`lingxi:maintenance:state:<id>`)"),
-            ("health", "health summary (`lingxi:devices:health:<id>`)"),
+            ("health", "health record (`lingxi:devices:health:<id>`)"),
             ("alerts", "alerts hash (`lingxi:devices:alerts:<id>`)"),
             ("per_device", "all three, per device"),
         ):

@@ -190,4 +190,4 @@ def _process(case: Case, group: str, k: int, redis_url: str, workdir: Path) -> S
 def _ratio_of(row: dict[str, Any], base: dict[str, Any]) -> float | None:
     if row.get("status") != "ok" or base.get("status") != "ok":
         return None
-    return round(row["median_msg_s"] / base["median_msg_s"], 3)
+    return round(float(row["median_msg_s"]) / float(base["median_msg_s"]), 3)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import math
 import os
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
+from lingxi.device_health import decode_health
 from lingxi.events.base import Region
 from lingxi.events.maintenance import (
     AlertRaised,
@@ -98,9 +98,9 @@ METHOD = (
 STATE_METHOD = (
     "After the 1-replica run ({per_device:.0f} readings a device on average, over {hours:.0f} hours), "
     "for every device seen: `STRLEN` and `MEMORY USAGE` of its state (`lingxi:maintenance:state:<id>`, "
-    "packed with `struct`, at most {max_state:,} bytes by construction), of its health summary (JSON the "
-    "gateway serves) and of its alerts hash where it has one. The target (under {target:,} bytes) is "
-    "judged on the state's largest `MEMORY USAGE`, Redis's own overhead included."
+    "packed with `struct`, at most {max_state:,} bytes by construction), of its health record (a JSON "
+    "array the gateway presents) and of its alerts hash where it has one. The target (under {target:,} "
+    "bytes) is judged on the state's largest `MEMORY USAGE`, Redis's own overhead included."
 )
 
 
@@ -415,7 +415,7 @@ def _spread(values: Sequence[int]) -> dict[str, float]:
 
 
 async def state_sizes(client: Redis, devices: Sequence[str]) -> dict[str, Any]:
-    """Bytes per device in Redis: state, health summary, alerts hash (where one exists), all three."""
+    """Bytes per device in Redis: state, health record, alerts hash (where one exists), all three."""
     pipe = client.pipeline(transaction=False)
     for device in devices:
         pipe.strlen(state_key(device))
@@ -448,7 +448,7 @@ async def state_sizes(client: Redis, devices: Sequence[str]) -> dict[str, Any]:
 
 
 async def readings_in_states(client: Redis, devices: Sequence[str]) -> int:
-    """Readings the stored device states count (each health summary's ``readings``): a check that no
+    """Readings the stored device states count (each health record's ``readings``): a check that no
     reading was lost, equal to the readings the replicas assessed (a device's state is written only over
     the bytes its read loaded, so replicas writing the same device at once never overwrite each other)."""
     total = 0
@@ -456,7 +456,8 @@ async def readings_in_states(client: Redis, devices: Sequence[str]) -> int:
         keys = [device_health_key(device) for device in devices[start : start + 1000]]
         for raw in await client.mget(keys):
             if raw is not None:
-                total += int(json.loads(raw)["readings"])
+                record = decode_health(raw)
+                total += record["readings"] if isinstance(record, dict) else record.readings
     return total
 
 

@@ -13,6 +13,7 @@ from uuid import uuid4
 import httpx
 import pytest
 import redis
+from lingxi.device_health import HealthRecord, encode_health, health_view
 from lingxi.devices import known_models
 from lingxi.events import Region
 from lingxi.events.compliance import (
@@ -27,6 +28,8 @@ from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
 from lingxi_maintenance.cli import reading_json
 from lingxi_maintenance.readings import sample_reading
+
+T0_US = int(datetime(2026, 3, 1, 8, tzinfo=UTC).timestamp()) * 1_000_000
 
 pytestmark = pytest.mark.e2e
 
@@ -185,11 +188,48 @@ def test_a_region_where_maintenance_is_not_approved_is_451(
 def test_health_is_what_maintenance_stored_and_404_without(
     gateway: ServiceProcess, client: redis.Redis
 ) -> None:
-    summary = {"device_id": "dev-health", "readings": 42, "battery_health_pct": 91.5, "open_alerts": []}
-    client.set(device_health_key("dev-health"), json.dumps(summary))
+    # A record as maintenance stores it: the figures as they are, shown rounded, named, null for NaN.
+    record = HealthRecord(
+        last_us=T0_US,
+        readings=42,
+        battery_health_pct=91.5,
+        battery_days_to_80=301.2,
+        battery_days_to_80_low=250.0,
+        battery_days_to_80_high=390.7,
+        battery_cycles_to_80=800.0,
+        battery_cycles_to_80_low=700.0,
+        battery_cycles_to_80_high=900.0,
+        battery_fade_pct_per_100_cycles=2.15,
+        battery_history_days=30,
+        storage_used=0.80237,
+        storage_growth_per_day=0.0123456,
+        storage_days_to_full=float("nan"),
+        crashes_last_hour=1.25,
+        crashes_last_day=3,
+        reboots_last_hour=0.0,
+        reboots_last_day=0,
+        temperature_baseline_c=31.26,
+        temperature_offset_c=1.04,
+        open_alerts=[("b0a1c2d3-0000-4000-8000-000000000001", "crash_loop", "warning", T0_US)],
+    )
+    client.set(device_health_key("dev-health"), encode_health(record))
     found = httpx.get(f"{gateway.base_url}/v1/devices/dev-health/health", timeout=10)
     assert found.status_code == 200, found.text
-    assert found.json() == summary
+    shown = found.json()
+    assert shown == json.loads(json.dumps(health_view("dev-health", record)))
+    assert shown["last_reading_at"] == "2026-03-01T08:00:00+00:00"
+    assert (shown["storage_used_pct"], shown["storage_growth_pct_per_day"]) == (80.2, 1.235)
+    assert shown["storage_days_to_full"] is None
+    assert shown["open_alerts"][0]["raised_at"] == "2026-03-01T08:00:00+00:00"
+    # One an earlier version stored as the finished document is shown as it is.
+    summary = {"device_id": "dev-old", "readings": 42, "battery_health_pct": 91.5, "open_alerts": []}
+    client.set(device_health_key("dev-old"), json.dumps(summary))
+    assert httpx.get(f"{gateway.base_url}/v1/devices/dev-old/health", timeout=10).json() == summary
+    # An unreadable one is the server's fault, said without echoing it.
+    client.set(device_health_key("dev-garbled"), b"[7, 1, 2]")
+    garbled = httpx.get(f"{gateway.base_url}/v1/devices/dev-garbled/health", timeout=10)
+    assert garbled.status_code == 500
+    assert garbled.json()["detail"] == "the health record of device dev-garbled is unreadable"
     missing = httpx.get(f"{gateway.base_url}/v1/devices/dev-never-seen/health", timeout=10)
     assert missing.status_code == 404
     assert "dev-never-seen" in missing.json()["detail"]

@@ -7,6 +7,7 @@ import random
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
+from lingxi.device_health import encode_health, health_view
 from lingxi.devices import DeviceModel
 from lingxi.events.base import Region
 from lingxi.events.maintenance import (
@@ -17,7 +18,7 @@ from lingxi.events.maintenance import (
     ThermalState,
 )
 from lingxi_maintenance.alerts import RaisedAlert
-from lingxi_maintenance.health import assess, summarize
+from lingxi_maintenance.health import assess, health_record
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.ingest import MAX_CLOCK_SKEW, Incoming, RefusalReason, ingest
 from lingxi_maintenance.readings import Reading, sample_reading
@@ -53,13 +54,13 @@ def test_readings_are_grouped_by_device_and_assessed_in_time_order() -> None:
         for r in readings:
             state = assess(state, r, models).state
         assert state is not None
-        summarize(device, state)  # as ingest does: it fills the state's cached battery figures
+        health_record(state)  # as ingest does: it fills the state's cached battery figures
         expected[device] = state
     assert set(outcome.states) == {"dev-a", "dev-b"}
     for device, state in expected.items():
         assert outcome.states[device].to_bytes() == state.to_bytes()
-        assert outcome.summaries[device]["readings"] == 12
-        assert outcome.summaries[device]["last_reading_at"] == (T0 + 11 * HOUR).isoformat()
+        assert outcome.records[device].readings == 12
+        assert health_view(device, outcome.records[device])["last_reading_at"] == (T0 + 11 * HOUR).isoformat()
     assert outcome.assessed == 24
     assert not outcome.refused
     assert not outcome.ignored  # in time order none is late
@@ -142,8 +143,8 @@ def test_alert_changes_carry_the_origin_of_the_reading_that_made_them() -> None:
     raised = outcome.changes[0].change
     assert isinstance(raised, RaisedAlert)
     assert raised.condition == AlertCondition.CRASH_LOOP
-    assert outcome.summaries["dev-crashy"]["open_alerts"][0]["alert_id"] == str(raised.alert_id)
-    assert outcome.summaries["dev-calm"]["open_alerts"] == []
+    assert [alert[0] for alert in outcome.records["dev-crashy"].open_alerts] == [str(raised.alert_id)]
+    assert outcome.records["dev-calm"].open_alerts == []
 
 
 def test_either_event_shape_is_assessed_as_the_plain_reading_is() -> None:
@@ -165,5 +166,4 @@ def test_either_event_shape_is_assessed_as_the_plain_reading_is() -> None:
     for outcome in outcomes:
         assert outcome.assessed == 1
         assert outcome.states["dev-9"].to_bytes() == outcomes[0].states["dev-9"].to_bytes()
-        assert outcome.summaries == outcomes[0].summaries
-    assert json.dumps(outcomes[1].summaries["dev-9"]) == json.dumps(outcomes[0].summaries["dev-9"])
+        assert encode_health(outcome.records["dev-9"]) == encode_health(outcomes[0].records["dev-9"])

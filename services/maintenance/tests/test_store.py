@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 import redis
+from lingxi.device_health import HealthRecord, decode_health, encode_health, health_view
 from lingxi.devices import DeviceModel, known_models
 from lingxi.events.base import Region
 from lingxi.events.maintenance import (
@@ -23,7 +24,7 @@ from lingxi.events.maintenance import (
 )
 from lingxi.runtime.delivery import Outbox
 from lingxi_maintenance.alerts import ClearedAlert, RaisedAlert, alert_id
-from lingxi_maintenance.health import DEFAULT_SETTINGS
+from lingxi_maintenance.health import DEFAULT_SETTINGS, summarize
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.ingest import Incoming, IngestOutcome, OriginChange, ingest
 from lingxi_maintenance.readings import Reading, sample_reading
@@ -107,8 +108,12 @@ async def test_states_round_trip_and_the_health_summary_is_written_beside_them(c
     assert state.to_bytes() == outcome.states["dev-1"].to_bytes() == loaded.stored["dev-1"]
     assert 0 < await client.ttl(state_key("dev-1")) <= store.state_ttl_s
 
-    health = json.loads(await get(client, device_health_key("dev-1")))
-    assert health == json.loads(json.dumps(outcome.summaries["dev-1"]))
+    raw = await get(client, device_health_key("dev-1"))
+    assert raw == encode_health(outcome.records["dev-1"])
+    stored_record = decode_health(raw)
+    assert isinstance(stored_record, HealthRecord)
+    health = health_view("dev-1", stored_record)
+    assert health == summarize("dev-1", state)
     assert health["readings"] == 6
     assert health["open_alerts"][0]["condition"] == "crash_loop"
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from lingxi.device_health import DeviceHealth, decode_health, health_view
 from lingxi.devices import known_models
 from lingxi.events import Region
 from lingxi.events._values import DeviceId
@@ -35,8 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from lingxi_gateway.api import FeatureNotApproved
-
-"""The feature whose approval the telemetry route needs."""
 
 TELEMETRY_PATH = "/v1/telemetry"
 MAX_READINGS_PER_REQUEST = 500
@@ -221,17 +220,31 @@ def devices_router(
 
     @router.get(
         "/v1/devices/{device_id}/health",
-        responses={404: {"description": "No health summary for the device (no readings yet, or expired)."}},
+        response_model=DeviceHealth,
+        responses={
+            404: {"description": "No health summary for the device (no readings yet, or expired)."},
+            500: {"description": "The stored health record is unreadable (logged)."},
+        },
     )
-    async def device_health(device_id: str) -> Response:
-        """The device's health summary as maintenance last computed it."""
+    async def device_health(device_id: str) -> Any:
+        """The device's health as of its newest reading maintenance assessed: each model's figures
+        (null where there is no estimate yet) and the open alerts."""
         raw = await service.redis.get(device_health_key(_checked_device_id(device_id)))
         if raw is None:
             raise HTTPException(
                 status_code=404,
                 detail=f"no health summary for device {device_id} (no readings received yet, or expired)",
             )
-        return Response(content=raw, media_type="application/json")
+        try:
+            record = decode_health(raw)
+        except ValueError as error:
+            _log.error("health record unreadable", device_id=device_id, error=str(error))
+            raise HTTPException(
+                status_code=500, detail=f"the health record of device {device_id} is unreadable"
+            ) from error
+        if isinstance(record, dict):  # a summary an earlier version wrote: shown as it is
+            return JSONResponse(record)
+        return health_view(device_id, record)
 
     @router.get("/v1/devices/{device_id}/alerts", response_model=list[dict[str, Any]])
     async def device_alerts(

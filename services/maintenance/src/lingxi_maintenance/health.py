@@ -12,9 +12,10 @@ The API (stable; the fleet simulator, the evaluation and the service call it)::
     result.state        # the device's state, updated in place (the same object when one was passed)
     result.changes      # list of alerts.RaisedAlert / alerts.ClearedAlert, in order
     result.ignored      # None, or why the reading was not used: "duplicate" or "too_late"
-    result.summary      # HealthSummary (computed on access): the JSON of GET /v1/devices/{id}/health
+    result.summary      # DeviceHealth (computed on access): the JSON of GET /v1/devices/{id}/health
     stored = result.state.to_bytes()             # a few hundred bytes
     summarize(device_id, state)                  # the same summary, from a stored state
+    health_record(state)                         # its figures unformatted, as the store keeps them
 
 Readings may come in any order within ``late_window_s`` of the newest (and within the last
 ``state.RECENT_TIMES`` readings): a reading with a ``measured_at`` already seen is a duplicate and ignored;
@@ -34,12 +35,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TypedDict
 
+from lingxi.device_health import DeviceHealth, HealthRecord, health_view
 from lingxi.events.maintenance import AlertCondition
 
 from lingxi_maintenance import battery, heat, stability, storage
-from lingxi_maintenance.alerts import AlertChange, apply, iso_from_micros
+from lingxi_maintenance.alerts import AlertChange, apply
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.readings import ReadingFields
 from lingxi_maintenance.state import (
@@ -55,9 +56,8 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "Assessment",
     "HealthSettings",
-    "HealthSummary",
-    "OpenAlertSummary",
     "assess",
+    "health_record",
     "summarize",
 ]
 
@@ -226,91 +226,49 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
-class OpenAlertSummary(TypedDict):
-    alert_id: str
-    condition: str
-    severity: str
-    raised_at: str
-    """ISO 8601."""
-
-
-class HealthSummary(TypedDict):
-    """What ``GET /v1/devices/{id}/health`` returns: where each model stands for one device. JSON-ready
-    (a dict rather than a class: it is built for every device on every read, and serialised at once)."""
-
-    device_id: str
-    last_reading_at: str | None
-    """ISO 8601; None before the first reading."""
-    readings: int
-    battery_health_pct: float | None
-    """State of health now, percent of design capacity."""
-    battery_days_to_80: float | None
-    """Predicted days until the state of health falls below end of life, with the interval below."""
-    battery_days_to_80_low: float | None
-    battery_days_to_80_high: float | None
-    battery_cycles_to_80: float | None
-    battery_cycles_to_80_low: float | None
-    battery_cycles_to_80_high: float | None
-    battery_fade_pct_per_100_cycles: float | None
-    battery_history_days: int
-    storage_used_pct: float | None
-    storage_growth_pct_per_day: float | None
-    storage_days_to_full: float | None
-    crashes_last_hour: float
-    crashes_last_day: int
-    reboots_last_hour: float
-    reboots_last_day: int
-    temperature_baseline_c: float | None
-    """The device's own typical battery temperature (exponentially weighted over a few days)."""
-    temperature_offset_c: float
-    """How much warmer than its model's fleet in the same context the device usually runs."""
-    open_alerts: list[OpenAlertSummary]
-
-
-def summarize(
-    device_id: str, state: DeviceState, settings: HealthSettings = DEFAULT_SETTINGS
-) -> HealthSummary:
-    """The health summary of a device from its state (as of its newest reading)."""
+def health_record(state: DeviceState, settings: HealthSettings = DEFAULT_SETTINGS) -> HealthRecord:
+    """Where each model stands for the device, as of its newest reading: the figures as they are, for
+    the store (``lingxi.device_health``: the gateway rounds and names them when it shows them)."""
     today = state.last_us // DAY_US
     figures = state.battery_figures
     if figures.day != today:
         _work_out_battery_figures(figures, state.battery, today, settings)
-    sto = storage.outlook(state.storage, settings)
+    s = state.storage
     counts = stability.counts(state.stability, state.last_us)
     h = state.heat
-    used, growth = sto.used, sto.growth_per_day
-    return {
-        "device_id": device_id,
-        "last_reading_at": iso_from_micros(state.last_us) if state.readings else None,
-        "readings": state.readings,
-        "battery_health_pct": _number(figures.health_pct),
-        "battery_days_to_80": _number(figures.days_to_80),
-        "battery_days_to_80_low": _number(figures.days_to_80_low),
-        "battery_days_to_80_high": _number(figures.days_to_80_high),
-        "battery_cycles_to_80": _number(figures.cycles_to_80),
-        "battery_cycles_to_80_low": _number(figures.cycles_to_80_low),
-        "battery_cycles_to_80_high": _number(figures.cycles_to_80_high),
-        "battery_fade_pct_per_100_cycles": _number(figures.fade_pct_per_100_cycles),
-        "battery_history_days": today - state.battery.origin_day if state.battery.points else 0,
-        "storage_used_pct": None if used is None else _round(100.0 * used, 1),
-        "storage_growth_pct_per_day": None if growth is None else _round(100.0 * growth, 3),
-        "storage_days_to_full": _round(sto.days_to_full, 1),
-        "crashes_last_hour": round(counts.crashes_hour, 1),
-        "crashes_last_day": counts.crashes_day,
-        "reboots_last_hour": round(counts.reboots_hour, 1),
-        "reboots_last_day": counts.reboots_day,
-        "temperature_baseline_c": _round(h.baseline_c, 1),
-        "temperature_offset_c": round(h.offset_c, 1),
-        "open_alerts": [
-            {
-                "alert_id": str(a.alert_id),
-                "condition": condition.value,
-                "severity": a.severity.value,
-                "raised_at": iso_from_micros(a.raised_us),
-            }
+    return HealthRecord(
+        state.last_us,
+        state.readings,
+        figures.health_pct,
+        figures.days_to_80,
+        figures.days_to_80_low,
+        figures.days_to_80_high,
+        figures.cycles_to_80,
+        figures.cycles_to_80_low,
+        figures.cycles_to_80_high,
+        figures.fade_pct_per_100_cycles,
+        today - state.battery.origin_day if state.battery.points else 0,
+        s.latest,
+        s.growth,
+        storage.days_to_full(s, settings),
+        counts.crashes_hour,
+        counts.crashes_day,
+        counts.reboots_hour,
+        counts.reboots_day,
+        h.baseline_c,
+        h.offset_c,
+        [
+            (str(a.alert_id), condition.value, a.severity.value, a.raised_us)
             for condition, a in state.alerts.items()
         ],
-    }
+    )
+
+
+def summarize(
+    device_id: str, state: DeviceState, settings: HealthSettings = DEFAULT_SETTINGS
+) -> DeviceHealth:
+    """The health summary of a device from its state, as ``GET /v1/devices/{id}/health`` shows it."""
+    return health_view(device_id, health_record(state, settings))
 
 
 def _work_out_battery_figures(
@@ -332,11 +290,6 @@ def _work_out_battery_figures(
 
 def _nan_for_none(value: float | None) -> float:
     return math.nan if value is None else value
-
-
-def _number(value: float) -> float | None:
-    """None for NaN (no estimate), the value otherwise."""
-    return None if value != value else value
 
 
 class Assessment:
@@ -361,7 +314,7 @@ class Assessment:
         self.settings = settings
 
     @property
-    def summary(self) -> HealthSummary:
+    def summary(self) -> DeviceHealth:
         """The device's health summary after this reading (computed on each access)."""
         return summarize(self.device_id, self.state, self.settings)
 

@@ -6,7 +6,7 @@ Pure: no Redis, no clock. The service loads the states of the devices a read nam
     incoming = [Incoming(r, batch.occurred_at, origin=i) for i, batch in ... for r in batch.readings]
     outcome = ingest(incoming, states, fleet_models, known_models())
     outcome.states      # device id → its new state (only devices at least one reading was used for)
-    outcome.summaries   # device id → HealthSummary after its last reading
+    outcome.records     # device id → its HealthRecord after its last reading (what the store keeps)
     outcome.changes     # alert changes, each with the origin of the reading that made it
     outcome.refused     # readings the domain refused, with the reason; they changed nothing
 
@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from lingxi.device_health import HealthRecord
 from lingxi.devices import DeviceModel
 from lingxi.events.maintenance import MAX_CLOCK_SKEW
 
 from lingxi_maintenance.alerts import AlertChange
-from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, HealthSummary, assess, summarize
+from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings, assess, health_record
 from lingxi_maintenance.heat import FleetModels
 from lingxi_maintenance.readings import ReadingFields
 from lingxi_maintenance.state import DeviceState
@@ -92,7 +93,7 @@ class IngestOutcome:
     devices can be set aside (``without``) and the rest combined with a later attempt (``add``)."""
 
     states: dict[str, DeviceState] = field(default_factory=dict)
-    summaries: dict[str, HealthSummary] = field(default_factory=dict)
+    records: dict[str, HealthRecord] = field(default_factory=dict)
     changes: list[OriginChange] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
     tallies: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -120,22 +121,22 @@ class IngestOutcome:
             return self
         return IngestOutcome(
             {k: v for k, v in self.states.items() if k not in devices},
-            {k: v for k, v in self.summaries.items() if k not in devices},
+            {k: v for k, v in self.records.items() if k not in devices},
             [c for c in self.changes if c.change.device_id not in devices],
             [r for r in self.refused if r.device_id not in devices],
             {k: v for k, v in self.tallies.items() if k not in devices},
         )
 
     def release_states(self) -> None:
-        """Drop the states and summaries (the bulk of the outcome) once they are packed for the write;
+        """Drop the states and health records (the bulk of the outcome) once they are packed for the write;
         the tallies, refusals and changes stay."""
         self.states = {}
-        self.summaries = {}
+        self.records = {}
 
     def add(self, other: IngestOutcome) -> None:
         """Take in the outcome of other devices' readings."""
         self.states.update(other.states)
-        self.summaries.update(other.summaries)
+        self.records.update(other.records)
         self.changes += other.changes
         self.refused += other.refused
         self.tallies.update(other.tallies)
@@ -239,5 +240,5 @@ def ingest_grouped(
                 outcome.changes.extend(OriginChange(item.origin, change) for change in result.changes)
         if used and state is not None:
             outcome.states[device_id] = state
-            outcome.summaries[device_id] = summarize(device_id, state, settings)
+            outcome.records[device_id] = health_record(state, settings)
     return outcome

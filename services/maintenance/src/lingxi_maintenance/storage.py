@@ -14,7 +14,6 @@ An alert needs the central prediction within ``storage_horizon_days`` and the sl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lingxi.events.maintenance import AlertSeverity
@@ -25,21 +24,9 @@ from lingxi_maintenance.state import StorageState
 if TYPE_CHECKING:
     from lingxi_maintenance.health import HealthSettings
 
-__all__ = ["StorageOutlook", "check", "close_day", "outlook"]
+__all__ = ["check", "close_day", "days_to_full"]
 
 _MAX_DAYS = 3650.0
-
-
-@dataclass(slots=True)  # not frozen: made on every read, and a frozen init costs
-class StorageOutlook:
-    """Storage use now and when it will be full."""
-
-    used: float | None
-    """Fraction in use at the newest reading; None before any."""
-    growth_per_day: float | None
-    """Median growth of the daily maximum, fraction a day; None until the window is full."""
-    days_to_full: float | None
-    """None while the growth is unknown, not positive, or full is further than ten years away."""
 
 
 def close_day(storage: StorageState, day: int, day_max: float, settings: HealthSettings) -> None:
@@ -68,12 +55,13 @@ def _days_to_full(storage: StorageState, growth: float, settings: HealthSettings
     return days if days <= _MAX_DAYS else None
 
 
-def outlook(storage: StorageState, settings: HealthSettings) -> StorageOutlook:
-    """Where storage stands."""
-    used = storage.latest if math.isfinite(storage.latest) else None
-    growth = storage.growth if math.isfinite(storage.growth) else None
-    days = _days_to_full(storage, storage.growth, settings) if used is not None else None
-    return StorageOutlook(used, growth, days)
+def days_to_full(storage: StorageState, settings: HealthSettings) -> float:
+    """Days until storage is full at the trend's pace; NaN before any reading, while the growth is
+    unknown or not positive, or when full is further than ten years away."""
+    if not math.isfinite(storage.latest):
+        return math.nan
+    days = _days_to_full(storage, storage.growth, settings)
+    return math.nan if days is None else days
 
 
 def check(

@@ -6,14 +6,8 @@ Keys and shapes (the gateway reads the two read models; keep this list in step w
     ``DeviceState.to_bytes()``: private to maintenance.
 
 ``device_health_key(id)`` = ``lingxi:devices:health:<device_id>`` (string, ``STATE_TTL_S``)
-    ``health.HealthSummary`` as JSON: ``{"device_id", "last_reading_at" (ISO 8601 | null),
-    "readings", "battery_health_pct", "battery_days_to_80", "battery_days_to_80_low",
-    "battery_days_to_80_high", "battery_cycles_to_80", "battery_cycles_to_80_low",
-    "battery_cycles_to_80_high", "battery_fade_pct_per_100_cycles", "battery_history_days",
-    "storage_used_pct", "storage_growth_pct_per_day", "storage_days_to_full", "crashes_last_hour",
-    "crashes_last_day", "reboots_last_hour", "reboots_last_day", "temperature_baseline_c",
-    "temperature_offset_c", "open_alerts": [{"alert_id", "condition", "severity", "raised_at"}]}``
-    (estimates are null until known).
+    ``lingxi.device_health.HealthRecord`` as a JSON array (``encode_health``): the figures as they are;
+    the gateway turns them into the document it serves (``health_view``: rounded, named, ISO 8601).
 
 ``device_alerts_key(id)`` = ``lingxi:devices:alerts:<device_id>`` (hash alert_id → JSON, ``ALERTS_TTL_S``
 refreshed on every write for a device with open alerts, so one never expires while the device reports)
@@ -50,6 +44,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 import orjson
+from lingxi.device_health import encode_health
 from lingxi.events.maintenance import device_alerts_key, device_health_key
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
@@ -83,7 +78,7 @@ STATE_KEY_PREFIX = "lingxi:maintenance:state:"
 ANNOUNCEMENT_KEY_PREFIX = "lingxi:maintenance:announced:"
 FLEET_KEY = "lingxi:maintenance:fleet"
 STATE_TTL_S = 180 * 24 * 3600
-"""A device silent this long is forgotten (state and health summary): keeps millions of devices bounded."""
+"""A device silent this long is forgotten (state and health record): keeps millions of devices bounded."""
 ALERTS_TTL_S = 30 * 24 * 3600
 """How long a device's alerts hash outlives its last write, and a cleared alert its clearing."""
 
@@ -296,7 +291,7 @@ class MaintenanceStore:
         stored: Mapping[str, bytes] = _NOTHING_STORED,
         announcements: Sequence[tuple[str, str] | None] = (),
     ) -> list[str]:
-        """Write a read's new states, health summaries and alert changes atomically; returns the devices
+        """Write a read's new states, health records and alert changes atomically; returns the devices
         left unwritten because their state changed since ``stored`` (the bytes ``load_stored`` found; a
         device missing there is expected to have none), for the caller to assess again.
 
@@ -319,7 +314,7 @@ class MaintenanceStore:
         args: list[str | bytes | int] = []
         for device_id, state in outcome.states.items():
             keys += (state_key(device_id), device_health_key(device_id))
-            args += (stored.get(device_id, b""), state.to_bytes(), orjson.dumps(outcome.summaries[device_id]))
+            args += (stored.get(device_id, b""), state.to_bytes(), encode_health(outcome.records[device_id]))
         # Alerts hashes: every device with open alerts (to keep them alive) or a change.
         hashes: dict[str, int] = {}
         for device_id, state in outcome.states.items():
