@@ -53,6 +53,7 @@ from lingxi_gateway.uploads import (
     read_upload,
     rejection,
 )
+from lingxi_gateway.users import users_router
 
 
 class GatewaySettings(BaseSettings):
@@ -123,6 +124,7 @@ for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
 app.include_router(admin_router(service.redis, approvals))
 app.include_router(devices_router(service, approvals))
+app.include_router(users_router(service, approvals))
 
 
 @app.exception_handler(FeatureNotApproved)

@@ -1,22 +1,209 @@
-"""Personalization service wiring. Profiles arrive with the personalisation issue; today it subscribes
-and logs (purchase contents are never logged)."""
+"""Personalization service wiring: purchases and consent changes in, recommendations out.
+
+Both consumers take a whole read: its events are grouped by user, each user is loaded once (one MGET for
+the read), ``update.update_user`` applies their events, and every changed user is written by one
+compare-and-set script (``store``); a user another replica changed meanwhile is loaded and updated again.
+Then ``RecommendationsUpdated`` is published for each user whose list changed, caused by the user's last
+event of the read.
+
+A purchase without ``purchase_data`` consent is dropped unread: nothing of it is stored, it is counted
+(``lingxi_personalization_purchases_total{outcome="no_consent"}``) and logged with its event id only.
+Purchase contents (merchant, amount, city) never reach a log line.
+"""
 
 from __future__ import annotations
 
-from lingxi.events.personalization import ConsentChanged, PurchaseRecorded
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from lingxi.events.base import Event
+from lingxi.events.personalization import (
+    MAX_PURCHASE_CLOCK_SKEW,
+    ConsentChanged,
+    PurchaseRecorded,
+    Recommendation,
+    RecommendationsUpdated,
+)
 from lingxi.runtime import HandlerContext, Service
+from prometheus_client import Counter
+
+from lingxi_personalization.catalogue import load_catalogue
+from lingxi_personalization.profile import Purchase
+from lingxi_personalization.recommend import Suggestion, regional
+from lingxi_personalization.store import PersonalizationStore, UserWrite, listing, same_items
+from lingxi_personalization.update import ConsentChange, update_user
 
 service = Service("personalization")
+store = PersonalizationStore(service.redis)
+_one_read_at_a_time = asyncio.Lock()
+
+CHINA = ZoneInfo("Asia/Shanghai")
+"""Seasons (11.11, Spring Festival) are dates in China."""
+WRITE_ATTEMPTS = 5
+
+PURCHASES = Counter(
+    "lingxi_personalization_purchases_total",
+    "Purchases by outcome (folded, duplicate, no_consent; refused: dead-lettered, time in the future).",
+    ["outcome"],
+)
+CONSENT_CHANGES = Counter(
+    "lingxi_personalization_consent_changes_total",
+    "Consent changes by outcome (applied, stale: older than the one in force).",
+    ["outcome"],
+)
+CONFLICTS = Counter(
+    "lingxi_personalization_write_conflicts_total",
+    "Users another replica changed while this one updated them (updated again).",
+)
 
 
-@service.consumer(PurchaseRecorded)
-async def on_purchase(purchase: PurchaseRecorded, ctx: HandlerContext) -> None:
-    service.log.info("purchase received; profiles are not built yet")
+def china_day(at: datetime) -> date:
+    return at.astimezone(CHINA).date()
 
 
-@service.consumer(ConsentChanged)
-async def on_consent(change: ConsentChanged, ctx: HandlerContext) -> None:
-    service.log.info("consent change received; profiles are not built yet")
+def _as_domain(event: Event) -> Purchase | ConsentChange:
+    if isinstance(event, PurchaseRecorded):
+        return Purchase(
+            purchase_id=event.purchase_id or str(event.event_id),
+            purchased_us=_micros(event.purchased_at),
+            category=event.category,
+            merchant=event.merchant,
+            channel=event.channel.value,
+            city=event.city,
+        )
+    assert isinstance(event, ConsentChanged)
+    return ConsentChange(frozenset(event.granted_scopes), _micros(event.occurred_at))
 
+
+def _micros(at: datetime) -> int:
+    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: HandlerContext) -> None:
+    """Apply a read's events user by user (module doc)."""
+    by_user: dict[str, list[PurchaseRecorded | ConsentChanged]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event)
+    catalogue = load_catalogue()
+    async with _one_read_at_a_time:
+        pending = list(by_user)
+        for _ in range(WRITE_ATTEMPTS):
+            loaded = await store.load(pending)
+            writes: list[UserWrite] = []
+            announced: list[tuple[str, list[Suggestion], Event]] = []
+            tallies: list[tuple[PurchaseRecorded | ConsentChanged, str]] = []
+            for user_id in pending:
+                user = loaded[user_id]
+                for problem in user.unreadable:
+                    service.log.error(
+                        "stored user record unreadable; starting it over", user_id=user_id, problem=problem
+                    )
+                mine = by_user[user_id]
+                today = china_day(max(e.occurred_at for e in mine))
+                update = update_user(
+                    user.consent, user.profile, [_as_domain(e) for e in mine], catalogue, today
+                )
+                tallies += zip(mine, update.outcomes, strict=True)
+                shown = None
+                if update.suggestions is not None and not same_items(user.listing, update.suggestions):
+                    shown = listing(user_id, update.suggestions, datetime.now(UTC))
+                    announced.append((user_id, update.suggestions, mine[-1]))
+                if update.consent is not None or update.profile_changed or shown is not None:
+                    writes.append(UserWrite(user_id, user, update.consent, update.profile, shown))
+            lost = set(await store.write(writes))
+            for event, outcome in tallies:
+                if event.user_id in lost:
+                    continue
+                if isinstance(event, PurchaseRecorded):
+                    PURCHASES.labels(outcome).inc()
+                    if outcome == "no_consent":
+                        service.log.info(
+                            "purchase dropped unread: no purchase_data consent",
+                            input_event_id=str(event.event_id),
+                            user_id=event.user_id,
+                        )
+                else:
+                    CONSENT_CHANGES.labels(outcome).inc()
+            for user_id, suggestions, cause in announced:
+                if user_id not in lost:
+                    await ctx.publish(_updated(user_id, suggestions, cause), cause=cause)
+            if not lost:
+                return
+            CONFLICTS.inc(len(lost))
+            pending = [u for u in pending if u in lost]
+    raise RuntimeError(
+        f"{len(pending)} users changed under this read {WRITE_ATTEMPTS} times in a row; retrying the read"
+    )
+
+
+def _updated(user_id: str, suggestions: list[Suggestion], cause: Event) -> RecommendationsUpdated:
+    return RecommendationsUpdated(
+        region=cause.region,
+        user_id=user_id,
+        items=[
+            Recommendation(
+                item_id=s.item.item_id,
+                title_zh=s.item.title_zh,
+                title_en=s.item.title_en,
+                reason=s.reason,
+                reason_zh=s.reason_zh,
+                reason_en=s.reason_en,
+                personalised=s.personalised,
+            )
+            for s in suggestions
+        ],
+    )
+
+
+@service.consumer(PurchaseRecorded, batch=True)
+async def on_purchases(purchases: Sequence[PurchaseRecorded], ctx: HandlerContext) -> None:
+    usable = []
+    for purchase in purchases:
+        if purchase.purchased_at - purchase.occurred_at > MAX_PURCHASE_CLOCK_SKEW:
+            PURCHASES.labels("refused").inc()
+            ctx.reject(
+                purchase,
+                "purchase_refused",
+                f"purchased_at {purchase.purchased_at.isoformat()} is more than {MAX_PURCHASE_CLOCK_SKEW} "
+                f"after the event reported it ({purchase.occurred_at.isoformat()})",
+            )
+        else:
+            usable.append(purchase)
+    await handle(usable, ctx)
+
+
+@service.consumer(ConsentChanged, batch=True)
+async def on_consent_changes(changes: Sequence[ConsentChanged], ctx: HandlerContext) -> None:
+    await handle(changes, ctx)
+
+
+async def _publish_regional() -> None:
+    """Keep the regional list the gateway falls back on current (at start, then hourly: seasons turn)."""
+    while True:
+        try:
+            now = datetime.now(UTC)
+            await store.save_regional(listing(None, regional(load_catalogue(), china_day(now)), now))
+        except Exception as error:  # a Redis hiccup: try again at the next turn
+            service.log.warning("regional recommendations not saved", error=repr(error))
+        await asyncio.sleep(3600)
+
+
+_background: list[asyncio.Task[None]] = []
+
+
+async def _start_regional() -> None:
+    _background.append(asyncio.create_task(_publish_regional()))
+
+
+async def _stop_regional() -> None:
+    for task in _background:
+        task.cancel()
+
+
+service.on_startup.append(_start_regional)
+service.on_shutdown.append(_stop_regional)
 
 app = service.asgi()

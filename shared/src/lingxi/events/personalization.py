@@ -8,6 +8,7 @@ off, recommendations must be non-personalised.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -25,17 +26,40 @@ from lingxi.events._values import (
 from lingxi.events.base import Event
 
 __all__ = [
+    "CURRENCIES",
     "MAX_AMOUNT_MINOR",
+    "MAX_PURCHASE_CLOCK_SKEW",
+    "PERSONALIZATION_FEATURE",
+    "REGIONAL_RECOMMENDATIONS_KEY",
     "ConsentChanged",
     "ConsentScope",
     "PurchaseChannel",
     "PurchaseRecorded",
     "Recommendation",
     "RecommendationsUpdated",
+    "user_recommendations_key",
 ]
 
 MAX_AMOUNT_MINOR = 10**11
 """Largest purchase amount in minor units (one billion yuan in fen)."""
+
+MAX_PURCHASE_CLOCK_SKEW = timedelta(minutes=5)
+"""How far ``purchased_at`` may be ahead of the clock that receives it (the gateway's, or the event's
+``occurred_at`` for partners publishing directly): a purchase from the future is a clock error."""
+
+PERSONALIZATION_FEATURE = "personalization"
+"""The feature whose approval the personalisation routes need."""
+
+USER_RECOMMENDATIONS_KEY_PREFIX = "lingxi:users:recommendations:"
+REGIONAL_RECOMMENDATIONS_KEY = "lingxi:personalization:regional"
+"""Redis string with the non-personalised regional list (same JSON shape as a user's), kept current by
+personalization: what the gateway serves for a user it has no list for."""
+
+
+def user_recommendations_key(user_id: str) -> str:
+    """Redis string personalization keeps a user's current recommendations in (JSON); the gateway reads
+    it for ``GET /v1/users/{id}/recommendations``."""
+    return f"{USER_RECOMMENDATIONS_KEY_PREFIX}{user_id}"
 
 
 class PurchaseChannel(StrEnum):
@@ -64,6 +88,17 @@ class ConsentScope(StrEnum):
 
 _Text = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NOT_BLANK)]
 
+CURRENCIES = frozenset({"CNY", "HKD", "MOP", "TWD", "USD", "EUR", "GBP", "JPY", "KRW", "SGD"})
+"""Currencies a purchase may be recorded in (ISO 4217): the mainland's and those its shoppers meet."""
+
+
+def _known_currency(code: str) -> str:
+    if code not in CURRENCIES:
+        raise ValueError(
+            f"currency {code!r} is not supported (expected one of {', '.join(sorted(CURRENCIES))})"
+        )
+    return code
+
 
 class PurchaseRecorded(Event):
     """A user's purchase was recorded (imported from a shopping or payment app with their consent).
@@ -75,6 +110,12 @@ class PurchaseRecorded(Event):
     stream = "commerce.purchase.recorded"
 
     user_id: UserId
+    purchase_id: Identifier | None = Field(
+        default=None,
+        description="The shop's or payment app's order id: the same purchase recorded twice counts once. "
+        "Without it, duplicates are recognised by ``event_id`` alone.",
+        examples=["alipay-2026112422001400000042"],
+    )
     merchant: _Text = Field(description="Merchant or shop name, as on the receipt.", examples=["瑞幸咖啡"])
     category: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")] = (
         Field(description="Category of the purchase from the regional catalog.", examples=["coffee"])
@@ -85,8 +126,10 @@ class PurchaseRecorded(Event):
         description="Amount paid, an integer in the currency's minor unit (fen for CNY: 1 yuan = 100).",
         examples=[1890],
     )
-    currency: Annotated[str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")] = Field(
-        default="CNY", description="ISO 4217 currency code.", examples=["CNY"]
+    currency: Annotated[str, AfterValidator(_known_currency)] = Field(
+        default="CNY",
+        description=f"ISO 4217 currency code, one of {', '.join(sorted(CURRENCIES))}.",
+        examples=["CNY"],
     )
     channel: PurchaseChannel = Field(description="Where it was bought or paid.", examples=["alipay"])
     purchased_at: UtcDatetime = Field(
@@ -129,7 +172,13 @@ class Recommendation(ValueObject):
     title_en: _Text = Field(description="Title in English.", examples=["Oat latte: buy one, get one free"])
     reason: DottedCode = Field(
         description="Why it is shown, as a code the device words in its language.",
-        examples=["recent_purchase.coffee", "popular_in_region"],
+        examples=["frequent_category.coffee", "popular_in_region"],
+    )
+    reason_zh: _Text | None = Field(
+        default=None, description="The reason worded in Simplified Chinese.", examples=["因为你经常点咖啡"]
+    )
+    reason_en: _Text | None = Field(
+        default=None, description="The reason worded in English.", examples=["because you often order coffee"]
     )
     personalised: bool = Field(description="Whether the user's own data chose this item.", examples=[True])
 
@@ -153,7 +202,7 @@ class RecommendationsUpdated(Event):
                     "item_id": "cn-coffee-0042",
                     "title_zh": "燕麦拿铁买一送一",
                     "title_en": "Oat latte: buy one, get one free",
-                    "reason": "recent_purchase.coffee",
+                    "reason": "frequent_category.coffee",
                     "personalised": True,
                 }
             ]

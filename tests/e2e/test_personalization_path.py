@@ -1,0 +1,165 @@
+"""Personalisation end to end: gateway, personalization and compliance (which seeds the development
+approvals) as separate processes on real Redis: consent, purchases in, recommendations out, withdrawal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from lingxi.events.personalization import RecommendationsUpdated
+from lingxi.runtime.envelope import decode_entry
+from lingxi.testing.processes import ServiceProcess
+from lingxi_personalization.store import consent_key, profile_key
+
+pytestmark = pytest.mark.e2e
+ALL_SCOPES = ["personalisation", "purchase_data", "payment_data"]
+
+
+@pytest.fixture(scope="module")
+def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
+    return {
+        "compliance": module_services("compliance", "compliance-1"),
+        "gateway": module_services("gateway", "gateway-1"),
+        "personalization": module_services("personalization", "personalization-1"),
+    }
+
+
+@pytest.fixture
+def client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def eventually(probe: Callable[[], Any], timeout_s: float = 20) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if (value := probe()) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def coffee(n: int, **changes: Any) -> dict[str, Any]:
+    bought = datetime.now(UTC) - timedelta(days=n)
+    return {
+        "purchase_id": f"alipay-{n}",
+        "merchant": "瑞幸咖啡",
+        "category": "coffee",
+        "amount_minor": 1890,
+        "channel": "alipay",
+        "purchased_at": bought.isoformat().replace("+00:00", "Z"),
+        "city": "上海",
+        **changes,
+    }
+
+
+def updates_for(client: redis.Redis, user_id: str) -> list[RecommendationsUpdated]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(RecommendationsUpdated.stream)  # type: ignore[assignment]
+    events = [RecommendationsUpdated.model_validate_json(decode_entry(fields)[0]) for _, fields in entries]
+    return [e for e in events if e.user_id == user_id]
+
+
+def metric(service: ServiceProcess, name: str, labels: str) -> float:
+    for line in httpx.get(f"{service.base_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.rpartition(" ")[2])
+    return 0.0
+
+
+def test_consent_gates_purchases_and_recommendations_follow_the_user(
+    system: dict[str, ServiceProcess], client: redis.Redis
+) -> None:
+    gateway = system["gateway"].base_url
+    user = "u-e2e-coffee"
+    recs = f"{gateway}/v1/users/{user}/recommendations"
+
+    # Nobody known yet: the regional list, non-personalised.
+    def regional() -> dict[str, Any] | None:
+        answer = httpx.get(recs, timeout=5)
+        return answer.json() if answer.status_code == 200 else None
+
+    shown = eventually(regional)
+    assert shown is not None, "personalization never published the regional list"
+    assert shown["user_id"] is None
+    assert shown["personalised"] is False
+    assert 1 <= len(shown["items"]) <= 10
+    assert all(not item["personalised"] for item in shown["items"])
+
+    # A purchase before any consent is dropped unread: counted, nothing stored.
+    sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": coffee(0)}, timeout=5)
+    assert sent.status_code == 202, sent.text
+    no_consent = 'outcome="no_consent"'
+    assert eventually(
+        lambda: metric(system["personalization"], "lingxi_personalization_purchases_total", no_consent)
+    )
+    assert not client.exists(profile_key(user))
+
+    # Consent to everything, then purchases: the list becomes the user's own, with reasons.
+    granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
+    assert granted.status_code == 202, granted.text
+    assert eventually(lambda: client.exists(consent_key(user)))
+    for n in range(1, 5):
+        sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": coffee(n)}, timeout=5)
+        assert sent.status_code == 202, sent.text
+
+    def personalised() -> dict[str, Any] | None:
+        answer = httpx.get(recs, timeout=5).json()
+        return answer if answer.get("personalised") and answer.get("user_id") == user else None
+
+    mine = eventually(personalised)
+    assert mine is not None, "the list never became personal"
+    top = mine["items"][0]
+    assert top["personalised"] is True
+    assert top["reason"] in ("frequent_category.coffee", "frequent_merchant")
+    assert "coffee" in top["reason_en"] or "瑞幸咖啡" in top["reason_en"]
+    assert top["reason_zh"]
+    assert eventually(lambda: any(u.items and u.items[0].personalised for u in updates_for(client, user)))
+
+    # Withdrawing purchase and payment data deletes the profile; the list is non-personalised again.
+    withdrawn = httpx.put(
+        f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ["personalisation"]}, timeout=5
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+    assert eventually(lambda: not client.exists(profile_key(user)))
+    after = eventually(lambda: (a := httpx.get(recs, timeout=5).json()) and not a["personalised"] and a)
+    assert after, "recommendations stayed personal after the consent was withdrawn"
+    assert all(not item["personalised"] for item in after["items"])
+    assert not updates_for(client, user)[-1].items[0].personalised
+
+
+def test_bad_requests_are_refused_with_the_reason(system: dict[str, ServiceProcess]) -> None:
+    gateway = system["gateway"].base_url
+    negative = httpx.post(
+        f"{gateway}/v1/users/u-1/purchases", json={"purchase": coffee(0, amount_minor=-5)}, timeout=5
+    )
+    assert negative.status_code == 422
+    assert negative.json()["detail"][0]["loc"] == ["body", "purchase", "amount_minor"]
+    owned = httpx.post(
+        f"{gateway}/v1/users/u-1/purchases",
+        json={"purchase": {**coffee(0), "event_id": "0b6f1d2e-8f0a-4d7c-9a51-3c7e2f1b9a10"}},
+        timeout=5,
+    )
+    assert owned.status_code == 422
+    assert owned.json()["detail"][0]["loc"] == ["body", "purchase", "event_id"]
+    for currency in ("yuan", "XYZ"):
+        unknown = httpx.post(
+            f"{gateway}/v1/users/u-1/purchases", json={"purchase": coffee(0, currency=currency)}, timeout=5
+        )
+        assert unknown.status_code == 422, unknown.text
+        assert unknown.json()["detail"][0]["loc"] == ["body", "purchase", "currency"]
+    future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    ahead = httpx.post(
+        f"{gateway}/v1/users/u-1/purchases", json={"purchase": coffee(0, purchased_at=future)}, timeout=5
+    )
+    assert ahead.status_code == 422
+    assert ahead.json()["detail"][0]["loc"] == ["body", "purchase", "purchased_at"]
+    assert "future" in ahead.json()["detail"][0]["msg"]
+    scope = httpx.put(f"{gateway}/v1/users/u-1/consent", json={"granted_scopes": ["everything"]}, timeout=5)
+    assert scope.status_code == 422
+    bad_id = httpx.get(f"{gateway}/v1/users/bad%20id/recommendations", timeout=5)
+    assert bad_id.status_code == 422
+    elsewhere = httpx.get(f"{gateway}/v1/users/u-1/recommendations", params={"region": "HK"}, timeout=5)
+    assert elsewhere.status_code == 451
