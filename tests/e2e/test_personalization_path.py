@@ -3,6 +3,7 @@ approvals) as separate processes on real Redis: consent, purchases in, recommend
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from lingxi.events.personalization import RecommendationsUpdated
+from lingxi.events.personalization import RecommendationsUpdated, user_preferences_key
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
 from lingxi_personalization.store import consent_key, profile_key
@@ -163,3 +164,29 @@ def test_bad_requests_are_refused_with_the_reason(system: dict[str, ServiceProce
     assert bad_id.status_code == 422
     elsewhere = httpx.get(f"{gateway}/v1/users/u-1/recommendations", params={"region": "HK"}, timeout=5)
     assert elsewhere.status_code == 451
+
+
+def test_the_usual_delivery_app_is_shared_only_while_consent_allows(
+    system: dict[str, ServiceProcess], client: redis.Redis
+) -> None:
+    gateway = system["gateway"].base_url
+    user = "u-e2e-eleme"
+    granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
+    assert granted.status_code == 202, granted.text
+    assert eventually(lambda: client.exists(consent_key(user)))
+    for n in range(3):
+        order = coffee(
+            n, purchase_id=f"eleme-{n}", category="food_delivery", merchant="沙县小吃", channel="eleme"
+        )
+        assert httpx.post(
+            f"{gateway}/v1/users/{user}/purchases", json={"purchase": order}, timeout=5
+        ).is_success
+    stored = eventually(lambda: client.get(user_preferences_key(user)))
+    assert stored is not None, "the usual app was never shared"
+    assert json.loads(stored) == {"apps": {"food_delivery": "eleme"}}
+    off = httpx.put(
+        f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ["purchase_data"]}, timeout=5
+    )
+    assert off.status_code == 202, off.text
+    assert eventually(lambda: not client.exists(user_preferences_key(user)))
+    assert client.exists(profile_key(user))  # purchase data is still granted: the profile stays

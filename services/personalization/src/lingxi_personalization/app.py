@@ -112,7 +112,9 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                     shown = listing(user_id, update.suggestions, datetime.now(UTC))
                     announced.append((user_id, update.suggestions, mine[-1]))
                 if update.consent is not None or update.profile_changed or shown is not None:
-                    writes.append(UserWrite(user_id, user, update.consent, update.profile, shown))
+                    writes.append(
+                        UserWrite(user_id, user, update.consent, update.profile, shown, update.apps)
+                    )
             lost = set(await store.write(writes))
             for event, outcome in tallies:
                 if event.user_id in lost:

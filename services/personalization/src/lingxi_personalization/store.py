@@ -13,6 +13,10 @@ Keys (the gateway reads the two read models; keep this list in step with it):
     "items": [{"item_id", "kind", "title_zh", "title_en", "app_id", "reason", "reason_zh", "reason_en",
     "personalised"}]}``.
 
+``user_preferences_key(id)`` = ``lingxi:users:preferences:<user_id>`` (string, ``PROFILE_TTL_S``)
+    ``{"apps": {category: app id}}`` for the assistant (``preferences``); deleted when there is nothing
+    the user's consent lets it share.
+
 ``REGIONAL_RECOMMENDATIONS_KEY`` (string, no TTL)
     The non-personalised regional list in the same shape (``user_id`` null), for users with none.
 
@@ -29,7 +33,11 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from lingxi.events.personalization import REGIONAL_RECOMMENDATIONS_KEY, user_recommendations_key
+from lingxi.events.personalization import (
+    REGIONAL_RECOMMENDATIONS_KEY,
+    user_preferences_key,
+    user_recommendations_key,
+)
 from redis.asyncio import Redis
 
 from lingxi_personalization.profile import Consent, Profile
@@ -52,19 +60,22 @@ PROFILE_KEY_PREFIX = "lingxi:personalization:profile:"
 PROFILE_TTL_S = 400 * 24 * 3600
 """A user silent for over a year is forgotten (profile and recommendations; the consent record stays)."""
 
-# KEYS: n × (consent, profile, recommendations). ARGV: ttl, then n × (consent loaded, profile loaded,
-# new consent or "" to keep, new profile or "" to delete, new recommendations or "" to keep).
+# KEYS: n × (consent, profile, recommendations, preferences). ARGV: ttl, then n × (consent loaded,
+# profile loaded, new consent or "" to keep, new profile or "" to delete, new recommendations or "" to
+# keep, new preferences: "" to keep, "-" to delete, else the JSON).
 # Returns the indexes (1-based) of the users whose consent or profile changed since they were loaded.
 _WRITE_LUA = """
 local ttl = ARGV[1]
 local conflicted = {}
-for i = 1, #KEYS / 3 do
-  local a = 2 + (i - 1) * 5
-  local ck, pk, rk = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+for i = 1, #KEYS / 4 do
+  local a = 2 + (i - 1) * 6
+  local ck, pk, rk, fk = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
   if (redis.call('GET', ck) or '') == ARGV[a] and (redis.call('GET', pk) or '') == ARGV[a + 1] then
     if ARGV[a + 2] ~= '' then redis.call('SET', ck, ARGV[a + 2]) end
     if ARGV[a + 3] ~= '' then redis.call('SET', pk, ARGV[a + 3], 'EX', ttl) else redis.call('DEL', pk) end
     if ARGV[a + 4] ~= '' then redis.call('SET', rk, ARGV[a + 4], 'EX', ttl) end
+    if ARGV[a + 5] == '-' then redis.call('DEL', fk)
+    elseif ARGV[a + 5] ~= '' then redis.call('SET', fk, ARGV[a + 5], 'EX', ttl) end
   else
     conflicted[#conflicted + 1] = i
   end
@@ -135,6 +146,8 @@ class UserWrite:
     """Empty: deleted."""
     listing: dict[str, Any] | None
     """None: unchanged."""
+    apps: dict[str, str] | None = None
+    """The usual apps to share; None: unchanged, empty: nothing to share (deleted)."""
 
 
 class PersonalizationStore:
@@ -181,13 +194,19 @@ class PersonalizationStore:
         keys: list[str] = []
         args: list[bytes | str | int] = [self.profile_ttl_s]
         for w in writes:
-            keys += (consent_key(w.user_id), profile_key(w.user_id), user_recommendations_key(w.user_id))
+            keys += (
+                consent_key(w.user_id),
+                profile_key(w.user_id),
+                user_recommendations_key(w.user_id),
+                user_preferences_key(w.user_id),
+            )
             args += (
                 w.loaded.consent_bytes,
                 w.loaded.profile_bytes,
                 b"" if w.consent is None else orjson.dumps(w.consent.to_json()),
                 b"" if w.profile.empty else orjson.dumps(w.profile.to_json()),
                 b"" if w.listing is None else orjson.dumps(w.listing),
+                b"" if w.apps is None else orjson.dumps({"apps": w.apps}) if w.apps else b"-",
             )
         conflicted = cast(list[int], await self._write(keys=keys, args=args))
         return [writes[i - 1].user_id for i in conflicted]

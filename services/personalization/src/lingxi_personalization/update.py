@@ -14,6 +14,7 @@ from datetime import date
 from lingxi.events.personalization import ConsentScope
 
 from lingxi_personalization.catalogue import Catalogue
+from lingxi_personalization.preferences import usual_apps
 from lingxi_personalization.profile import Consent, Folded, Profile, Purchase, fold, on_consent
 from lingxi_personalization.recommend import Suggestion, recommend
 
@@ -37,6 +38,8 @@ class UserUpdate:
     profile_changed: bool
     suggestions: list[Suggestion] | None
     """The user's list, recomputed when the consent or the profile changed; None otherwise."""
+    apps: dict[str, str] | None
+    """The user's usual apps to share (``preferences``), recomputed with the list; None otherwise."""
     outcomes: list[str]
     """Per event, in order: a ``Folded`` value for a purchase, ``CONSENT_APPLIED`` / ``CONSENT_STALE``."""
 
@@ -63,8 +66,9 @@ def update_user(
             folded = fold(profile, consent, event)
             outcomes.append(folded.value)
             changed = changed or folded is Folded.FOLDED
-    suggestions = None
+    suggestions = apps = None
     if changed or new_consent is not None:
         personalise = consent.grants(ConsentScope.PERSONALISATION)
         suggestions = recommend(profile, personalise, catalogue, today)
-    return UserUpdate(new_consent, profile, changed, suggestions, outcomes)
+        apps = usual_apps(profile, consent, catalogue)
+    return UserUpdate(new_consent, profile, changed, suggestions, apps, outcomes)

@@ -37,6 +37,7 @@ __all__ = [
     "PurchaseRecorded",
     "Recommendation",
     "RecommendationsUpdated",
+    "user_preferences_key",
     "user_recommendations_key",
 ]
 
@@ -54,6 +55,16 @@ USER_RECOMMENDATIONS_KEY_PREFIX = "lingxi:users:recommendations:"
 REGIONAL_RECOMMENDATIONS_KEY = "lingxi:personalization:regional"
 """Redis string with the non-personalised regional list (same JSON shape as a user's), kept current by
 personalization: what the gateway serves for a user it has no list for."""
+
+
+USER_PREFERENCES_KEY_PREFIX = "lingxi:users:preferences:"
+
+
+def user_preferences_key(user_id: str) -> str:
+    """Redis string personalization keeps what other services may use of a user's habits in, as JSON
+    ``{"apps": {category: app id}}`` (the assistant opens the usual delivery app); absent unless the user
+    grants both personalisation and purchase data."""
+    return f"{USER_PREFERENCES_KEY_PREFIX}{user_id}"
 
 
 def user_recommendations_key(user_id: str) -> str:
