@@ -21,6 +21,8 @@ and English ("因为你经常点咖啡" / "because you often order coffee").
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -72,22 +74,28 @@ def recommend(
     categories = _shares(profile.categories)
     merchants = {name.casefold(): share for name, share in _shares(profile.merchants).items()}
     channels = _shares(profile.channels)
-    city = profile.home_city()
-    seasons = {season.id: season for season in catalogue.active_seasons(today)}
+    view = _view(catalogue, today, profile.home_city())
+    # Only the items linked to the user are scored here; the others keep the day's impersonal order.
+    linked: dict[str, Item] = {}
+    for code in categories:
+        linked.update((item.item_id, item) for item in catalogue.by_category(code))
+    for name in profile.merchants:
+        linked.update((item.item_id, item) for item in catalogue.by_merchant(name))
+    for channel in channels:
+        linked.update((item.item_id, item) for item in view.by_channel.get(channel, ()))
     scored: list[tuple[float, str, Suggestion]] = []
-    for item in catalogue.items:
-        if not item.available(today, city, catalogue):
-            continue
+    for item_id, item in linked.items():
+        if item_id not in view.seasons:
+            continue  # not offered that day, or not in the user's city
+        season = view.seasons[item_id]
         category, by_category = _best(item.categories, categories)
         merchant, by_merchant = _best(item.merchants, merchants, fold_case=True)
         channel, by_channel = _best(item.channels, channels)
-        season = _season_of(item, seasons)
         score = (
             _CATEGORY_WEIGHT * by_category
             + _MERCHANT_WEIGHT * by_merchant
             + _CHANNEL_WEIGHT * by_channel
-            + _POPULARITY_WEIGHT * item.popularity
-            + (_SEASON_WEIGHT if season else 0.0)
+            + _base_score(item, season)
         )
         # The most specific link to the user is the reason given.
         if by_merchant > 0.0:
@@ -98,22 +106,75 @@ def recommend(
             suggestion = _because_channel(item, channel)
         else:
             suggestion = _impersonal(item, season)
-        scored.append((score, item.item_id, suggestion))
-    scored.sort(key=lambda entry: (-entry[0], entry[1]))
-    return _diverse([suggestion for _, _, suggestion in scored], limit)
+        scored.append((-score, item_id, suggestion))
+    scored.sort(key=_rank)
+    others = (entry for entry in view.impersonal if entry[1] not in linked)
+    return _diverse((entry[2] for entry in heapq.merge(scored, others, key=_rank)), limit)
 
 
 def regional(catalogue: Catalogue, today: date, limit: int = LIMIT) -> list[Suggestion]:
     """Non-personalised suggestions for the region: nationwide items, the season's first."""
-    seasons = {season.id: season for season in catalogue.active_seasons(today)}
-    scored = [
-        (item.popularity + (1.0 if season else 0.0), item.item_id, _impersonal(item, season))
-        for item in catalogue.items
-        if item.available(today, None, catalogue)
-        for season in (_season_of(item, seasons),)
-    ]
-    scored.sort(key=lambda entry: (-entry[0], entry[1]))
-    return _diverse([suggestion for _, _, suggestion in scored], limit)
+    return _view(catalogue, today, None).regional[:limit]
+
+
+def _rank(entry: tuple[float, str, Suggestion]) -> tuple[float, str]:
+    return entry[0], entry[1]
+
+
+def _base_score(item: Item, season: Season | None) -> float:
+    """What an item scores in a personalised list without any link to the user."""
+    return _POPULARITY_WEIGHT * item.popularity + (_SEASON_WEIGHT if season else 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _DayView:
+    """What the catalogue offers on one day in one city, worked out once for every user."""
+
+    seasons: dict[str, Season | None]
+    """Item id → the active season it belongs to (None: a year-round item), for available items only."""
+    by_channel: dict[str, tuple[Item, ...]]
+    impersonal: list[tuple[float, str, Suggestion]]
+    """Every available item as a personalised list ranks it with no link to the user (negated score)."""
+    regional: list[Suggestion]
+    """The regional list (non-personalised ranking, at most ``PER_CATEGORY`` a category), in full."""
+
+
+_VIEWS: dict[tuple[int, date, str | None], tuple[Catalogue, _DayView]] = {}
+
+
+def _view(catalogue: Catalogue, day: date, city: str | None) -> _DayView:
+    key = (id(catalogue), day, city)
+    cached = _VIEWS.get(key)
+    if cached is not None and cached[0] is catalogue:
+        return cached[1]
+    if len(_VIEWS) > 1024:  # days pass and cities are few: a bound, not an eviction policy
+        _VIEWS.clear()
+    active = {season.id: season for season in catalogue.active_seasons(day)}
+    seasons: dict[str, Season | None] = {}
+    by_channel: dict[str, list[Item]] = {}
+    impersonal: list[tuple[float, str, Suggestion]] = []
+    regional: list[tuple[float, str, Suggestion]] = []
+    for item in catalogue.items:
+        if not item.available(day, city, catalogue):
+            continue
+        season = _season_of(item, active)
+        seasons[item.item_id] = season
+        for channel in item.channels:
+            by_channel.setdefault(channel, []).append(item)
+        suggestion = _impersonal(item, season)
+        impersonal.append((-_base_score(item, season), item.item_id, suggestion))
+        if not item.cities:
+            regional.append((-(item.popularity + (1.0 if season else 0.0)), item.item_id, suggestion))
+    impersonal.sort(key=_rank)
+    regional.sort(key=_rank)
+    view = _DayView(
+        seasons,
+        {channel: tuple(items) for channel, items in by_channel.items()},
+        impersonal,
+        _diverse((entry[2] for entry in regional), len(regional)),
+    )
+    _VIEWS[key] = (catalogue, view)
+    return view
 
 
 def _shares(weights: dict[str, float]) -> dict[str, float]:
@@ -137,7 +198,7 @@ def _season_of(item: Item, active: dict[str, Season]) -> Season | None:
     return None
 
 
-def _diverse(ranked: list[Suggestion], limit: int) -> list[Suggestion]:
+def _diverse(ranked: Iterable[Suggestion], limit: int) -> list[Suggestion]:
     """The first ``limit`` suggestions, at most ``PER_CATEGORY`` sharing a first category."""
     taken: list[Suggestion] = []
     per_category: dict[str, int] = {}
