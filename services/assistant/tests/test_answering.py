@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 from lingxi.events import QueryReceived, Region
+from lingxi.events.personalization import user_preferences_key
 from lingxi.testing.fake_provider import Behaviour, FakeProvider
 from lingxi_assistant.answering import Answerer
 from lingxi_assistant.partners import PartnerRouter, parse_config
@@ -66,11 +67,14 @@ async def answerer(fakes: tuple[FakeProvider, FakeProvider], store: Redis) -> As
         yield Answerer(default_engine(), router, partner_deadline_s=5)
 
 
-def query(text: str, locale: str = "zh-CN", region: Region = Region.CN) -> QueryReceived:
+def query(
+    text: str, locale: str = "zh-CN", region: Region = Region.CN, user_id: str | None = None
+) -> QueryReceived:
     return QueryReceived(
         region=region,
         request_id=uuid4(),
         device_id="dev-1",
+        user_id=user_id,
         text=text,
         locale=locale,  # type: ignore[arg-type]
         occurred_at=ASKED_AT,
@@ -143,6 +147,48 @@ async def test_without_any_partner_configured_open_questions_get_the_honest_repl
         (answer,) = await Answerer(default_engine(), router).answer_all([query("讲个笑话吧")])
     assert answer.reply_text.startswith("这个问题需要联网服务")
     assert one.requests == []
+
+
+async def test_ordering_food_opens_each_users_usual_app_else_the_default(
+    store: Redis, redis_client: redis.Redis
+) -> None:
+    redis_client.set(user_preferences_key("u-eleme"), '{"apps": {"food_delivery": "eleme"}}')
+    answerer = Answerer(default_engine(), None, preferences=store)
+    answers = await answerer.answer_all(
+        [
+            query("点外卖", user_id="u-eleme"),
+            query("order food", "en-US", user_id="u-eleme"),
+            query("点外卖", user_id="u-unknown"),
+            query("order food", "en-US"),  # anonymous
+        ]
+    )
+    opened = [(a.action.params["package"], a.action.params["app_choice"]) for a in answers if a.action]
+    assert opened == [
+        ("me.ele", "usual"),
+        ("me.ele", "usual"),
+        ("com.sankuai.meituan", "default"),
+        ("com.sankuai.meituan", "default"),
+    ]
+    assert [a.reply_text for a in answers] == [
+        "好的，正在打开饿了么点外卖",
+        "OK, opening Ele.me to order food.",
+        "好的，正在打开美团点外卖",
+        "OK, opening Meituan to order food.",
+    ]
+    assert all(a.slots == {} for a in answers)
+
+
+async def test_when_redis_cannot_be_read_the_answer_opens_the_default_app() -> None:
+    unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    try:
+        (answer,) = await Answerer(default_engine(), None, preferences=unreachable).answer_all(
+            [query("点外卖", user_id="u-eleme")]
+        )
+    finally:
+        await unreachable.aclose()
+    assert answer.action is not None
+    assert answer.action.params["package"] == "com.sankuai.meituan"
+    assert answer.reply_text == "好的，正在打开美团点外卖"
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from lingxi_assistant.apps import BY_ID
-from lingxi_assistant.lang import Utterance, detect_lang, has_han
+from lingxi_assistant.apps import BY_ID, DEFAULT_APPS, FOOD_DELIVERY
+from lingxi_assistant.lang import Lang, Utterance, detect_lang, has_han
 from lingxi_assistant.skills import Skill
 from lingxi_assistant.skills.services import SKILLS
 from lingxi_assistant.slots import Context
@@ -247,8 +247,14 @@ def test_fill(intent: str, text: str, slots: Slots) -> None:
         assert fill.action.name == ACTIONS[intent]
         params = dict(fill.action.params)
         package = params.pop("package", None)
+        choice = params.pop("app_choice", None)
         assert params == slots
         app = slots.get("app") or ("wechat" if slots.get("channel") == "wechat" else None)
+        if intent == "order_food":  # no usual app in CTX: the one named, else the default
+            assert choice == ("named" if app else "default")
+            app = app or DEFAULT_APPS[FOOD_DELIVERY]
+        else:
+            assert choice is None
         assert package == (BY_ID[app].package if app else None)
     else:
         assert fill.action is None
@@ -264,6 +270,60 @@ def test_full_width_letters_are_normalised() -> None:
         "query": "iPad保护壳",
         "app": "taobao",
     }
+
+
+USUAL_ELEME = Context(now=NOW, tz=TZ, usual_apps={FOOD_DELIVERY: "eleme"})
+MEITUAN, ELEME = BY_ID["meituan"].package, BY_ID["eleme"].package
+
+# (text, context, slots, package opened, app_choice, reply): the slots stay what the user said.
+FOOD_APPS: list[tuple[str, Context, Slots, str, str, str]] = [
+    ("点外卖", USUAL_ELEME, {}, ELEME, "usual", "好的，正在打开饿了么点外卖"),
+    ("order food", USUAL_ELEME, {}, ELEME, "usual", "OK, opening Ele.me to order food."),
+    (
+        "帮我点一份麻辣香锅",
+        USUAL_ELEME,
+        {"food": "麻辣香锅"},
+        ELEME,
+        "usual",
+        "好的，正在饿了么为你找麻辣香锅",
+    ),
+    ("点外卖", CTX, {}, MEITUAN, "default", "好的，正在打开美团点外卖"),
+    ("order food", CTX, {}, MEITUAN, "default", "OK, opening Meituan to order food."),
+    ("get me some dumplings delivered please", CTX, {"food": "dumplings"}, MEITUAN, "default", ""),
+    # The app the user names wins over their usual one.
+    (
+        "美团上点两杯奶茶",
+        USUAL_ELEME,
+        {"food": "奶茶", "app": "meituan"},
+        MEITUAN,
+        "named",
+        "好的，正在美团为你找奶茶",
+    ),
+    ("fried rice from eleme", CTX, {"food": "fried rice", "app": "eleme"}, ELEME, "named", ""),
+    # A usual app this skill cannot order through (another kind, an id it does not know): the default.
+    (
+        "点外卖",
+        Context(NOW, TZ, {FOOD_DELIVERY: "taobao"}),
+        {},
+        MEITUAN,
+        "default",
+        "好的，正在打开美团点外卖",
+    ),
+    ("点外卖", Context(NOW, TZ, {FOOD_DELIVERY: "gone"}), {}, MEITUAN, "default", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "ctx", "slots", "package", "choice", "reply"), FOOD_APPS)
+def test_order_food_opens_the_named_else_the_usual_else_the_default_app(
+    text: str, ctx: Context, slots: Slots, package: str, choice: str, reply: str
+) -> None:
+    fill = SKILL["order_food"].fill(Utterance.of(text), ctx)
+    assert fill.slots == slots
+    assert fill.action is not None
+    assert fill.action.params == {**slots, "package": package, "app_choice": choice}
+    if reply:
+        lang: Lang = "zh" if has_han(text) else "en"
+        assert SKILL["order_food"].confirm({**fill.slots, **fill.shown}, lang, NOW) == reply
 
 
 # (intent, text, reply language, words the reply must contain)

@@ -348,6 +348,34 @@ def test_many_at_once_gives_the_same_answers_as_one_by_one() -> None:
     assert together == [understand(t, loc, NOW) for t, loc in texts]
 
 
+ELEME = {"food_delivery": "eleme"}
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "usual", "package", "choice", "reply"),
+    [
+        ("点外卖", "zh-CN", ELEME, "me.ele", "usual", "好的，正在打开饿了么点外卖"),
+        ("order food", "en-US", ELEME, "me.ele", "usual", "OK, opening Ele.me to order food."),
+        ("点外卖", "zh-CN", None, "com.sankuai.meituan", "default", "好的，正在打开美团点外卖"),
+        ("order food", "en-US", {}, "com.sankuai.meituan", "default", "OK, opening Meituan to order food."),
+        ("美团上点两杯奶茶", "zh-CN", ELEME, "com.sankuai.meituan", "named", "好的，正在美团为你找奶茶"),
+    ],
+)
+def test_ordering_food_opens_the_usual_app_else_the_default(
+    text: str, locale: str, usual: dict[str, str] | None, package: str, choice: str, reply: str
+) -> None:
+    alone = understand(text, locale, NOW, usual_apps=usual)
+    (together,) = default_engine().understand_many(
+        [(text, locale, NOW, "Asia/Shanghai")], usual_apps=[usual or {}]
+    )
+    assert alone == together
+    assert alone.intent == "order_food"
+    assert alone.slots == understand(text, locale, NOW).slots  # the usual app is never a slot
+    assert alone.action is not None
+    assert (alone.action.params["package"], alone.action.params["app_choice"]) == (package, choice)
+    assert alone.reply_text == reply
+
+
 def test_warm_up_is_harmless() -> None:
     warm_up()
     assert understand("明天天气", "zh-CN", NOW).slots == {"date": "2026-11-26"}

@@ -9,6 +9,9 @@ text as said, so "call 139..." still dials the number). The verdict travels on t
 The only part of the assistant that waits on the network. Partner calls of one read run
 concurrently, each bounded by ``partner_deadline_s`` so a slow chain cannot hold the read past the
 handler timeout; when no partner answers, the answer says honestly that the online service is needed.
+
+The users' usual apps (which delivery app "点外卖" opens) are read once per read from personalization's
+shared preferences (:mod:`.preferences`); when they cannot be read, the default apps are opened.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from lingxi.events.assistant import AnswerDrafted, QueryReceived
 from lingxi.events.compliance import ModerationVerdict
 from lingxi.logging import get_logger
 from lingxi_compliance.moderation import Decision, Moderator
+from redis.asyncio import Redis
 
 from lingxi_assistant import replies
 from lingxi_assistant.drafting import (
@@ -32,6 +36,7 @@ from lingxi_assistant.drafting import (
 )
 from lingxi_assistant.model import OPEN_QUESTION
 from lingxi_assistant.partners import PartnerRouter, PartnersUnavailable
+from lingxi_assistant.preferences import usual_apps
 from lingxi_assistant.understanding import Engine, Understanding, reply_language
 
 log = get_logger("lingxi_assistant.answering")
@@ -44,17 +49,23 @@ class Answerer:
         router: PartnerRouter | None,
         *,
         moderator: Moderator | None = None,
+        preferences: Redis | None = None,
         partner_deadline_s: float = 15.0,
     ) -> None:
         self.engine = engine
         self.router = router
         self.moderator = moderator
+        self.preferences = preferences
+        """Where personalization shares the users' usual apps; None: the default apps for everyone."""
         self.partner_deadline_s = partner_deadline_s
 
     async def answer_all(self, queries: Sequence[QueryReceived]) -> list[AnswerDrafted]:
+        users = [q.user_id for q in queries]
+        apps = await usual_apps(self.preferences, users) if self.preferences is not None else {}
         # The time the user asked is the reference for "tomorrow": a redelivery gives the same answer.
         understandings = self.engine.understand_many(
-            [(q.text, q.locale, q.occurred_at, q.timezone) for q in queries]
+            [(q.text, q.locale, q.occurred_at, q.timezone) for q in queries],
+            usual_apps=[apps.get(user, {}) if user else {} for user in users],
         )
         checks = self._moderate(queries, understandings)
         drafts = await asyncio.gather(

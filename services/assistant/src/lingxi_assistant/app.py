@@ -18,7 +18,7 @@ router = PartnerRouter(load_config(), service.redis)  # a bad providers file sto
 service.on_shutdown.append(router.aclose)
 moderator = default_moderator()  # compliance's policy for what users send (before any partner sees it)
 moderator.warm_up()
-answerer = Answerer(default_engine(), router, moderator=moderator)
+answerer = Answerer(default_engine(), router, moderator=moderator, preferences=service.redis)
 
 
 # Batches: at low load a read holds one query, so nothing waits; under load one commit serves many.

@@ -78,6 +78,13 @@ CATALOGUE: tuple[App, ...] = (
 
 BY_ID: dict[str, App] = {app.id: app for app in CATALOGUE}
 
+FOOD_DELIVERY = "food_delivery"
+"""Personalization's category code for food delivery: the key of the user's usual app for it."""
+
+DEFAULT_APPS: dict[str, str] = {FOOD_DELIVERY: "meituan"}
+"""Category code → the app opened when the user named none and their usual one is unknown (or may not
+be used). Meituan has the largest share of food delivery in mainland China: the least surprising pick."""
+
 
 @dataclass(frozen=True)
 class AppMatch:

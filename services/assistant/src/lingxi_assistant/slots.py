@@ -25,6 +25,9 @@ MAX_TIMER_SECONDS = 100 * 3600 - 1  # what a phone's timer can show: 99:59:59
 class Context:
     now: datetime  # timezone-aware, already in ``tz``
     tz: tzinfo
+    usual_apps: Mapping[str, str] = field(default_factory=dict)
+    """Category code → the app id the user usually orders through (``apps.FOOD_DELIVERY``), as far as
+    their consent lets personalization share it; empty when unknown."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Fill:
     slots: dict[str, SlotValue] = field(default_factory=dict)
     action: Action | None = None
     names: tuple[str, ...] = ()  # entity names found (app, city), ignored when choosing the reply language
+    shown: dict[str, SlotValue] = field(default_factory=dict)
+    """Values the reply names beyond the slots (the app chosen for the user): never slots, which hold
+    only what the user said and are scored against the data set."""
 
 
 Filler = Callable[[Utterance, Context], Fill]

@@ -82,32 +82,54 @@ class Engine:
         self._skills = registry() if skills is None else dict(skills)
 
     def understand(
-        self, text: str, locale: str, now: datetime, timezone: str = "Asia/Shanghai"
+        self,
+        text: str,
+        locale: str,
+        now: datetime,
+        timezone: str = "Asia/Shanghai",
+        *,
+        usual_apps: Mapping[str, str] | None = None,
     ) -> Understanding:
+        """``usual_apps``: category code → the app the user usually uses for it (``Context.usual_apps``)."""
         utt = Utterance.of(text)
         candidates = self._classifier.classify(utt) if has_words(utt.text) else []
-        return self._decide(utt, candidates, locale, now, timezone)
+        return self._decide(utt, candidates, locale, now, timezone, usual_apps or {})
 
-    def understand_many(self, requests: Sequence[tuple[str, str, datetime, str]]) -> list[Understanding]:
-        """``understand`` for many (text, locale, now, timezone) at once: one classifier pass."""
+    def understand_many(
+        self,
+        requests: Sequence[tuple[str, str, datetime, str]],
+        *,
+        usual_apps: Sequence[Mapping[str, str]] | None = None,
+    ) -> list[Understanding]:
+        """``understand`` for many (text, locale, now, timezone) at once: one classifier pass.
+        ``usual_apps``, when given, holds each request's user's usual apps, in the same order."""
         utterances = [Utterance.of(text) for text, *_ in requests]
         if isinstance(self._classifier, LearnedClassifier):
             rows = self._classifier.probabilities(utterances)
             proposals = [self._classifier.candidates(row) for row in rows]
         else:
             proposals = [self._classifier.classify(u) for u in utterances]
+        apps: Sequence[Mapping[str, str]] = [{}] * len(requests) if usual_apps is None else usual_apps
         return [
-            self._decide(utt, found if has_words(utt.text) else [], locale, now, tz)
-            for utt, found, (_, locale, now, tz) in zip(utterances, proposals, requests, strict=True)
+            self._decide(utt, found if has_words(utt.text) else [], locale, now, tz, usual)
+            for utt, found, (_, locale, now, tz), usual in zip(
+                utterances, proposals, requests, apps, strict=True
+            )
         ]
 
     def _decide(
-        self, utt: Utterance, candidates: Sequence[Candidate], locale: str, now: datetime, timezone: str
+        self,
+        utt: Utterance,
+        candidates: Sequence[Candidate],
+        locale: str,
+        now: datetime,
+        timezone: str,
+        usual_apps: Mapping[str, str],
     ) -> Understanding:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         tz = ZoneInfo(timezone)
-        ctx = Context(now=now.astimezone(tz), tz=tz)
+        ctx = Context(now=now.astimezone(tz), tz=tz, usual_apps=usual_apps)
         fallback = locale_lang(locale)
         if not has_words(utt.text):
             # Only symbols, emoji or punctuation: nothing a model partner could make sense of either, so
@@ -142,7 +164,10 @@ class Engine:
             return Understanding(best.intent, round(best.confidence, 2), {}, None, reply)
         skill, fill = self._skills[best.intent], best.fill
         lang = detect_lang(utt.text, fallback, ignore=fill.names)
-        reply = skill.confirm(fill.slots, lang, ctx.now) if fill.complete else skill.ask(fill.slots, lang)
+        if fill.complete:
+            reply = skill.confirm({**fill.slots, **fill.shown}, lang, ctx.now)
+        else:
+            reply = skill.ask(fill.slots, lang)
         return Understanding(
             intent=best.intent,
             confidence=round(best.confidence, 2),
@@ -175,14 +200,22 @@ def default_engine() -> Engine:
     return Engine(default_classifier())
 
 
-def understand(text: str, locale: str, now: datetime, timezone: str = "Asia/Shanghai") -> Understanding:
+def understand(
+    text: str,
+    locale: str,
+    now: datetime,
+    timezone: str = "Asia/Shanghai",
+    *,
+    usual_apps: Mapping[str, str] | None = None,
+) -> Understanding:
     """Understand one request.
 
     ``locale`` is the device UI language ("zh-CN" or "en-US"); the text may be Chinese, English or mixed,
     and the reply follows the language of the text (the locale breaks ties). ``now`` must be
     timezone-aware; every time slot is resolved from it to an absolute ISO 8601 time in ``timezone``
-    (an IANA name; an unknown one raises ``zoneinfo.ZoneInfoNotFoundError``)."""
-    return default_engine().understand(text, locale, now, timezone)
+    (an IANA name; an unknown one raises ``zoneinfo.ZoneInfoNotFoundError``). ``usual_apps`` (category
+    code → app id, e.g. ``{"food_delivery": "eleme"}``) is the app to open when the user names none."""
+    return default_engine().understand(text, locale, now, timezone, usual_apps=usual_apps)
 
 
 def warm_up() -> None:

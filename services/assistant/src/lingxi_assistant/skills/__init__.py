@@ -8,7 +8,8 @@ and the replies in Chinese and English. The classifier decides *which* intent; t
 Contract for every skill (docs/assistant-intents.md has the slot formats):
 - ``fill(utterance, context) -> Fill``: ``complete`` is True when every slot the action needs was
   found; the action is set only then. Never raises on odd input.
-- ``confirm(slots, lang, now) -> str``: a short reply saying what the phone will do, in ``lang``.
+- ``confirm(slots, lang, now) -> str``: a short reply saying what the phone will do, in ``lang``
+  (the engine passes the slots plus ``Fill.shown``, e.g. the app chosen for the user).
 - ``ask(slots, lang) -> str``: the question to ask when a needed slot is missing, in ``lang``.
 """
 

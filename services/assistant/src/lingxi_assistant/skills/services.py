@@ -4,7 +4,9 @@ Free-text values (contact, content, destination, food, query) are the user's wor
 words around them (帮我, 一下, 吧, please, can you, ...) and of edge punctuation, never translated; they are
 taken from the raw sentence, so 好的，谢谢 keeps its full-width comma (docs/assistant-intents.md). Apps are
 catalogue ids (:mod:`lingxi_assistant.apps`), kept only where the intent allows them; the device action
-gets the slots plus the app's package, as ``app.open`` does.
+gets the slots plus the app's package, as ``app.open`` does. Ordering food with no app named opens the
+user's usual delivery app (``Context.usual_apps``) or else the default one (``apps.DEFAULT_APPS``); the
+action says which (``app_choice``) and the reply names it, while the slots stay what the user said.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from lingxi_assistant.apps import BY_ID, find_app
+from lingxi_assistant.apps import BY_ID, DEFAULT_APPS, FOOD_DELIVERY, find_app
 from lingxi_assistant.lang import Lang, Utterance
 from lingxi_assistant.model import Action, SlotValue
 from lingxi_assistant.skills import Skill, Slots
@@ -597,8 +599,21 @@ def fill_order_food(utt: Utterance, ctx: Context) -> Fill:
         slots["food"] = _said(utt, food)
     if found is not None:
         slots["app"] = found[0]
+    app, choice = _food_app(found[0] if found else None, ctx)
     names = _names(found[1] if found else None, food)
-    return Fill(True, slots, _action("food.order", slots, found[0] if found else None), names=names)
+    action = _action("food.order", {**slots, "app_choice": choice}, app)
+    return Fill(True, slots, action, names=names, shown={"app": app})
+
+
+def _food_app(named: str | None, ctx: Context) -> tuple[str, str]:
+    """(app id, how it was chosen): the one named, else the user's usual one, else the default."""
+    if named is not None:
+        return named, "named"
+    usual = ctx.usual_apps.get(FOOD_DELIVERY)
+    # Only a delivery app this skill can open: an id it does not know falls back to the default.
+    if usual is not None and usual in _FOOD_APPS:
+        return usual, "usual"
+    return DEFAULT_APPS[FOOD_DELIVERY], "default"
 
 
 def _confirm_food(slots: Slots, lang: Lang, now: datetime) -> str:
