@@ -53,7 +53,9 @@ def _unavailable(command: str, error: Exception) -> Callable[[], None]:
 
 
 _plugin_group("evaluate", "Measure an engine against its labelled data and write a report (markdown, JSON).")
-_plugin_group("simulate", "Make synthetic data with its ground truth (a fleet's device telemetry).")
+_plugin_group(
+    "simulate", "Make synthetic data with its ground truth (a fleet's device telemetry, shoppers' purchases)."
+)
 _plugin_group("audit", "Verify and export the compliance service's hash-chained audit trail.")
 _plugin_group(
     "features",
