@@ -44,6 +44,7 @@ from lingxi_gateway.api import (
     device_view,
 )
 from lingxi_gateway.devices import MAX_TELEMETRY_BODY_BYTES, TELEMETRY_PATH, devices_router
+from lingxi_gateway.erasure import ErasureLedger, register_erasure
 from lingxi_gateway.limits import BodyLimit
 from lingxi_gateway.results import Completion, RequestStatus, ResultStore, ResultWaiter
 from lingxi_gateway.uploads import (
@@ -73,6 +74,8 @@ settings = GatewaySettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
 approvals = FeatureRegistryView(service.redis)
+erasures = ErasureLedger(service.redis)
+register_erasure(service, results, erasures)
 access_log = get_logger("lingxi.gateway.http")
 
 
@@ -124,7 +127,7 @@ for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
 app.include_router(admin_router(service.redis, approvals))
 app.include_router(devices_router(service, approvals))
-app.include_router(users_router(service, approvals))
+app.include_router(users_router(service, approvals, erasures))
 
 
 @app.exception_handler(FeatureNotApproved)

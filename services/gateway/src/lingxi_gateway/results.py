@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -76,6 +76,12 @@ class ResultStore:
                 pipe.expire(key, self.ttl_s)
                 pipe.publish(DONE_CHANNEL, orjson.dumps(record))
             await pipe.execute()
+
+    async def forget(self, request_ids: Collection[UUID]) -> int:
+        """Delete the stored results of these requests (a user's erasure); returns how many there were."""
+        if not request_ids:
+            return 0
+        return int(await self.redis.delete(*(_key(r) for r in request_ids)))
 
     async def get(self, request_id: UUID) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(_key(request_id))

@@ -28,12 +28,14 @@ from lingxi.events.personalization import (
     PurchaseRecorded,
     user_recommendations_key,
 )
+from lingxi.events.user import ErasureRequested
 from lingxi.features import FeatureRegistryView
 from lingxi.logging import get_logger
 from lingxi.runtime import Service
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lingxi_gateway.api import FeatureNotApproved
+from lingxi_gateway.erasure import ErasureLedger
 
 _log = get_logger("lingxi.gateway.users")
 
@@ -89,7 +91,12 @@ class PurchaseUpload(BaseModel):
     )
 
 
-def users_router(service: Service, approvals: FeatureRegistryView) -> APIRouter:
+class ErasureAccepted(BaseModel):
+    event_id: str = Field(description="The ErasureRequested published.")
+    status: str = Field(description="Where to follow it.", examples=["/v1/users/u-42/erasure"])
+
+
+def users_router(service: Service, approvals: FeatureRegistryView, ledger: ErasureLedger) -> APIRouter:
     router = APIRouter(tags=["users"])
 
     async def require_approval(region: Region) -> None:
@@ -181,5 +188,30 @@ def users_router(service: Service, approvals: FeatureRegistryView) -> APIRouter:
             raise HTTPException(
                 status_code=500, detail=f"the recommendations of user {user_id} are unreadable"
             ) from error
+
+    @router.delete("/v1/users/{user_id}", response_model=ErasureAccepted, status_code=202)
+    async def erase_user(
+        user_id: UserIdPath,
+        region: Annotated[Region, Query()] = Region.CN,
+        requested_by: Annotated[Initiator, Query()] = Initiator.USER,
+    ) -> ErasureAccepted:
+        """Erase everything Lingxi holds about the user (PIPL): every service that holds user data
+        deletes it and confirms; follow it at ``/v1/users/{id}/erasure``. Not gated on any feature's
+        approval: a user's rights do not depend on a feature running."""
+        request = ErasureRequested(region=region, user_id=user_id, requested_by=requested_by)
+        await ledger.open(user_id, request)
+        await service.publish(request, correlation_id=str(request.event_id))
+        return ErasureAccepted(event_id=str(request.event_id), status=f"/v1/users/{user_id}/erasure")
+
+    @router.get(
+        "/v1/users/{user_id}/erasure",
+        responses={404: {"description": "No erasure was asked for this user."}},
+    )
+    async def erasure_status(user_id: UserIdPath) -> JSONResponse:
+        """Which services have confirmed the user's erasure (``complete`` once all have)."""
+        status = await ledger.status(user_id)
+        if status is None:
+            raise HTTPException(status_code=404, detail=f"no erasure was asked for user {user_id}")
+        return JSONResponse(status)
 
     return router

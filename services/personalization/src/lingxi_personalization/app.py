@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from lingxi.erasure import scrub_streams
 from lingxi.events.base import Event
 from lingxi.events.personalization import (
     MAX_PURCHASE_CLOCK_SKEW,
@@ -26,6 +27,7 @@ from lingxi.events.personalization import (
     Recommendation,
     RecommendationsUpdated,
 )
+from lingxi.events.user import ErasureCompleted, ErasureRequested, user_digest
 from lingxi.runtime import HandlerContext, Service
 from prometheus_client import Counter
 
@@ -180,6 +182,22 @@ async def on_purchases(purchases: Sequence[PurchaseRecorded], ctx: HandlerContex
 @service.consumer(ConsentChanged, batch=True)
 async def on_consent_changes(changes: Sequence[ConsentChanged], ctx: HandlerContext) -> None:
     await handle(changes, ctx)
+
+
+@service.consumer(ErasureRequested)
+async def on_erasure(request: ErasureRequested, ctx: HandlerContext) -> None:
+    """Delete everything kept about the user and the events this service published about them, then
+    confirm. A purchase or consent change of theirs still in flight finds no consent: nothing is rebuilt."""
+    async with _one_read_at_a_time:
+        erased = await store.erase(request.user_id, _micros(request.occurred_at))
+        scrubbed = await scrub_streams(service.redis, [RecommendationsUpdated.stream], request.user_id)
+    service.log.info(
+        "user erased", user_id_digest=user_digest(request.user_id), keys=erased, entries=len(scrubbed)
+    )
+    completed = ErasureCompleted(
+        region=request.region, user_id=request.user_id, service=service.name, erased_keys=erased
+    )
+    await ctx.publish(completed, cause=request)
 
 
 async def _publish_regional() -> None:

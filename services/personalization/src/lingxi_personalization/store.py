@@ -17,6 +17,10 @@ Keys (the gateway reads the two read models; keep this list in step with it):
     ``{"apps": {category: app id}}`` for the assistant (``preferences``); deleted when there is nothing
     the user's consent lets it share.
 
+``lingxi:personalization:erased:<sha256 of user_id>`` (string, ``TOMBSTONE_TTL_S``)
+    When the user was erased (µs since the epoch): a consent change from before it, delivered late, is
+    ignored, so it cannot bring the user back. It names no one.
+
 ``REGIONAL_RECOMMENDATIONS_KEY`` (string, no TTL)
     The non-personalised regional list in the same shape (``user_id`` null), for users with none.
 
@@ -38,6 +42,7 @@ from lingxi.events.personalization import (
     user_preferences_key,
     user_recommendations_key,
 )
+from lingxi.events.user import user_digest
 from redis.asyncio import Redis
 
 from lingxi_personalization.profile import Consent, Profile
@@ -53,10 +58,15 @@ __all__ = [
     "consent_key",
     "listing",
     "profile_key",
+    "tombstone_key",
+    "user_keys",
 ]
 
 CONSENT_KEY_PREFIX = "lingxi:personalization:consent:"
 PROFILE_KEY_PREFIX = "lingxi:personalization:profile:"
+TOMBSTONE_KEY_PREFIX = "lingxi:personalization:erased:"
+TOMBSTONE_TTL_S = 30 * 24 * 3600
+"""Longer than any event waits in a stream before it is handled or dead-lettered."""
 PROFILE_TTL_S = 400 * 24 * 3600
 """A user silent for over a year is forgotten (profile and recommendations; the consent record stays)."""
 
@@ -90,6 +100,20 @@ def consent_key(user_id: str) -> str:
 
 def profile_key(user_id: str) -> str:
     return f"{PROFILE_KEY_PREFIX}{user_id}"
+
+
+def tombstone_key(user_id: str) -> str:
+    return f"{TOMBSTONE_KEY_PREFIX}{user_digest(user_id)}"
+
+
+def user_keys(user_id: str) -> list[str]:
+    """Every key personalization keeps that names the user."""
+    return [
+        consent_key(user_id),
+        profile_key(user_id),
+        user_recommendations_key(user_id),
+        user_preferences_key(user_id),
+    ]
 
 
 def listing(user_id: str | None, suggestions: Sequence[Suggestion], at: datetime) -> dict[str, Any]:
@@ -161,13 +185,20 @@ class PersonalizationStore:
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             return {}
-        keys = [k for u in ids for k in (consent_key(u), profile_key(u), user_recommendations_key(u))]
+        keys = [
+            k
+            for u in ids
+            for k in (consent_key(u), profile_key(u), user_recommendations_key(u), tombstone_key(u))
+        ]
         values = cast(list[bytes | None], await self.redis.mget(keys))
         out: dict[str, Loaded] = {}
         for n, user_id in enumerate(ids):
-            raw_consent, raw_profile, raw_listing = values[3 * n : 3 * n + 3]
+            raw_consent, raw_profile, raw_listing, erased = values[4 * n : 4 * n + 4]
             unreadable: list[str] = []
             consent, profile, shown = Consent(), Profile(), None
+            if erased and not raw_consent:
+                # Erased, and not consented again since: nothing is granted as of the erasure.
+                consent = Consent(frozenset(), int(erased))
             if raw_consent:
                 try:
                     consent = Consent.from_json(orjson.loads(raw_consent))
@@ -210,6 +241,14 @@ class PersonalizationStore:
             )
         conflicted = cast(list[int], await self._write(keys=keys, args=args))
         return [writes[i - 1].user_id for i in conflicted]
+
+    async def erase(self, user_id: str, erased_us: int) -> int:
+        """Delete every key naming the user and leave the tombstone; returns the keys deleted."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(tombstone_key(user_id), erased_us, ex=TOMBSTONE_TTL_S)
+            pipe.delete(*user_keys(user_id))
+            replies = await pipe.execute()
+        return int(replies[1])
 
     async def save_regional(self, shown: dict[str, Any]) -> None:
         await self.redis.set(REGIONAL_RECOMMENDATIONS_KEY, orjson.dumps(shown))

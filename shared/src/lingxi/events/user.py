@@ -7,6 +7,7 @@ reports the erasure done once every such service has answered.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -14,7 +15,32 @@ from pydantic import Field, StringConstraints
 from lingxi.events._values import Count, Initiator, UserId
 from lingxi.events.base import Event
 
-__all__ = ["ErasureCompleted", "ErasureRequested"]
+__all__ = [
+    "ERASURE_SERVICES",
+    "ERASURE_STATUS_KEY_PREFIX",
+    "ErasureCompleted",
+    "ErasureRequested",
+    "erasure_status_key",
+    "user_digest",
+]
+
+ERASURE_SERVICES = ("gateway", "personalization")
+"""The services that hold user data, each of which confirms an erasure (``ErasureCompleted``): the
+gateway (the events that entered through it, the results of the user's requests) and personalization
+(consent, profile, recommendations, shared preferences, the events it published)."""
+
+ERASURE_STATUS_KEY_PREFIX = "lingxi:users:erasure:"
+
+
+def user_digest(user_id: str) -> str:
+    """SHA-256 of a user id, lowercase hex: what outlives an erasure where a user must still be
+    recognised (the status of their erasure, personalization's tombstone), without naming them."""
+    return hashlib.sha256(user_id.encode()).hexdigest()
+
+
+def erasure_status_key(user_id: str) -> str:
+    """Redis hash the gateway keeps an erasure's progress in (``GET /v1/users/{id}/erasure``)."""
+    return f"{ERASURE_STATUS_KEY_PREFIX}{user_digest(user_id)}"
 
 
 class ErasureRequested(Event):

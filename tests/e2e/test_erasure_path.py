@@ -1,0 +1,138 @@
+"""Erasure end to end: compliance, gateway, assistant and personalization as separate processes on real
+Redis. A user with consent, purchases, recommendations and an assistant query asks to be erased; every
+service that holds user data confirms, and afterwards no key, value, hash field or stream entry in
+Redis names the user."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from lingxi.events.user import ERASURE_SERVICES
+from lingxi.testing.processes import ServiceProcess
+from lingxi_personalization.store import consent_key, profile_key
+
+pytestmark = pytest.mark.e2e
+USER = "u-e2e-forget-me"
+OTHER = "u-e2e-keep-me"
+
+
+@pytest.fixture(scope="module")
+def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
+    return {
+        "compliance": module_services("compliance", "compliance-1"),
+        "gateway": module_services("gateway", "gateway-1"),
+        "assistant": module_services("assistant", "assistant-1"),
+        "personalization": module_services("personalization", "personalization-1"),
+    }
+
+
+@pytest.fixture
+def client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def eventually(probe: Callable[[], Any], timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if (value := probe()) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def purchase(n: int) -> dict[str, Any]:
+    bought = datetime.now(UTC) - timedelta(days=n)
+    return {
+        "purchase_id": f"order-{n}",
+        "merchant": "沙县小吃",
+        "category": "food_delivery",
+        "amount_minor": 2500,
+        "channel": "eleme",
+        "purchased_at": bought.isoformat().replace("+00:00", "Z"),
+        "city": "上海",
+    }
+
+
+def mentions(client: redis.Redis, needle: str) -> list[str]:
+    """Every place in Redis that holds ``needle``: key names, string values, hash fields and values,
+    list, set and sorted-set members, stream entries."""
+    found: list[str] = []
+    target = needle.encode()
+    for key in client.scan_iter(count=1000):
+        name = key.decode(errors="replace")
+        if target in key:
+            found.append(f"key {name}")
+            continue
+        kind = client.type(key).decode()
+        values: list[bytes] = []
+        if kind == "string":
+            values = [client.get(key) or b""]
+        elif kind == "hash":
+            values = [b for pair in client.hgetall(key).items() for b in pair]
+        elif kind == "list":
+            values = client.lrange(key, 0, -1)
+        elif kind == "set":
+            values = list(client.smembers(key))
+        elif kind == "zset":
+            values = client.zrange(key, 0, -1)
+        elif kind == "stream":
+            values = [b for _, fields in client.xrange(key) for pair in fields.items() for b in pair]
+        if any(target in value for value in values):
+            found.append(f"{kind} {name}")
+    return found
+
+
+def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
+    system: dict[str, ServiceProcess], client: redis.Redis
+) -> None:
+    gateway = system["gateway"].base_url
+    requests: dict[str, str] = {}
+    for user in (USER, OTHER):
+        consent = {"granted_scopes": ["personalisation", "purchase_data", "payment_data"]}
+        assert httpx.put(f"{gateway}/v1/users/{user}/consent", json=consent, timeout=5).status_code == 202
+        assert eventually(lambda user=user: client.exists(consent_key(user)))
+        for n in range(3):
+            sent = httpx.post(
+                f"{gateway}/v1/users/{user}/purchases", json={"purchase": purchase(n)}, timeout=5
+            )
+            assert sent.status_code == 202, sent.text
+        query = {
+            "device_id": "dev-erasure",
+            "user_id": user,
+            "text": "点外卖",
+            "locale": "zh-CN",
+            "region": "CN",
+        }
+        asked = httpx.post(f"{gateway}/v1/assistant/queries?wait=10", json=query, timeout=20)
+        assert asked.status_code in (200, 202), asked.text
+        requests[user] = asked.json()["request_id"]
+    assert eventually(lambda: client.exists(profile_key(USER)) and client.exists(profile_key(OTHER)))
+    assert mentions(client, USER), "the user left no trace to erase: the test would prove nothing"
+
+    assert httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).status_code == 404
+    erased = httpx.delete(f"{gateway}/v1/users/{USER}", timeout=5)
+    assert erased.status_code == 202, erased.text
+
+    def complete() -> dict[str, Any] | None:
+        status = httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).json()
+        return status if status.get("complete") else None
+
+    status = eventually(complete)
+    assert status is not None, httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).text
+    assert set(status["services"]) == set(ERASURE_SERVICES)
+    assert all(s["status"] == "completed" for s in status["services"].values())
+    assert status["services"]["personalization"]["erased_keys"] >= 3
+    assert eventually(lambda: not mentions(client, USER)), mentions(client, USER)
+    # The results of the user's requests are gone too (they hold what was answered, if not the id).
+    assert httpx.get(f"{gateway}/v1/requests/{requests[USER]}", timeout=5).status_code == 404
+    # The other user is untouched.
+    assert httpx.get(f"{gateway}/v1/requests/{requests[OTHER]}", timeout=5).status_code == 200
+    assert client.exists(profile_key(OTHER))
+    assert httpx.get(f"{gateway}/v1/users/{OTHER}/recommendations", timeout=5).json()["personalised"]
+    # A late consent change from before the erasure cannot bring the user back.
+    assert not client.exists(consent_key(USER))
