@@ -4,7 +4,6 @@ the app they order through; a user whose consent does not gets the default one (
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 import redis
 from lingxi.events.personalization import user_preferences_key
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, eventually
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
@@ -28,19 +27,6 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
         "assistant": module_services("assistant", "assistant-1"),
         "personalization": module_services("personalization", "personalization-1"),
     }
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-def eventually(probe: Callable[[], Any], timeout_s: float = 20) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if (value := probe()) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def orders_from_eleme(gateway: str, user: str, scopes: list[str]) -> None:
@@ -79,13 +65,13 @@ def ask(gateway: str, user: str, text: str, locale: str) -> dict[str, Any]:
 
 
 def test_order_food_opens_the_usual_app_only_when_consent_allows(
-    system: dict[str, ServiceProcess], client: redis.Redis
+    system: dict[str, ServiceProcess], live_redis: redis.Redis
 ) -> None:
     gateway = system["gateway"].base_url
 
     # A: everything granted: personalization shares Ele.me as the usual delivery app.
     orders_from_eleme(gateway, "u-e2e-a", ["personalisation", "purchase_data", "payment_data"])
-    assert eventually(lambda: client.exists(user_preferences_key("u-e2e-a"))), (
+    assert eventually(lambda: live_redis.exists(user_preferences_key("u-e2e-a"))), (
         "the usual app was never shared"
     )
     a = ask(gateway, "u-e2e-a", "点外卖", "zh-CN")
@@ -95,8 +81,10 @@ def test_order_food_opens_the_usual_app_only_when_consent_allows(
 
     # B: the same orders, but purchase data alone may not shape what they are offered: nothing shared.
     orders_from_eleme(gateway, "u-e2e-b", ["purchase_data"])
-    assert eventually(lambda: client.exists(consent_key("u-e2e-b")) and client.exists(profile_key("u-e2e-b")))
-    assert not client.exists(user_preferences_key("u-e2e-b"))
+    assert eventually(
+        lambda: live_redis.exists(consent_key("u-e2e-b")) and live_redis.exists(profile_key("u-e2e-b"))
+    )
+    assert not live_redis.exists(user_preferences_key("u-e2e-b"))
     b = ask(gateway, "u-e2e-b", "order food", "en-US")
     assert b["action"]["params"] == {"package": MEITUAN, "app_choice": "default"}
     assert b["reply_text"].startswith("OK, opening Meituan to order food.")
@@ -106,6 +94,6 @@ def test_order_food_opens_the_usual_app_only_when_consent_allows(
         f"{gateway}/v1/users/u-e2e-a/consent", json={"granted_scopes": ["purchase_data"]}, timeout=5
     )
     assert withdrawn.status_code == 202, withdrawn.text
-    assert eventually(lambda: not client.exists(user_preferences_key("u-e2e-a")))
+    assert eventually(lambda: not live_redis.exists(user_preferences_key("u-e2e-a")))
     again = ask(gateway, "u-e2e-a", "点外卖", "zh-CN")
     assert again["action"]["params"] == {"package": MEITUAN, "app_choice": "default"}

@@ -5,7 +5,6 @@ Redis names the user."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ import httpx
 import pytest
 import redis
 from lingxi.events.user import ERASURE_SERVICES
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, eventually
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
@@ -32,19 +31,6 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
     }
 
 
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-def eventually(probe: Callable[[], Any], timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if (value := probe()) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 def purchase(n: int) -> dict[str, Any]:
     bought = datetime.now(UTC) - timedelta(days=n)
     return {
@@ -58,44 +44,44 @@ def purchase(n: int) -> dict[str, Any]:
     }
 
 
-def mentions(client: redis.Redis, needle: str) -> list[str]:
+def mentions(live_redis: redis.Redis, needle: str) -> list[str]:
     """Every place in Redis that holds ``needle``: key names, string values, hash fields and values,
     list, set and sorted-set members, stream entries."""
     found: list[str] = []
     target = needle.encode()
-    for key in client.scan_iter(count=1000):
+    for key in live_redis.scan_iter(count=1000):
         name = key.decode(errors="replace")
         if target in key:
             found.append(f"key {name}")
             continue
-        kind = client.type(key).decode()
+        kind = live_redis.type(key).decode()
         values: list[bytes] = []
         if kind == "string":
-            values = [client.get(key) or b""]
+            values = [live_redis.get(key) or b""]
         elif kind == "hash":
-            values = [b for pair in client.hgetall(key).items() for b in pair]
+            values = [b for pair in live_redis.hgetall(key).items() for b in pair]
         elif kind == "list":
-            values = client.lrange(key, 0, -1)
+            values = live_redis.lrange(key, 0, -1)
         elif kind == "set":
-            values = list(client.smembers(key))
+            values = list(live_redis.smembers(key))
         elif kind == "zset":
-            values = client.zrange(key, 0, -1)
+            values = live_redis.zrange(key, 0, -1)
         elif kind == "stream":
-            values = [b for _, fields in client.xrange(key) for pair in fields.items() for b in pair]
+            values = [b for _, fields in live_redis.xrange(key) for pair in fields.items() for b in pair]
         if any(target in value for value in values):
             found.append(f"{kind} {name}")
     return found
 
 
 def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
-    system: dict[str, ServiceProcess], client: redis.Redis
+    system: dict[str, ServiceProcess], live_redis: redis.Redis
 ) -> None:
     gateway = system["gateway"].base_url
     requests: dict[str, str] = {}
     for user in (USER, OTHER):
         consent = {"granted_scopes": ["personalisation", "purchase_data", "payment_data"]}
         assert httpx.put(f"{gateway}/v1/users/{user}/consent", json=consent, timeout=5).status_code == 202
-        assert eventually(lambda user=user: client.exists(consent_key(user)))
+        assert eventually(lambda user=user: live_redis.exists(consent_key(user)))
         for n in range(3):
             sent = httpx.post(
                 f"{gateway}/v1/users/{user}/purchases", json={"purchase": purchase(n)}, timeout=5
@@ -111,8 +97,8 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
         asked = httpx.post(f"{gateway}/v1/assistant/queries?wait=10", json=query, timeout=20)
         assert asked.status_code in (200, 202), asked.text
         requests[user] = asked.json()["request_id"]
-    assert eventually(lambda: client.exists(profile_key(USER)) and client.exists(profile_key(OTHER)))
-    assert mentions(client, USER), "the user left no trace to erase: the test would prove nothing"
+    assert eventually(lambda: live_redis.exists(profile_key(USER)) and live_redis.exists(profile_key(OTHER)))
+    assert mentions(live_redis, USER), "the user left no trace to erase: the test would prove nothing"
 
     assert httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).status_code == 404
     erased = httpx.delete(f"{gateway}/v1/users/{USER}", timeout=5)
@@ -127,12 +113,12 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
     assert set(status["services"]) == set(ERASURE_SERVICES)
     assert all(s["status"] == "completed" for s in status["services"].values())
     assert status["services"]["personalization"]["erased_keys"] >= 3
-    assert eventually(lambda: not mentions(client, USER)), mentions(client, USER)
+    assert eventually(lambda: not mentions(live_redis, USER)), mentions(live_redis, USER)
     # The results of the user's requests are gone too (they hold what was answered, if not the id).
     assert httpx.get(f"{gateway}/v1/requests/{requests[USER]}", timeout=5).status_code == 404
     # The other user is untouched.
     assert httpx.get(f"{gateway}/v1/requests/{requests[OTHER]}", timeout=5).status_code == 200
-    assert client.exists(profile_key(OTHER))
+    assert live_redis.exists(profile_key(OTHER))
     assert httpx.get(f"{gateway}/v1/users/{OTHER}/recommendations", timeout=5).json()["personalised"]
     # A late consent change from before the erasure cannot bring the user back.
-    assert not client.exists(consent_key(USER))
+    assert not live_redis.exists(consent_key(USER))

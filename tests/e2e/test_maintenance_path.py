@@ -17,7 +17,7 @@ from lingxi.events.maintenance import AlertRaised, TelemetryBatchReceived, Telem
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.delivery import stream_entry
 from lingxi.runtime.envelope import decode_entry
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, eventually
 from lingxi_maintenance.cli import reading_json
 from lingxi_maintenance.readings import sample_reading
 
@@ -48,14 +48,6 @@ def reading(device_id: str, minutes_ago: float, **changes: Any) -> dict[str, Any
 def raised_alerts(client: redis.Redis) -> list[AlertRaised]:
     entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(AlertRaised.stream)  # type: ignore[assignment]
     return [AlertRaised.model_validate_json(decode_entry(fields)[0]) for _, fields in entries]
-
-
-def eventually(probe: Callable[[], Any], timeout_s: float = 20) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if (value := probe()) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def test_a_crash_loop_becomes_an_alert_with_health_and_advice(

@@ -4,7 +4,6 @@ approvals) as separate processes on real Redis: consent, purchases in, recommend
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import redis
 from lingxi.events.personalization import RecommendationsUpdated, user_preferences_key
 from lingxi.runtime.envelope import decode_entry
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, eventually
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
@@ -28,19 +27,6 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
         "gateway": module_services("gateway", "gateway-1"),
         "personalization": module_services("personalization", "personalization-1"),
     }
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-def eventually(probe: Callable[[], Any], timeout_s: float = 20) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if (value := probe()) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def coffee(n: int, **changes: Any) -> dict[str, Any]:
@@ -57,8 +43,8 @@ def coffee(n: int, **changes: Any) -> dict[str, Any]:
     }
 
 
-def updates_for(client: redis.Redis, user_id: str) -> list[RecommendationsUpdated]:
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(RecommendationsUpdated.stream)  # type: ignore[assignment]
+def updates_for(live_redis: redis.Redis, user_id: str) -> list[RecommendationsUpdated]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = live_redis.xrange(RecommendationsUpdated.stream)  # type: ignore[assignment]
     events = [RecommendationsUpdated.model_validate_json(decode_entry(fields)[0]) for _, fields in entries]
     return [e for e in events if e.user_id == user_id]
 
@@ -71,7 +57,7 @@ def metric(service: ServiceProcess, name: str, labels: str) -> float:
 
 
 def test_consent_gates_purchases_and_recommendations_follow_the_user(
-    system: dict[str, ServiceProcess], client: redis.Redis
+    system: dict[str, ServiceProcess], live_redis: redis.Redis
 ) -> None:
     gateway = system["gateway"].base_url
     user = "u-e2e-coffee"
@@ -96,12 +82,12 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
     assert eventually(
         lambda: metric(system["personalization"], "lingxi_personalization_purchases_total", no_consent)
     )
-    assert not client.exists(profile_key(user))
+    assert not live_redis.exists(profile_key(user))
 
     # Consent to everything, then purchases: the list becomes the user's own, with reasons.
     granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
     assert granted.status_code == 202, granted.text
-    assert eventually(lambda: client.exists(consent_key(user)))
+    assert eventually(lambda: live_redis.exists(consent_key(user)))
     for n in range(1, 5):
         sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": coffee(n)}, timeout=5)
         assert sent.status_code == 202, sent.text
@@ -117,18 +103,18 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
     assert top["reason"] in ("frequent_category.coffee", "frequent_merchant")
     assert "coffee" in top["reason_en"] or "瑞幸咖啡" in top["reason_en"]
     assert top["reason_zh"]
-    assert eventually(lambda: any(u.items and u.items[0].personalised for u in updates_for(client, user)))
+    assert eventually(lambda: any(u.items and u.items[0].personalised for u in updates_for(live_redis, user)))
 
     # Withdrawing purchase and payment data deletes the profile; the list is non-personalised again.
     withdrawn = httpx.put(
         f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ["personalisation"]}, timeout=5
     )
     assert withdrawn.status_code == 202, withdrawn.text
-    assert eventually(lambda: not client.exists(profile_key(user)))
+    assert eventually(lambda: not live_redis.exists(profile_key(user)))
     after = eventually(lambda: (a := httpx.get(recs, timeout=5).json()) and not a["personalised"] and a)
     assert after, "recommendations stayed personal after the consent was withdrawn"
     assert all(not item["personalised"] for item in after["items"])
-    assert not updates_for(client, user)[-1].items[0].personalised
+    assert not updates_for(live_redis, user)[-1].items[0].personalised
 
 
 def test_bad_requests_are_refused_with_the_reason(system: dict[str, ServiceProcess]) -> None:
@@ -167,13 +153,13 @@ def test_bad_requests_are_refused_with_the_reason(system: dict[str, ServiceProce
 
 
 def test_the_usual_delivery_app_is_shared_only_while_consent_allows(
-    system: dict[str, ServiceProcess], client: redis.Redis
+    system: dict[str, ServiceProcess], live_redis: redis.Redis
 ) -> None:
     gateway = system["gateway"].base_url
     user = "u-e2e-eleme"
     granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
     assert granted.status_code == 202, granted.text
-    assert eventually(lambda: client.exists(consent_key(user)))
+    assert eventually(lambda: live_redis.exists(consent_key(user)))
     for n in range(3):
         order = coffee(
             n, purchase_id=f"eleme-{n}", category="food_delivery", merchant="沙县小吃", channel="eleme"
@@ -181,12 +167,12 @@ def test_the_usual_delivery_app_is_shared_only_while_consent_allows(
         assert httpx.post(
             f"{gateway}/v1/users/{user}/purchases", json={"purchase": order}, timeout=5
         ).is_success
-    stored = eventually(lambda: client.get(user_preferences_key(user)))
+    stored = eventually(lambda: live_redis.get(user_preferences_key(user)))
     assert stored is not None, "the usual app was never shared"
     assert json.loads(stored) == {"apps": {"food_delivery": "eleme"}}
     off = httpx.put(
         f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ["purchase_data"]}, timeout=5
     )
     assert off.status_code == 202, off.text
-    assert eventually(lambda: not client.exists(user_preferences_key(user)))
-    assert client.exists(profile_key(user))  # purchase data is still granted: the profile stays
+    assert eventually(lambda: not live_redis.exists(user_preferences_key(user)))
+    assert live_redis.exists(profile_key(user))  # purchase data is still granted: the profile stays

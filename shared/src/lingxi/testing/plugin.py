@@ -83,6 +83,17 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def live_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the session's Redis, left as it is: for tests beside services that already run on
+    it (``module_services``), which an emptied Redis would stop."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
 def start_service(
     redis_client: redis.Redis, redis_url: str, tmp_path: Path
 ) -> Iterator[Callable[..., ServiceProcess]]:

@@ -7,13 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from pathlib import Path
 
 import httpx
 
 from lingxi.localredis import free_port
 
+
+T = TypeVar("T")
 
 @dataclass
 class ServiceProcess:
@@ -112,3 +116,14 @@ class ProcessGroup:
         for proc in reversed(self.started):
             proc.stop()
         self.started.clear()
+
+
+def eventually(probe: Callable[[], T], timeout_s: float = 20.0, interval_s: float = 0.2) -> T:
+    """Call ``probe`` until it returns something truthy or ``timeout_s`` passes; its last value either
+    way, for the caller to assert on (separate processes take their time)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval_s)
