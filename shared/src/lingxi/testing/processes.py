@@ -9,15 +9,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from lingxi.localredis import free_port
 
-
 T = TypeVar("T")
+
 
 @dataclass
 class ServiceProcess:
