@@ -5,6 +5,7 @@ Redis names the user."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from lingxi.events.user import ERASURE_SERVICES
+from lingxi.events.user import ERASURE_SERVICES, user_digest
 from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +116,13 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
     assert all(s["status"] == "completed" for s in status["services"].values())
     assert status["services"]["personalization"]["erased_keys"] >= 3
     assert eventually(lambda: not mentions(live_redis, USER)), mentions(live_redis, USER)
+    # The trail keeps that it happened, naming the user by digest only (mentions() found no name).
+    erased_entries = [
+        json.loads(fields[b"entry"])
+        for _, fields in live_redis.xrange(AUDIT_STREAM)
+        if json.loads(fields[b"entry"]).get("action") == "user.erased"
+    ]
+    assert [e["subject"] for e in erased_entries] == [f"user:{user_digest(USER)}"]
     # The results of the user's requests are gone too (they hold what was answered, if not the id).
     assert httpx.get(f"{gateway}/v1/requests/{requests[USER]}", timeout=5).status_code == 404
     # The other user is untouched.

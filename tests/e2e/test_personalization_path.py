@@ -12,8 +12,10 @@ import httpx
 import pytest
 import redis
 from lingxi.events.personalization import RecommendationsUpdated, user_preferences_key
+from lingxi.events.user import user_digest
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +49,18 @@ def updates_for(live_redis: redis.Redis, user_id: str) -> list[RecommendationsUp
     entries: list[tuple[bytes, dict[bytes, bytes]]] = live_redis.xrange(RecommendationsUpdated.stream)  # type: ignore[assignment]
     events = [RecommendationsUpdated.model_validate_json(decode_entry(fields)[0]) for _, fields in entries]
     return [e for e in events if e.user_id == user_id]
+
+
+def audited(client: redis.Redis, action: str, user_id: str) -> list[dict[str, Any]]:
+    """The audit trail's entries for ``action`` about the user (their subject is the user's digest);
+    asserts that no entry names the user."""
+    found = []
+    for _, fields in client.xrange(AUDIT_STREAM):
+        entry = json.loads(fields[b"entry"])
+        assert user_id not in json.dumps(entry, ensure_ascii=False), entry
+        if entry.get("action") == action and entry.get("subject") == f"user:{user_digest(user_id)}":
+            found.append(entry)
+    return found
 
 
 def metric(service: ServiceProcess, name: str, labels: str) -> float:
@@ -83,11 +97,18 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
         lambda: metric(system["personalization"], "lingxi_personalization_purchases_total", no_consent)
     )
     assert not live_redis.exists(profile_key(user))
+    # ... and audited, naming the user by digest only.
+    dropped = eventually(lambda: audited(live_redis, "purchase.dropped_no_consent", user))
+    assert dropped, "the dropped purchase never reached the audit trail"
+    assert dropped[0]["detail"] == {"purchases": 1}
+    assert dropped[0]["actor"] == "service:personalization"
 
     # Consent to everything, then purchases: the list becomes the user's own, with reasons.
     granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
     assert granted.status_code == 202, granted.text
     assert eventually(lambda: live_redis.exists(consent_key(user)))
+    consented = eventually(lambda: audited(live_redis, "consent.changed", user))
+    assert consented[0]["detail"] == {"granted": "payment_data,personalisation,purchase_data"}
     for n in range(1, 5):
         sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": coffee(n)}, timeout=5)
         assert sent.status_code == 202, sent.text

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerDrafted
-from lingxi.events.compliance import FeatureChangeRequested
+from lingxi.events.compliance import AuditRequested, FeatureChangeRequested
 from lingxi.events.vision import VISION_FEATURE, ImageAnalyzed
 from lingxi.features import FeatureRegistryView
 from lingxi.runtime import HandlerContext, Service
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lingxi_compliance.audit import AuditLog, AuditSettings
+from lingxi_compliance.audit import AuditLog, AuditSettings, check_record, requested_record
 from lingxi_compliance.features import Applied, audit_record, changed_event
 from lingxi_compliance.moderation import default_moderator
 from lingxi_compliance.registry import FeatureRegistry, load_seed, seed_requests
@@ -116,6 +116,22 @@ async def on_images_analyzed(analyses: Sequence[ImageAnalyzed], ctx: HandlerCont
         audited.append(analysis_audit_record(analysis, result, moderation, latency_ms))
         await ctx.publish(result, cause=analysis)
     await audit.append_many(audited)
+
+
+@service.consumer(AuditRequested, batch=True)
+async def on_audit_requested(requests: Sequence[AuditRequested], ctx: HandlerContext) -> None:
+    """Other services' decisions about users' data, into the trail; one that carries what looks like
+    personal data is dead-lettered with the reason instead."""
+    records = []
+    for request in requests:
+        record = requested_record(request)
+        try:
+            check_record(record)
+        except ValueError as error:
+            ctx.reject(request, "audit_refused", str(error))
+            continue
+        records.append(record)
+    await audit.append_many(records)
 
 
 @service.consumer(FeatureChangeRequested)

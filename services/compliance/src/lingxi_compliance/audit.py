@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
-from lingxi.events.compliance import GENESIS_HASH
+from lingxi.events.compliance import GENESIS_HASH, AuditRequested
 from lingxi.logging import FREE_TEXT_KEYS, mask_personal_data
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -121,6 +121,18 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
 def utc_iso(moment: datetime) -> str:
     """``2026-11-25T08:30:00.123456Z``."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def requested_record(request: AuditRequested) -> dict[str, Any]:
+    """The record of another service's decision (``AuditRequested``), as the trail keeps it."""
+    return {
+        "actor": request.actor,
+        "action": request.action,
+        "subject": request.subject,
+        "region": request.region.value,
+        "requested_event_id": str(request.event_id),
+        "detail": dict(request.detail),
+    }
 
 
 def _check_record(value: Any, path: str) -> None:

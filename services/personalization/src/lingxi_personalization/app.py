@@ -14,12 +14,13 @@ Purchase contents (merchant, amount, city) never reach a log line.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from lingxi.erasure import scrub_streams
 from lingxi.events.base import Event
+from lingxi.events.compliance import AuditRequested
 from lingxi.events.personalization import (
     MAX_PURCHASE_CLOCK_SKEW,
     ConsentChanged,
@@ -32,10 +33,10 @@ from lingxi.runtime import HandlerContext, Service
 from prometheus_client import Counter
 
 from lingxi_personalization.catalogue import load_catalogue
-from lingxi_personalization.profile import Purchase
+from lingxi_personalization.profile import Folded, Purchase
 from lingxi_personalization.recommend import Suggestion, regional
 from lingxi_personalization.store import PersonalizationStore, UserWrite, listing, same_items
-from lingxi_personalization.update import ConsentChange, update_user
+from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user
 
 service = Service("personalization")
 store = PersonalizationStore(service.redis)
@@ -118,19 +119,26 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                         UserWrite(user_id, user, update.consent, update.profile, shown, update.apps)
                     )
             lost = set(await store.write(writes))
+            dropped: dict[str, list[PurchaseRecorded]] = {}
             for event, outcome in tallies:
                 if event.user_id in lost:
                     continue
                 if isinstance(event, PurchaseRecorded):
                     PURCHASES.labels(outcome).inc()
-                    if outcome == "no_consent":
-                        service.log.info(
-                            "purchase dropped unread: no purchase_data consent",
-                            input_event_id=str(event.event_id),
-                            user_id=event.user_id,
-                        )
+                    if outcome == Folded.NO_CONSENT:
+                        dropped.setdefault(event.user_id, []).append(event)
                 else:
                     CONSENT_CHANGES.labels(outcome).inc()
+                    if outcome == CONSENT_APPLIED:
+                        granted = ",".join(sorted(event.granted_scopes)) or "none"
+                        await _audit(ctx, event, "consent.changed", {"granted": granted})
+            for user_id, purchases in dropped.items():
+                service.log.info(
+                    "purchases dropped unread: no purchase_data consent",
+                    user_id_digest=user_digest(user_id),
+                    input_event_ids=[str(p.event_id) for p in purchases],
+                )
+                await _audit(ctx, purchases[-1], "purchase.dropped_no_consent", {"purchases": len(purchases)})
             for user_id, suggestions, cause in announced:
                 if user_id not in lost:
                     await ctx.publish(_updated(user_id, suggestions, cause), cause=cause)
@@ -141,6 +149,23 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
     raise RuntimeError(
         f"{len(pending)} users changed under this read {WRITE_ATTEMPTS} times in a row; retrying the read"
     )
+
+
+async def _audit(
+    ctx: HandlerContext,
+    cause: PurchaseRecorded | ConsentChanged | ErasureRequested,
+    action: str,
+    detail: Mapping[str, str | int],
+) -> None:
+    """Ask compliance to record a decision about the user's data (the user named by digest only)."""
+    request = AuditRequested(
+        region=cause.region,
+        actor=f"service:{service.name}",
+        action=action,
+        subject=f"user:{user_digest(cause.user_id)}",
+        detail=dict(detail),
+    )
+    await ctx.publish(request, cause=cause)
 
 
 def _updated(user_id: str, suggestions: list[Suggestion], cause: Event) -> RecommendationsUpdated:
@@ -194,6 +219,7 @@ async def on_erasure(request: ErasureRequested, ctx: HandlerContext) -> None:
     service.log.info(
         "user erased", user_id_digest=user_digest(request.user_id), keys=erased, entries=len(scrubbed)
     )
+    await _audit(ctx, request, "user.erased", {"keys": erased, "entries": len(scrubbed)})
     completed = ErasureCompleted(
         region=request.region, user_id=request.user_id, service=service.name, erased_keys=erased
     )

@@ -37,6 +37,7 @@ __all__ = [
     "AigcField",
     "AigcMetadata",
     "AuditRecorded",
+    "AuditRequested",
     "ExplicitLabel",
     "ExplicitLabelField",
     "FeatureChangeOutcome",
@@ -375,6 +376,36 @@ class FeatureChangeOutcome(ValueObject):
 
 
 # --- audit trail ---------------------------------------------------------------------------------
+
+
+class AuditRequested(Event):
+    """A service asks for one of its decisions about users' data to go into the audit trail: a consent
+    changed, purchases dropped for want of consent, a user erased.
+
+    Any service may produce it (compliance keeps the trail; the others do not write to it); compliance
+    consumes it and appends an entry. The subject names a user by ``lingxi.events.user.user_digest``
+    only, so the trail outlives an erasure without naming anyone; compliance refuses (dead-letters) a
+    request that carries what looks like personal data.
+    """
+
+    stream = "compliance.audit.requested"
+
+    actor: _ActorId = Field(
+        description="The service that decided, as ``service:<name>``.", examples=["service:personalization"]
+    )
+    action: DottedCode = Field(description="What was done.", examples=["purchase.dropped_no_consent"])
+    subject: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=NOT_BLANK,
+        description="What it was done to, as ``<kind>:<id>``; a user as ``user:<sha256 of the id>``.",
+        examples=["user:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    detail: ScalarMap = Field(
+        default_factory=dict,
+        description="Facts about the decision (counts, scopes, codes; no personal data).",
+        examples=[{"purchases": 2}],
+    )
 
 
 class AuditRecorded(Event):

@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from lingxi.events.assistant import AnswerBlocked, AnswerDrafted, AnswerReleased, QueryReceived
 from lingxi.events.base import Event
-from lingxi.events.compliance import AuditRecorded, FeatureChanged, FeatureChangeRequested
+from lingxi.events.compliance import AuditRecorded, AuditRequested, FeatureChanged, FeatureChangeRequested
 from lingxi.events.maintenance import AlertCleared, AlertRaised, TelemetryBatchReceived, TelemetryReported
 from lingxi.events.personalization import ConsentChanged, PurchaseRecorded, RecommendationsUpdated
 from lingxi.events.user import ErasureCompleted, ErasureRequested
@@ -50,6 +50,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = _by_stream(
         FeatureChangeRequested,
         FeatureChanged,
         AuditRecorded,
+        AuditRequested,
         TelemetryReported,
         TelemetryBatchReceived,
         AlertRaised,
