@@ -1,6 +1,7 @@
 """The command line: run the scenarios under a progress bar, print the table, write the results.
 
-    python -m bench [--quick] [--only broker|http|scale|nlu|moderation|vision|maintenance] [--output DIR]
+    python -m bench [--quick] [--only broker|http|scale|nlu|moderation|vision|maintenance|personalization]
+                    [--output DIR]
                     [--update-readme] [--keep-logs]
 
 Scenarios: ``broker`` (one consumer draining a backlog, raw redis-py against Lingxi), ``http`` (the
@@ -10,8 +11,11 @@ scikit-learn's ``predict_proba``), ``moderation`` (the compliance service's ``Mo
 500-character answers, timed in ``bench.moderation_worker``, against the plain Aho-Corasick lexicon pass),
 ``vision`` (each image analyser on a one-megapixel photo, timed in ``bench.vision_worker``, against
 the libraries under it and the JPEG decode; then images/s and memory of 1 and 2 vision replicas)
-and ``maintenance`` (readings/s of 1 and 2 real maintenance replicas draining the fleet simulator's
-telemetry batches, against a raw redis-py loop decoding the same entries; then a device's bytes in Redis).
+``maintenance`` (readings/s of 1 and 2 real maintenance replicas draining the fleet simulator's
+telemetry batches, against a raw redis-py loop decoding the same entries; then a device's bytes in Redis)
+and ``personalization`` (purchases/s of the real personalization service folding the shopper simulator's
+purchases of consenting users, against a raw redis-py loop decoding the same entries; then the p95 of
+reading recommendations through the gateway, against a bare Redis GET).
 
 Writes ``<UTC timestamp>.json``, ``latest.json``, ``latest.md`` and ``latest.png`` into ``--output``
 (default ``bench/results``); ``--update-readme`` puts the table into README.md between
@@ -46,9 +50,9 @@ from rich.progress import (
 
 from bench import report
 from bench.common import REPO_ROOT, Noise, calibrate_burn, dump_json, machine_info, scratch_dir
-from bench.scenarios import broker, http, maintenance, moderation, nlu, scale, vision
+from bench.scenarios import broker, http, maintenance, moderation, nlu, personalization, scale, vision
 
-SCENARIOS = ("broker", "http", "scale", "nlu", "moderation", "vision", "maintenance")
+SCENARIOS = ("broker", "http", "scale", "nlu", "moderation", "vision", "maintenance", "personalization")
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
 RETRY_BUDGET_S = 420.0
 """No measurement is taken again once the run has lasted this long (keeps `make bench` under 10 min)."""
@@ -63,6 +67,7 @@ class Plan:
     moderation: moderation.ModerationConfig
     vision: vision.VisionConfig
     maintenance: maintenance.MaintenanceConfig
+    personalization: personalization.PersonalizationConfig
 
     @classmethod
     def full(cls) -> Plan:
@@ -74,6 +79,7 @@ class Plan:
             moderation.ModerationConfig(),
             vision.VisionConfig(),
             maintenance.MaintenanceConfig(),
+            personalization.PersonalizationConfig(),
         )
 
     @classmethod
@@ -86,6 +92,7 @@ class Plan:
             moderation.ModerationConfig(seconds=0.5, answers=40, audit_appends=500, audit_repeats=1),
             vision.VisionConfig(seconds=0.2, min_calls=2, images=4),
             maintenance.MaintenanceConfig(devices=3000, readings=6000, per_batch=100),
+            personalization.PersonalizationConfig(users=1000, purchases=4000, reads=300, read_rate=100.0),
         )
 
 
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "moderation": moderation.steps(plan.moderation),
         "vision": vision.steps(plan.vision),
         "maintenance": maintenance.steps(plan.maintenance),
+        "personalization": personalization.steps(plan.personalization),
     }
     # Measurements disturbed by other work on the machine are taken again, up to a time budget.
     noise = Noise(tries=1 if args.quick else 3, deadline=time.monotonic() + RETRY_BUDGET_S)
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "moderation": lambda tick, wd: moderation.run(plan.moderation, tick, wd, noise),
         "vision": lambda tick, wd: vision.run(plan.vision, tick, wd, noise),
         "maintenance": lambda tick, wd: maintenance.run(plan.maintenance, tick, wd, noise),
+        "personalization": lambda tick, wd: personalization.run(plan.personalization, tick, wd, noise),
     }
     results: dict[str, dict[str, Any]] = {}
     failed = False

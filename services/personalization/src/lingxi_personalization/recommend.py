@@ -89,7 +89,9 @@ def recommend(
             continue  # not offered that day, or not in the user's city
         season = view.seasons[item_id]
         category, by_category = _best(item.categories, categories)
-        merchant, by_merchant = _best(item.merchants, merchants, fold_case=True)
+        # A favourite merchant counts only where the user buys: a JD regular who never buys
+        # appliances is not shown JD's appliance offers.
+        merchant, by_merchant = _best(item.merchants, merchants, fold_case=True) if by_category else ("", 0.0)
         channel, by_channel = _best(item.channels, channels)
         score = (
             _CATEGORY_WEIGHT * by_category
