@@ -61,6 +61,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _vision(scenarios["vision"])
     if "maintenance" in scenarios:
         lines += _maintenance(scenarios["maintenance"])
+    if "personalization" in scenarios:
+        lines += _personalization(scenarios["personalization"])
     lines += [OTHER_LOAD + _retaken(doc)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -489,6 +491,97 @@ def _maintenance_outcome(row: dict[str, Any]) -> str:
     if row.get("conflicts") is not None:  # older results have no such count
         said += f", {row['conflicts']:,} device states assessed again after another replica wrote them"
     return said
+
+
+def _personalization(section: dict[str, Any]) -> list[str]:
+    title = "Personalization: the shopper simulator's purchases, raw redis-py against the service"
+    if "error" in section:
+        return _failed(title, section)
+    targets = section["targets"]
+    target = targets["purchases_per_s"]
+    lines = [
+        f"#### {title} ({section['purchases']:,} purchases of {section['buyers']:,} users, "
+        f"{section['users']:,} consenting, COUNT {section['count']})",
+        "",
+        "| consumer | seconds | purchases/s | vs raw baseline | target | RSS MB (peak) "
+        "| CPU % consumer / Redis / other load |",
+        "|---|--:|--:|--:|---|--:|--:|",
+    ]
+    labels = {
+        "raw": "raw redis-py: XREADGROUP + decode and validate + one XACK per read",
+        "lingxi": "Lingxi personalization (`python -m lingxi_personalization`), 1 replica",
+    }
+    for row in section["results"]:
+        memory = row["memory_mb"]
+        rss = " / ".join(f"{m['rss']:,.0f}" for m in memory.values())
+        peak = " / ".join(f"{m['peak']:,.0f}" for m in memory.values())
+        goal = (
+            f"≥ {target:,.0f}/s {_tick(targets['purchases_per_s_met'])}"
+            if row["consumer"] == "lingxi"
+            else "–"
+        )
+        lines.append(
+            f"| {labels.get(row['consumer'], row['consumer'])} | {row['seconds']:.2f} "
+            f"| {_n(row['purchases_per_s'])}{_noisy([row['cpu_percent']])} | {_ratio(row['vs_raw'])} "
+            f"| {goal} | {rss} ({peak}) | {_cpu([row['cpu_percent']], '+'.join(memory), 'redis', 'others')} |"
+        )
+    for row in section["results"]:
+        if row.get("outcomes") is None:
+            continue
+        outcomes = ", ".join(f"{name} {count:,}" for name, count in row["outcomes"].items()) or "none"
+        kept = row["purchases_in_profiles"]
+        folded = row["outcomes"].get("folded", 0)
+        check = (
+            ""
+            if kept == folded
+            else f" ({abs(kept - folded):,} {'fewer' if kept < folded else 'more'} than folded ✗)"
+        )
+        lines += [
+            "",
+            f"What the service did with the purchases (its `lingxi_personalization_purchases_total`): "
+            f"{outcomes}; {kept:,} purchases counted in the stored profiles{check}; "
+            f"{row['lists_announced']:,} recommendation lists announced (`RecommendationsUpdated`), "
+            f"{row['conflicts']:,} users updated again after a conflicting write.",
+        ]
+    lines += ["", section["method"], ""]
+    reads = section.get("reads")
+    if reads:
+        read_target = targets["read_p95_ms"]
+        lines += [
+            f"Recommendation reads: {reads['requests']:,} at {reads['rate']:g}/s, open loop",
+            "",
+            "| read | ok | errors | achieved req/s | p50 ms | p95 ms | p99 ms | max ms | vs bare GET (p95) "
+            "| target | CPU % gateway / Redis / bench / other load |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+        ]
+        read_labels = {
+            "redis": "bare redis-py `GET lingxi:users:recommendations:<id>`",
+            "gateway": "`GET /v1/users/{id}/recommendations` through the gateway",
+        }
+        for key, row in reads["results"].items():
+            latency = row["latency_ms"]
+            errors = str(row["errors"])
+            if row["errors"]:
+                errors += " (" + ", ".join(f"{k} {v}" for k, v in sorted(row["errors_by_kind"].items())) + ")"
+            gateway = key == "gateway"
+            goal = f"p95 < {read_target:g} ms {_tick(targets['read_p95_met'])}" if gateway else "–"
+            quantiles = " | ".join(
+                _ms(latency[q]) if latency[q] is not None else "–" for q in ("p50", "p95", "p99", "max")
+            )
+            lines.append(
+                f"| {read_labels.get(key, key)} | {row['ok']:,} | {errors} "
+                f"| {_n(row['achieved_rps'])}{_noisy([row['cpu_percent']])} | {quantiles} "
+                f"| {_ratio(reads['p95_vs_redis']) if gateway else '–'} | {goal} "
+                f"| {_cpu([row['cpu_percent']], 'gateway', 'redis', 'bench', 'others')} |"
+            )
+        personalised = reads["results"].get("gateway", {}).get("personalised")
+        if personalised is not None:
+            lines += [
+                "",
+                f"{personalised:,} of the gateway's answers were the asked user's own personalised list.",
+            ]
+        lines += ["", section["read_method"], ""]
+    return lines
 
 
 def _tick(met: bool) -> str:

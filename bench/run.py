@@ -1,8 +1,7 @@
 """The command line: run the scenarios under a progress bar, print the table, write the results.
 
     python -m bench [--quick] [--only broker|http|scale|nlu|moderation|vision|maintenance|personalization]
-                    [--output DIR]
-                    [--update-readme] [--keep-logs]
+                    [--output DIR] [--update-readme] [--keep-logs]
 
 Scenarios: ``broker`` (one consumer draining a backlog, raw redis-py against Lingxi), ``http`` (the
 assistant path over HTTP under open-loop load), ``scale`` (replicas draining one backlog), ``nlu``
@@ -10,7 +9,7 @@ assistant path over HTTP under open-loop load), ``scale`` (replicas draining one
 scikit-learn's ``predict_proba``), ``moderation`` (the compliance service's ``Moderator.check`` on
 500-character answers, timed in ``bench.moderation_worker``, against the plain Aho-Corasick lexicon pass),
 ``vision`` (each image analyser on a one-megapixel photo, timed in ``bench.vision_worker``, against
-the libraries under it and the JPEG decode; then images/s and memory of 1 and 2 vision replicas)
+the libraries under it and the JPEG decode; then images/s and memory of 1 and 2 vision replicas),
 ``maintenance`` (readings/s of 1 and 2 real maintenance replicas draining the fleet simulator's
 telemetry batches, against a raw redis-py loop decoding the same entries; then a device's bytes in Redis)
 and ``personalization`` (purchases/s of the real personalization service folding the shopper simulator's

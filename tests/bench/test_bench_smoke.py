@@ -20,7 +20,7 @@ from lingxi_maintenance.state import MAX_STATE_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(340)]
 
 
 def _batch_api() -> bool:
@@ -39,7 +39,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=320,
         check=False,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-6000:]}"
@@ -71,6 +71,7 @@ def test_machine_is_described(quick_run: tuple[Path, dict[str, Any]]) -> None:
         "moderation",
         "vision",
         "maintenance",
+        "personalization",
     }
     assert not [name for name, section in document["scenarios"].items() if "error" in section]
 
@@ -309,3 +310,92 @@ def test_report_renders_results_without_the_maintenance_section_or_its_conflicts
     report.chart(older, tmp_path / "oldest.png")
     for name in ("older.png", "oldest.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.fixture(scope="module")
+def personalization_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, Any]]:
+    """The personalization scenario alone (quick sizes), so it can be tested in under a minute."""
+    out = tmp_path_factory.mktemp("bench-personalization")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "personalization", "--output", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-6000:]}"
+    return out, done.stdout, json.loads((out / "latest.json").read_text())
+
+
+def test_personalization_has_the_baseline_the_service_the_reads_and_both_targets(
+    personalization_run: tuple[Path, str, dict[str, Any]],
+) -> None:
+    out, stdout, document = personalization_run
+    assert document["only"] == ["personalization"]
+    section = document["scenarios"]["personalization"]
+    assert "error" not in section, section.get("error")
+    config = document["config"]["personalization"]
+    assert section["purchases"] == config["purchases"], "the simulator made every purchase asked for"
+    assert section["users"] == config["users"]
+    assert 0 < section["buyers"] <= config["users"]
+    assert section["consent"]["changes"] == config["users"], "every simulated user consented first"
+    rows = section["results"]
+    assert [row["consumer"] for row in rows] == ["raw", "lingxi"]
+    assert rows[0]["vs_raw"] == 1.0, "the baseline is compared with itself"
+    for row in rows:
+        assert row["purchases"] == section["purchases"]
+        assert _positive(row["purchases_per_s"])
+        assert _positive(row["vs_raw"])
+        assert _positive(row["seconds"])
+        assert len(row["memory_mb"]) == 1
+        assert all(memory["peak"] >= memory["rss"] > 0 for memory in row["memory_mb"].values())
+    raw, lingxi = rows
+    assert raw["outcomes"] is None, "the raw baseline keeps nothing"
+    assert raw["purchases_in_profiles"] is None
+    # Every user granted purchase_data before their first purchase, and the simulator never repeats a
+    # purchase id: every purchase is folded, and every folded purchase is counted in a stored profile.
+    assert lingxi["outcomes"] == {"folded": section["purchases"]}, lingxi["outcomes"]
+    assert lingxi["purchases_in_profiles"] == lingxi["outcomes"]["folded"]
+    assert lingxi["consent_changes"] == {"applied": config["users"]}
+    assert lingxi["conflicts"] == 0, "one replica is never raced"
+    assert 0 < lingxi["lists_announced"] <= section["purchases"]
+    reads = section["reads"]
+    assert set(reads["results"]) == {"redis", "gateway"}
+    for result in reads["results"].values():
+        assert result["requests"] == config["reads"]
+        assert result["ok"] == config["reads"], result["errors_by_kind"]
+        assert result["errors"] == 0
+        latency = result["latency_ms"]
+        assert all(_positive(latency[q]) for q in ("p50", "p95", "p99", "max"))
+        assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+        assert result["personalised"] == config["reads"], "each answer is the user's own personalised list"
+    assert _positive(reads["p95_vs_redis"])
+    targets = section["targets"]
+    assert targets["purchases_per_s"] == 10_000
+    assert targets["purchases_per_s_met"] == (lingxi["purchases_per_s"] >= 10_000)
+    assert targets["read_p95_ms"] == 10
+    assert targets["read_p95_met"] == (reads["results"]["gateway"]["latency_ms"]["p95"] < 10)
+    table = (out / "latest.md").read_text()
+    assert table in stdout, "the table is printed"
+    assert "Personalization: the shopper simulator's purchases" in table
+    assert "≥ 10,000/s" in table
+    assert "p95 < 10 ms" in table
+    assert "| read | ok | errors |" in table
+    assert (out / "latest.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_renders_results_without_the_personalization_section(
+    personalization_run: tuple[Path, str, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO_ROOT))  # the bench is run from the repository root, not installed
+    report = importlib.import_module("bench.report")
+    _, _, document = personalization_run
+    older = copy.deepcopy(document)
+    del older["scenarios"]["personalization"]["reads"]
+    assert "Personalization: the shopper simulator's purchases" in report.markdown(older)
+    assert "Recommendation reads" not in report.markdown(older)
+    del older["scenarios"]["personalization"]
+    assert "Personalization: the shopper simulator's purchases" not in report.markdown(older)
+    report.chart(older, tmp_path / "older.png")
+    assert (tmp_path / "older.png").read_bytes().startswith(b"\x89PNG")
