@@ -378,7 +378,34 @@ class FeatureChangeOutcome(ValueObject):
 # --- audit trail ---------------------------------------------------------------------------------
 
 
-class AuditRequested(Event):
+class _AuditFacts(Event):
+    """What an audit entry says: who did what to what, and the facts behind it (no personal data)."""
+
+    actor: _ActorId = Field(
+        description="Who acted: an admin account or ``service:<name>``.",
+        examples=["service:compliance", "service:personalization"],
+    )
+    action: DottedCode = Field(
+        description="What was done.", examples=["answer.released", "purchase.dropped_no_consent"]
+    )
+    subject: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=NOT_BLANK,
+        description="What it was done to, as ``<kind>:<id>``; a user as ``user:<sha256 of the id>``.",
+        examples=[
+            "request:7f3c2a90-6a1e-4c3b-9a8e-2d4f5b6c7d8e",
+            "user:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ],
+    )
+    detail: ScalarMap = Field(
+        default_factory=dict,
+        description="Facts about the decision (codes, counts, scopes; no personal data).",
+        examples=[{"reason_code": "moderation.politics", "risk_level": "high"}, {"purchases": 2}],
+    )
+
+
+class AuditRequested(_AuditFacts):
     """A service asks for one of its decisions about users' data to go into the audit trail: a consent
     changed, purchases dropped for want of consent, a user erased.
 
@@ -390,25 +417,8 @@ class AuditRequested(Event):
 
     stream = "compliance.audit.requested"
 
-    actor: _ActorId = Field(
-        description="The service that decided, as ``service:<name>``.", examples=["service:personalization"]
-    )
-    action: DottedCode = Field(description="What was done.", examples=["purchase.dropped_no_consent"])
-    subject: str = Field(
-        min_length=1,
-        max_length=256,
-        pattern=NOT_BLANK,
-        description="What it was done to, as ``<kind>:<id>``; a user as ``user:<sha256 of the id>``.",
-        examples=["user:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
-    )
-    detail: ScalarMap = Field(
-        default_factory=dict,
-        description="Facts about the decision (counts, scopes, codes; no personal data).",
-        examples=[{"purchases": 2}],
-    )
 
-
-class AuditRecorded(Event):
+class AuditRecorded(_AuditFacts):
     """An entry was appended to the hash-chained audit trail.
 
     Compliance produces one for every decision it makes (release, block, feature change); each entry's
@@ -418,23 +428,6 @@ class AuditRecorded(Event):
 
     stream = "compliance.audit.recorded"
 
-    actor: _ActorId = Field(
-        description="Who acted: an admin account or ``service:<name>``.",
-        examples=["service:compliance"],
-    )
-    action: DottedCode = Field(description="What was done.", examples=["answer.released"])
-    subject: str = Field(
-        min_length=1,
-        max_length=256,
-        pattern=NOT_BLANK,
-        description="What it was done to, as ``<kind>:<id>``.",
-        examples=["request:7f3c2a90-6a1e-4c3b-9a8e-2d4f5b6c7d8e"],
-    )
-    detail: ScalarMap = Field(
-        default_factory=dict,
-        description="Facts about the decision (no personal data).",
-        examples=[{"reason_code": "moderation.politics", "risk_level": "high"}],
-    )
     previous_hash: Sha256Hex = Field(
         description="``entry_hash`` of the previous entry (``GENESIS_HASH`` for the first).",
         examples=[GENESIS_HASH],
