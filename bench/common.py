@@ -3,6 +3,7 @@ statistics and a description of the machine."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import inspect
@@ -20,12 +21,14 @@ from typing import Any, Protocol
 from uuid import UUID, uuid5
 
 from lingxi.events import QueryReceived
+from lingxi.events.base import Event
 from lingxi.localredis import LocalRedis, find_redis_server
 from lingxi.runtime import Service
-from lingxi.runtime.envelope import DATA_FIELD, JsonEnvelopeFormat
+from lingxi.runtime.envelope import DATA_FIELD, JsonEnvelopeFormat, decode_entry
 from lingxi.testing.processes import ServiceProcess
 from redis.asyncio import Redis
 
+from bench import stats
 from bench.stats import NOISY_PERCENT, OTHERS, cpu_percent, cpu_sample
 from bench.worker import package_version
 
@@ -471,3 +474,47 @@ async def run_worker(
     tick.advance(steps - advanced)
     result: dict[str, Any] = json.loads(stdout)
     return result
+
+
+# --- the validating baseline consumer of a scenario ------------------------------------------------
+
+
+def raw_consumer_process(
+    *, module: str, group: str, redis_url: str, count: int, workdir: Path, attempt: int
+) -> ServiceProcess:
+    """The baseline consumer of a scenario: ``python -m <module>`` running ``baseline_main``."""
+    replica = f"raw-{attempt}"
+    return module_process(
+        service=group,
+        replica=replica,
+        redis_url=redis_url,
+        log_path=workdir / f"{replica}.log",
+        module=module,
+        args=["--redis-url", redis_url, "--group", group, "--consumer", replica, "--count", str(count)],
+    )
+
+
+async def validating_consumer(
+    url: str, group: str, consumer: str, count: int, event_type: type[Event]
+) -> None:
+    """XREADGROUP COUNT ``count``, decode and validate each entry, one XACK per read; forever."""
+    client = Redis.from_url(url)
+    stream = event_type.stream
+    while True:
+        reply: Any = await client.xreadgroup(group, consumer, {stream: ">"}, count=count, block=1000)
+        for _stream, entries in reply or ():
+            for _entry_id, fields in entries:
+                event_type.model_validate_json(decode_entry(fields)[0])
+            if entries:
+                await client.xack(stream, group, *(entry_id for entry_id, _fields in entries))
+
+
+def baseline_main(argv: Sequence[str] | None, *, prog: str, group: str, event_type: type[Event]) -> None:
+    """The command line of a scenario's baseline consumer (``raw_consumer_process`` starts it)."""
+    parser = argparse.ArgumentParser(prog=prog, description=validating_consumer.__doc__)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--group", default=group)
+    parser.add_argument("--consumer", default="raw-1")
+    parser.add_argument("--count", type=int, required=True, help="XREADGROUP COUNT")
+    args = parser.parse_args(argv)
+    stats.run(validating_consumer(args.redis_url, args.group, args.consumer, args.count, event_type))

@@ -14,7 +14,6 @@ is a bare redis-py loop: XREADGROUP COUNT K, each entry's envelope decoded and v
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import math
@@ -37,7 +36,6 @@ from lingxi.events.maintenance import (
 )
 from lingxi.localredis import LocalRedis
 from lingxi.runtime.delivery import stream_entry
-from lingxi.runtime.envelope import decode_entry
 from lingxi.runtime.settings import ServiceSettings
 from lingxi.testing.processes import ServiceProcess
 from lingxi_maintenance.fleet import Fleet, FleetConfig
@@ -48,15 +46,15 @@ from redis.asyncio import Redis
 from bench.common import (
     Noise,
     Ticker,
-    module_process,
+    baseline_main,
     private_redis,
+    raw_consumer_process,
     reset_group,
     start_consumers,
     stop_processes,
     timed_drain,
 )
 from bench.stats import OTHERS
-from bench.stats import run as run_loop
 from bench.vision_worker import memory_mb
 
 STREAM = TelemetryBatchReceived.stream
@@ -342,24 +340,14 @@ def _processes(
     consumer: str, replicas: int, redis_url: str, count: int, workdir: Path, attempt: int
 ) -> list[ServiceProcess]:
     if consumer == "raw":
-        replica = f"raw-{attempt}"
         return [
-            module_process(
-                service=GROUP,
-                replica=replica,
-                redis_url=redis_url,
-                log_path=workdir / f"{replica}.log",
+            raw_consumer_process(
                 module="bench.scenarios.maintenance",
-                args=[
-                    "--redis-url",
-                    redis_url,
-                    "--group",
-                    GROUP,
-                    "--consumer",
-                    replica,
-                    "--count",
-                    str(count),
-                ],
+                group=GROUP,
+                redis_url=redis_url,
+                count=count,
+                workdir=workdir,
+                attempt=attempt,
             )
         ]
     return [
@@ -464,28 +452,10 @@ async def readings_in_states(client: Redis, devices: Sequence[str]) -> int:
 # --- the baseline consumer -----------------------------------------------------------------------
 
 
-async def consume(url: str, group: str, consumer: str, count: int) -> None:
-    """XREADGROUP COUNT ``count``, decode and validate each entry, one XACK per read; forever."""
-    client = Redis.from_url(url)
-    while True:
-        reply: Any = await client.xreadgroup(group, consumer, {STREAM: ">"}, count=count, block=1000)
-        for _stream, entries in reply or ():
-            for _entry_id, fields in entries:
-                TelemetryBatchReceived.model_validate_json(decode_entry(fields)[0])
-            if entries:
-                await client.xack(STREAM, group, *(entry_id for entry_id, _fields in entries))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scenarios.maintenance", description=consume.__doc__
+    baseline_main(
+        argv, prog="python -m bench.scenarios.maintenance", group=GROUP, event_type=TelemetryBatchReceived
     )
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--group", default=GROUP)
-    parser.add_argument("--consumer", default="raw-1")
-    parser.add_argument("--count", type=int, required=True, help="XREADGROUP COUNT")
-    args = parser.parse_args(argv)
-    run_loop(consume(args.redis_url, args.group, args.consumer, args.count))
 
 
 if __name__ == "__main__":

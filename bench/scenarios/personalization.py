@@ -15,7 +15,6 @@ is a bare redis-py loop: XREADGROUP COUNT K, each entry's envelope decoded and v
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import math
@@ -49,24 +48,24 @@ from lingxi.events.personalization import (
 )
 from lingxi.localredis import LocalRedis
 from lingxi.runtime.delivery import stream_entry
-from lingxi.runtime.envelope import decode_entry
 from lingxi.runtime.settings import ServiceSettings
 from lingxi.testing.processes import ServiceProcess
+from lingxi_personalization.store import profile_key
 from redis.asyncio import Redis
 
 from bench.common import (
     Noise,
     Ticker,
+    baseline_main,
     group_state,
-    module_process,
     private_redis,
+    raw_consumer_process,
     reset_group,
     start_consumers,
     stop_processes,
     timed_drain,
 )
 from bench.stats import OTHERS, cpu_percent, cpu_sample, percentile
-from bench.stats import run as run_loop
 from bench.vision_worker import memory_mb
 
 STREAM = PurchaseRecorded.stream
@@ -85,8 +84,6 @@ READY_TIMEOUT_S = 60.0
 WARMUP_READS = 100
 """Reads sent one at a time before each timed read load, not counted (connections open, caches warm)."""
 ALL_SCOPES = [ConsentScope.PERSONALISATION, ConsentScope.PURCHASE_DATA, ConsentScope.PAYMENT_DATA]
-PROFILE_KEY_PREFIX = "lingxi:personalization:profile:"
-"""Where personalization keeps a user's profile (``lingxi_personalization.store.profile_key``)."""
 PURCHASES_METRIC = "lingxi_personalization_purchases_total"
 CONSENT_METRIC = "lingxi_personalization_consent_changes_total"
 CONFLICTS_METRIC = "lingxi_personalization_write_conflicts_total"
@@ -349,24 +346,14 @@ def _processes(
     consumer: str, redis_url: str, count: int, workdir: Path, attempt: int
 ) -> list[ServiceProcess]:
     if consumer == "raw":
-        replica = f"raw-{attempt}"
         return [
-            module_process(
-                service=GROUP,
-                replica=replica,
-                redis_url=redis_url,
-                log_path=workdir / f"{replica}.log",
+            raw_consumer_process(
                 module="bench.scenarios.personalization",
-                args=[
-                    "--redis-url",
-                    redis_url,
-                    "--group",
-                    GROUP,
-                    "--consumer",
-                    replica,
-                    "--count",
-                    str(count),
-                ],
+                group=GROUP,
+                redis_url=redis_url,
+                count=count,
+                workdir=workdir,
+                attempt=attempt,
             )
         ]
     return [
@@ -453,7 +440,7 @@ async def purchases_in_profiles(client: Redis, users: Sequence[str]) -> int:
     service says it folded is in a profile it wrote."""
     total = 0
     for start in range(0, len(users), 1000):
-        keys = [f"{PROFILE_KEY_PREFIX}{user}" for user in users[start : start + 1000]]
+        keys = [profile_key(user) for user in users[start : start + 1000]]
         for raw in await client.mget(keys):
             if raw is not None:
                 total += int(orjson.loads(raw)["purchases"])
@@ -631,28 +618,10 @@ async def _reads(
 # --- the baseline consumer -----------------------------------------------------------------------
 
 
-async def consume(url: str, group: str, consumer: str, count: int) -> None:
-    """XREADGROUP COUNT ``count``, decode and validate each entry, one XACK per read; forever."""
-    client = Redis.from_url(url)
-    while True:
-        reply: Any = await client.xreadgroup(group, consumer, {STREAM: ">"}, count=count, block=1000)
-        for _stream, entries in reply or ():
-            for _entry_id, fields in entries:
-                PurchaseRecorded.model_validate_json(decode_entry(fields)[0])
-            if entries:
-                await client.xack(STREAM, group, *(entry_id for entry_id, _fields in entries))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scenarios.personalization", description=consume.__doc__
+    baseline_main(
+        argv, prog="python -m bench.scenarios.personalization", group=GROUP, event_type=PurchaseRecorded
     )
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--group", default=GROUP)
-    parser.add_argument("--consumer", default="raw-1")
-    parser.add_argument("--count", type=int, required=True, help="XREADGROUP COUNT")
-    args = parser.parse_args(argv)
-    run_loop(consume(args.redis_url, args.group, args.consumer, args.count))
 
 
 if __name__ == "__main__":

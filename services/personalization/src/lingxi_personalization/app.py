@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from lingxi.erasure import scrub_streams
 from lingxi.events.base import Event
@@ -33,6 +32,7 @@ from lingxi.runtime import HandlerContext, Service
 from prometheus_client import Counter
 
 from lingxi_personalization.catalogue import load_catalogue
+from lingxi_personalization.moments import china_day, micros
 from lingxi_personalization.profile import Folded, Purchase
 from lingxi_personalization.recommend import Suggestion, regional
 from lingxi_personalization.store import PersonalizationStore, UserWrite, listing, same_items
@@ -42,8 +42,6 @@ service = Service("personalization")
 store = PersonalizationStore(service.redis)
 _one_read_at_a_time = asyncio.Lock()
 
-CHINA = ZoneInfo("Asia/Shanghai")
-"""Seasons (11.11, Spring Festival) are dates in China."""
 WRITE_ATTEMPTS = 5
 
 PURCHASES = Counter(
@@ -62,27 +60,11 @@ CONFLICTS = Counter(
 )
 
 
-def china_day(at: datetime) -> date:
-    return at.astimezone(CHINA).date()
-
-
 def _as_domain(event: Event) -> Purchase | ConsentChange:
     if isinstance(event, PurchaseRecorded):
-        return Purchase(
-            purchase_id=event.purchase_id or str(event.event_id),
-            purchased_us=_micros(event.purchased_at),
-            category=event.category,
-            merchant=event.merchant,
-            channel=event.channel.value,
-            city=event.city,
-        )
+        return Purchase.from_event(event)
     assert isinstance(event, ConsentChanged)
-    return ConsentChange(frozenset(event.granted_scopes), _micros(event.occurred_at))
-
-
-def _micros(at: datetime) -> int:
-    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return ConsentChange(frozenset(event.granted_scopes), micros(event.occurred_at))
 
 
 async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: HandlerContext) -> None:
@@ -214,7 +196,7 @@ async def on_erasure(request: ErasureRequested, ctx: HandlerContext) -> None:
     """Delete everything kept about the user and the events this service published about them, then
     confirm. A purchase or consent change of theirs still in flight finds no consent: nothing is rebuilt."""
     async with _one_read_at_a_time:
-        erased = await store.erase(request.user_id, _micros(request.occurred_at))
+        erased = await store.erase(request.user_id, micros(request.occurred_at))
         scrubbed = await scrub_streams(service.redis, [RecommendationsUpdated.stream], request.user_id)
     service.log.info(
         "user erased", user_id_digest=user_digest(request.user_id), keys=erased, entries=len(scrubbed)

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lingxi.events.personalization import ConsentScope, PurchaseRecorded
 
 from lingxi_personalization.catalogue import Catalogue, Item
+from lingxi_personalization.moments import CHINA
+from lingxi_personalization.moments import china_day as china_local_day
 from lingxi_personalization.profile import Consent, Profile, Purchase, fold
 from lingxi_personalization.recommend import recommend, regional
 
@@ -61,7 +62,6 @@ __all__ = [
     "purchase_of",
 ]
 
-CHINA = ZoneInfo("Asia/Shanghai")
 """A purchase's day, and so its season, is its China-local date."""
 HOLDOUT_DAYS = 14
 K = 10
@@ -95,27 +95,15 @@ def ndcg(ranked: Sequence[Item], category: str, relevant_in_catalogue: int, k: i
 # --- purchases ------------------------------------------------------------------------------------
 
 
-def _micros(at: datetime) -> int:
-    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def purchase_of(event: PurchaseRecorded) -> tuple[str, Purchase]:
     """The user and the domain purchase of a ``PurchaseRecorded``, made as the service makes them (the
     event id stands in for a missing purchase id)."""
-    return event.user_id, Purchase(
-        purchase_id=event.purchase_id or str(event.event_id),
-        purchased_us=_micros(event.purchased_at),
-        category=event.category,
-        merchant=event.merchant,
-        channel=event.channel.value,
-        city=event.city,
-    )
+    return event.user_id, Purchase.from_event(event)
 
 
 def china_day(purchased_us: int) -> date:
     """The China-local date of a time in µs since the epoch."""
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=purchased_us)).astimezone(CHINA).date()
+    return china_local_day(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=purchased_us))
 
 
 # --- the report -----------------------------------------------------------------------------------

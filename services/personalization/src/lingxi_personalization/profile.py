@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lingxi.events.personalization import ConsentScope
+from lingxi.events.personalization import ConsentScope, PurchaseRecorded
+
+from lingxi_personalization.moments import micros
 
 __all__ = [
     "HALF_LIFE_DAYS",
@@ -146,6 +148,18 @@ class Purchase:
     merchant: str
     channel: str
     city: str | None
+
+    @classmethod
+    def from_event(cls, event: PurchaseRecorded) -> Purchase:
+        """The purchase a ``PurchaseRecorded`` reports (its event id stands in for a missing purchase id)."""
+        return cls(
+            purchase_id=event.purchase_id or str(event.event_id),
+            purchased_us=micros(event.purchased_at),
+            category=event.category,
+            merchant=event.merchant,
+            channel=event.channel.value,
+            city=event.city,
+        )
 
 
 class Folded(StrEnum):

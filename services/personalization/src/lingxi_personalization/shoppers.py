@@ -38,9 +38,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from lingxi_personalization.catalogue import Catalogue, load_catalogue
+from lingxi_personalization.moments import CHINA, micros
 from lingxi_personalization.profile import Purchase
 
 __all__ = [
@@ -58,7 +58,6 @@ __all__ = [
     "SimulatedPurchase",
 ]
 
-CHINA = ZoneInfo("Asia/Shanghai")
 """Shoppers live on China time: their day, and the catalogue's seasons, follow it."""
 DEFAULT_START = date(2026, 6, 1)
 
@@ -264,7 +263,7 @@ class SimulatedPurchase:
         """The domain purchase the profile folds (as the service makes it from the event)."""
         return Purchase(
             purchase_id=self.purchase_id,
-            purchased_us=_micros(self.purchased_at),
+            purchased_us=micros(self.purchased_at),
             category=self.category,
             merchant=self.merchant,
             channel=self.channel,
@@ -274,11 +273,6 @@ class SimulatedPurchase:
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _micros(at: datetime) -> int:
-    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[T, float]]) -> T:
