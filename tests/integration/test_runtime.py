@@ -13,6 +13,7 @@ import redis
 from lingxi.events import AnswerDrafted, QueryReceived, Region
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime import HandlerContext, Service, ServiceSettings
+from lingxi.runtime.connections import HiredisPackingConnection
 from lingxi.runtime.envelope import decode_entry, encode_entry
 from prometheus_client import CollectorRegistry
 
@@ -83,6 +84,29 @@ async def test_events_published_before_the_group_existed_are_consumed(
     async with running(service):
         await eventually(lambda: len(seen) == 3)
     assert [e.event_id for e in seen] == [e.event_id for e in early]
+
+
+async def test_the_service_and_its_broker_talk_to_redis_through_hiredis_packing_connections(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url)
+    seen: list[QueryReceived] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        seen.append(event)
+
+    async with running(service):
+        value = bytes(range(256)) * 40  # binary, and above redis-py's chunking cutoff
+        await service.redis.set("lingxi:test:packed", value)
+        assert redis_client.get("lingxi:test:packed") == value
+        sent = a_query(text="设一个早上七点的闹钟 \r\n")
+        await service.publish(sent)
+        await eventually(lambda: len(seen) == 1)
+        broker_pool = service.broker.config.broker_config.connection.client.connection_pool
+        assert service.redis.connection_pool.connection_class is HiredisPackingConnection
+        assert broker_pool.connection_class is HiredisPackingConnection
+    assert seen[0] == sent
 
 
 async def test_invalid_entries_are_dead_lettered_and_the_consumer_goes_on(

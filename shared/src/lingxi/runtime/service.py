@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 import structlog
@@ -39,10 +39,12 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
+from lingxi.runtime.connections import packing_connection_class
 from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count, stream_entry
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
@@ -156,6 +158,8 @@ class Service:
             health_check_interval=30,
             socket_keepalive=True,
         )
+        # After from_url, whose URL options would override a connection_class argument (TLS).
+        pool.connection_class = packing_connection_class(self.settings.redis_url)
         self.redis: Redis = Redis(connection_pool=pool)
         self.committer = Committer(self.redis, group=name, ttl_s=self.settings.processed_ttl_s)
         self.registry = registry
@@ -163,6 +167,8 @@ class Service:
             self.settings.redis_url,
             message_format=JsonEnvelopeFormat,
             max_connections=self.settings.redis_max_connections,
+            # FastStream's annotation names the TCP class; a TLS or Unix socket class serves as well.
+            connection_class=cast("type[Connection]", packing_connection_class(self.settings.redis_url)),
             graceful_timeout=self.settings.graceful_timeout_s,
             middlewares=[
                 RedisPrometheusMiddleware(registry=registry, app_name=name),
