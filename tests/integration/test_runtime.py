@@ -327,6 +327,29 @@ async def test_batches_isolate_invalid_and_poison_events(redis_client: redis.Red
     assert max(batch_sizes) > 1, "events were handled in batches"
 
 
+async def test_a_consumer_can_read_more_at_a_time_than_the_setting(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, max_records=5)
+    batch_sizes: list[int] = []
+
+    @service.consumer(QueryReceived, batch=True, max_records=200)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        batch_sizes.append(len(events))
+
+    for n in range(150):
+        redis_client.xadd(STREAM, encode_entry(a_query(text=f"query {n}").model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: sum(batch_sizes) == 150)
+    assert batch_sizes == [150], "the backlog came in one read, not in reads of 5"
+
+
+def test_a_consumer_read_size_out_of_bounds_is_refused(redis_url: str) -> None:
+    service = make_service(redis_url)
+    with pytest.raises(ValueError, match="max_records must be between 1 and 1000, not 5000"):
+        service.consumer(QueryReceived, batch=True, max_records=5000)
+
+
 async def test_the_same_event_twice_in_one_batch_publishes_its_outputs_once(
     redis_client: redis.Redis, redis_url: str
 ) -> None:

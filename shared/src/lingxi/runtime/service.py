@@ -194,7 +194,9 @@ class Service:
 
     # --- subscriptions -------------------------------------------------------------------------
 
-    def consumer(self, event_type: type[E], *, batch: bool = False) -> Callable[[Any], Any]:
+    def consumer(
+        self, event_type: type[E], *, batch: bool = False, max_records: int | None = None
+    ) -> Callable[[Any], Any]:
         """Subscribe a handler to ``event_type``'s stream with a reader and a reclaimer.
 
         ``batch=False``: ``async (event, ctx)``, called once per event; a failing event is retried on
@@ -202,9 +204,12 @@ class Service:
         ctx)`` with up to ``max_records`` events; entries a failed batch left pending are retried one
         by one by the reclaimer, so one poison event cannot hold back others.
 
-        Both read up to ``max_records`` entries at a time and commit a read's outputs and
-        acknowledgements in one round trip.
+        Both read up to ``max_records`` entries at a time (default: the setting) and commit a read's
+        outputs and acknowledgements in one round trip. A consumer of small events whose handler works
+        on a read as a whole reads more at a time, so the read's fixed costs are shared by more events.
         """
+        if max_records is not None and not 1 <= max_records <= 1000:
+            raise ValueError(f"max_records must be between 1 and 1000, not {max_records}")
 
         def register(handler: Any) -> Any:
             stream = event_type.stream
@@ -221,7 +226,7 @@ class Service:
                 group=group,
                 consumer=consumer,
                 batch=True,
-                max_records=self.settings.max_records,
+                max_records=max_records or self.settings.max_records,
                 polling_interval=self.settings.block_ms,
             )
             reclaimer = StreamSub(
