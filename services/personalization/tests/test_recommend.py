@@ -124,3 +124,91 @@ def test_update_user_applies_consent_then_purchases_in_order() -> None:
     nothing = update_user(Consent(), Profile(), [buy], catalogue, SPRING)
     assert nothing.suggestions is None  # nothing changed: nothing recomputed, nothing announced
     assert nothing.consent is None
+
+
+# More items than a list holds, tied to the user in every way: the cap, the limit and the reasons (worded
+# only for the items shown) must agree.
+BROAD = """
+categories:
+  - {code: coffee, name_zh: 咖啡, name_en: Coffee}
+  - {code: food_delivery, name_zh: 外卖, name_en: Food delivery}
+  - {code: groceries, name_zh: 日用百货, name_en: Groceries}
+  - {code: books, name_zh: 图书, name_en: Books}
+  - {code: pets, name_zh: 宠物, name_en: Pets}
+seasons:
+  - {id: singles_day, name_zh: 双十一, name_en: Singles' Day,
+     month_day_start: "10-20", month_day_end: "11-11"}
+items:
+  - {item_id: coffee-luckin, kind: offer, title_zh: 瑞幸, title_en: Luckin, categories: [coffee],
+     merchants: [瑞幸咖啡, Luckin Coffee], popularity: 0.1}
+  - {item_id: coffee-a, kind: offer, title_zh: 咖啡甲, title_en: Coffee A, categories: [coffee],
+     popularity: 0.9}
+  - {item_id: coffee-b, kind: offer, title_zh: 咖啡乙, title_en: Coffee B, categories: [coffee],
+     popularity: 0.8}
+  - {item_id: coffee-c, kind: offer, title_zh: 咖啡丙, title_en: Coffee C, categories: [coffee],
+     popularity: 0.7}
+  - {item_id: coffee-d, kind: offer, title_zh: 咖啡丁, title_en: Coffee D, categories: [coffee],
+     popularity: 0.6}
+  - {item_id: delivery-a, kind: app, title_zh: 外卖甲, title_en: Delivery A, categories: [food_delivery],
+     channels: [meituan], popularity: 0.5}
+  - {item_id: delivery-b, kind: app, title_zh: 外卖乙, title_en: Delivery B, categories: [food_delivery],
+     channels: [eleme], popularity: 0.4}
+  - {item_id: delivery-c, kind: app, title_zh: 外卖丙, title_en: Delivery C, categories: [food_delivery],
+     popularity: 0.3}
+  - {item_id: delivery-d, kind: app, title_zh: 外卖丁, title_en: Delivery D, categories: [food_delivery],
+     popularity: 0.2}
+  - {item_id: groceries-meals, kind: offer, title_zh: 半成品菜, title_en: Ready meals,
+     categories: [groceries, food_delivery], popularity: 0.1}
+  - {item_id: groceries-a, kind: service, title_zh: 百货甲, title_en: Groceries A, categories: [groceries],
+     popularity: 0.5}
+  - {item_id: groceries-b, kind: service, title_zh: 百货乙, title_en: Groceries B, categories: [groceries],
+     popularity: 0.4}
+  - {item_id: groceries-c, kind: service, title_zh: 百货丙, title_en: Groceries C, categories: [groceries],
+     popularity: 0.3}
+  - {item_id: books-meituan, kind: offer, title_zh: 美团图书, title_en: Books on Meituan, categories: [books],
+     channels: [meituan], popularity: 0.1}
+  - {item_id: books-a, kind: offer, title_zh: 图书甲, title_en: Books A, categories: [books], popularity: 0.9}
+  - {item_id: pets-a, kind: offer, title_zh: 宠物甲, title_en: Pets A, categories: [pets], popularity: 0.8}
+"""
+
+
+def broad_buyer() -> Profile:
+    profile = Profile()
+    buys = [("coffee", "luckin coffee", "alipay")] * 6 + [("food_delivery", "美团外卖", "meituan")] * 3
+    buys.append(("groceries", "盒马", "alipay"))
+    for n, (category, merchant, channel) in enumerate(buys):
+        fold(profile, ALL, Purchase(f"o-{n}", n * 3_600_000_000, category, merchant, channel, "上海"))
+    return profile
+
+
+def test_a_long_list_keeps_the_cap_and_words_each_reason_from_the_item_s_own_link() -> None:
+    catalogue = parse_catalogue(BROAD, "broad.yaml")
+    shown = recommend(broad_buyer(), True, catalogue, SPRING, limit=100)
+    by_id = {s.item.item_id: s for s in shown}
+    firsts = [s.item.categories[0] for s in shown]
+    assert all(firsts.count(code) <= PER_CATEGORY for code in firsts)
+    assert len(shown) == 3 + 3 + 3 + 2 + 1  # every category up to its cap
+    assert [s.item.item_id for s in shown[:3]] == ["coffee-luckin", "coffee-a", "coffee-b"]
+    assert "coffee-c" not in by_id  # scored above the rest, capped out
+    assert "coffee-d" not in by_id
+    luckin = by_id["coffee-luckin"]
+    assert luckin.reason == "frequent_merchant"
+    assert luckin.reason_en == "because you often buy from Luckin Coffee"  # the item's spelling
+    assert by_id["coffee-a"].reason == "frequent_category.coffee"
+    # Its first category decides the cap; its reason is the category the user buys more of.
+    assert by_id["groceries-meals"].reason == "frequent_category.food_delivery"
+    assert by_id["groceries-meals"].reason_en == "because you often order food delivery"
+    assert by_id["books-meituan"].reason == "usual_channel.meituan"
+    assert by_id["books-meituan"].reason_zh == "因为你常用美团"
+    assert by_id["books-meituan"].personalised
+    assert by_id["pets-a"].reason == "popular_in_region"
+    assert not by_id["pets-a"].personalised
+
+
+def test_a_shorter_limit_gives_the_head_of_the_longer_list() -> None:
+    catalogue = parse_catalogue(BROAD, "broad.yaml")
+    profile = broad_buyer()
+    full = recommend(profile, True, catalogue, SPRING, limit=100)
+    assert len(recommend(profile, True, catalogue, SPRING)) == 10
+    for limit in range(1, len(full) + 2):
+        assert recommend(profile, True, catalogue, SPRING, limit=limit) == full[:limit]

@@ -75,43 +75,51 @@ def recommend(
     merchants = {name.casefold(): share for name, share in _shares(profile.merchants).items()}
     channels = _shares(profile.channels)
     view = _view(catalogue, today, profile.home_city())
-    # Only the items linked to the user are scored here; the others keep the day's impersonal order.
-    linked: dict[str, Item] = {}
-    for code in categories:
-        linked.update((item.item_id, item) for item in catalogue.by_category(code))
-    for name in profile.merchants:
-        linked.update((item.item_id, item) for item in catalogue.by_merchant(name))
-    for channel in channels:
-        linked.update((item.item_id, item) for item in view.by_channel.get(channel, ()))
-    scored: list[tuple[float, str, Suggestion]] = []
-    for item_id, item in linked.items():
-        if item_id not in view.seasons:
-            continue  # not offered that day, or not in the user's city
-        season = view.seasons[item_id]
-        category, by_category = _best(item.categories, categories)
+    # How strongly each offered item is tied to the user: the largest share among its categories, its
+    # merchants, its channels. Items tied by none keep the day's impersonal order.
+    category_ties = _ties(categories, view.by_category)
+    merchant_ties = _ties(merchants, view.by_merchant)
+    channel_ties = _ties(channels, view.by_channel)
+    linked = category_ties.keys() | merchant_ties.keys() | channel_ties.keys()
+    scored: list[_Entry] = []
+    for item_id in linked:
+        item, base_score = view.offered[item_id]
+        by_category = category_ties.get(item_id, 0.0)
         # A favourite merchant counts only where the user buys: a JD regular who never buys
         # appliances is not shown JD's appliance offers.
-        merchant, by_merchant = _best(item.merchants, merchants, fold_case=True) if by_category else ("", 0.0)
-        channel, by_channel = _best(item.channels, channels)
+        by_merchant = merchant_ties.get(item_id, 0.0) if by_category else 0.0
+        by_channel = channel_ties.get(item_id, 0.0)
         score = (
             _CATEGORY_WEIGHT * by_category
             + _MERCHANT_WEIGHT * by_merchant
             + _CHANNEL_WEIGHT * by_channel
-            + _base_score(item, season)
+            + base_score
         )
         # The most specific link to the user is the reason given.
         if by_merchant > 0.0:
-            suggestion = _because_merchant(item, merchant)
+            link = _MERCHANT
         elif by_category > 0.0:
-            suggestion = _because_category(item, category, catalogue)
+            link = _CATEGORY
         elif by_channel > 0.0:
-            suggestion = _because_channel(item, channel)
+            link = _CHANNEL
         else:
-            suggestion = _impersonal(item, season)
-        scored.append((-score, item_id, suggestion))
+            link = _NONE
+        scored.append((-score, item_id, item, link))
     scored.sort(key=_rank)
     others = (entry for entry in view.impersonal if entry[1] not in linked)
-    return _diverse((entry[2] for entry in heapq.merge(scored, others, key=_rank)), limit)
+    # Ranking works on cheap tuples; only the suggestions shown are built, and their reason's key (the
+    # item's first merchant, category or channel with the largest share) is looked up for them alone.
+    shown: list[Suggestion] = []
+    for _, item_id, item, link in _diverse(heapq.merge(scored, others, key=_rank), limit):
+        if link == _MERCHANT:
+            shown.append(_because_merchant(item, _best(item.merchants, merchants, fold_case=True)))
+        elif link == _CATEGORY:
+            shown.append(_because_category(item, _best(item.categories, categories), catalogue))
+        elif link == _CHANNEL:
+            shown.append(_because_channel(item, _best(item.channels, channels)))
+        else:
+            shown.append(view.impersonal_suggestions[item_id])
+    return shown
 
 
 def regional(catalogue: Catalogue, today: date, limit: int = LIMIT) -> list[Suggestion]:
@@ -119,7 +127,14 @@ def regional(catalogue: Catalogue, today: date, limit: int = LIMIT) -> list[Sugg
     return _view(catalogue, today, None).regional[:limit]
 
 
-def _rank(entry: tuple[float, str, Suggestion]) -> tuple[float, str]:
+_MERCHANT, _CATEGORY, _CHANNEL, _NONE = "merchant", "category", "channel", ""
+_Entry = tuple[float, str, Item, str]
+"""An item as ranked: (negated score, item id, item, link). ``link`` says what ties the item to the user
+most specifically (``_MERCHANT``, ``_CATEGORY``, ``_CHANNEL``; ``_NONE``: nothing, the day's impersonal
+reason is given)."""
+
+
+def _rank(entry: _Entry) -> tuple[float, str]:
     return entry[0], entry[1]
 
 
@@ -132,11 +147,18 @@ def _base_score(item: Item, season: Season | None) -> float:
 class _DayView:
     """What the catalogue offers on one day in one city, worked out once for every user."""
 
-    seasons: dict[str, Season | None]
-    """Item id → the active season it belongs to (None: a year-round item), for available items only."""
-    by_channel: dict[str, tuple[Item, ...]]
-    impersonal: list[tuple[float, str, Suggestion]]
-    """Every available item as a personalised list ranks it with no link to the user (negated score)."""
+    offered: dict[str, tuple[Item, float]]
+    """Item id → the item and what it scores with no link to the user, for available items only."""
+    by_category: dict[str, tuple[str, ...]]
+    """Category code → the ids of the available items filed under it."""
+    by_merchant: dict[str, tuple[str, ...]]
+    """Casefolded merchant name → the ids of the available items naming it."""
+    by_channel: dict[str, tuple[str, ...]]
+    """Channel → the ids of the available items taking it."""
+    impersonal: list[_Entry]
+    """Every available item as a personalised list ranks it with no link to the user, best first."""
+    impersonal_suggestions: dict[str, Suggestion]
+    """Item id → the item's non-personalised suggestion (its season's, or popular in the region)."""
     regional: list[Suggestion]
     """The regional list (non-personalised ranking, at most ``PER_CATEGORY`` a category), in full."""
 
@@ -152,28 +174,40 @@ def _view(catalogue: Catalogue, day: date, city: str | None) -> _DayView:
     if len(_VIEWS) > 1024:  # days pass and cities are few: a bound, not an eviction policy
         _VIEWS.clear()
     active = {season.id: season for season in catalogue.active_seasons(day)}
-    seasons: dict[str, Season | None] = {}
-    by_channel: dict[str, list[Item]] = {}
-    impersonal: list[tuple[float, str, Suggestion]] = []
-    regional: list[tuple[float, str, Suggestion]] = []
+    offered: dict[str, tuple[Item, float]] = {}
+    by_category: dict[str, list[str]] = {}
+    by_merchant: dict[str, list[str]] = {}
+    by_channel: dict[str, list[str]] = {}
+    impersonal: list[_Entry] = []
+    suggestions: dict[str, Suggestion] = {}
+    regional: list[_Entry] = []
     for item in catalogue.items:
         if not item.available(day, city, catalogue):
             continue
+        item_id = item.item_id
+        for code in dict.fromkeys(item.categories):
+            by_category.setdefault(code, []).append(item_id)
+        for name in dict.fromkeys(merchant.casefold() for merchant in item.merchants):
+            by_merchant.setdefault(name, []).append(item_id)
+        for channel in dict.fromkeys(item.channels):
+            by_channel.setdefault(channel, []).append(item_id)
         season = _season_of(item, active)
-        seasons[item.item_id] = season
-        for channel in item.channels:
-            by_channel.setdefault(channel, []).append(item)
-        suggestion = _impersonal(item, season)
-        impersonal.append((-_base_score(item, season), item.item_id, suggestion))
+        base_score = _base_score(item, season)
+        offered[item_id] = (item, base_score)
+        impersonal.append((-base_score, item_id, item, _NONE))
+        suggestions[item_id] = _impersonal(item, season)
         if not item.cities:
-            regional.append((-(item.popularity + (1.0 if season else 0.0)), item.item_id, suggestion))
+            regional.append((-(item.popularity + (1.0 if season else 0.0)), item_id, item, _NONE))
     impersonal.sort(key=_rank)
     regional.sort(key=_rank)
     view = _DayView(
-        seasons,
-        {channel: tuple(items) for channel, items in by_channel.items()},
+        offered,
+        {code: tuple(ids) for code, ids in by_category.items()},
+        {name: tuple(ids) for name, ids in by_merchant.items()},
+        {channel: tuple(ids) for channel, ids in by_channel.items()},
         impersonal,
-        _diverse((entry[2] for entry in regional), len(regional)),
+        suggestions,
+        [suggestions[entry[1]] for entry in _diverse(regional, len(regional))],
     )
     _VIEWS[key] = (catalogue, view)
     return view
@@ -184,13 +218,25 @@ def _shares(weights: dict[str, float]) -> dict[str, float]:
     return {key: value / total for key, value in weights.items()} if total > 0.0 else {}
 
 
-def _best(keys: tuple[str, ...], shares: dict[str, float], fold_case: bool = False) -> tuple[str, float]:
+def _ties(shares: dict[str, float], filed: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """Item id → the largest of ``shares`` among the keys the item is filed under; items under none of
+    them (or only under keys with no share) are left out."""
+    ties: dict[str, float] = {}
+    for key, share in shares.items():
+        for item_id in filed.get(key, ()):
+            if share > ties.get(item_id, 0.0):
+                ties[item_id] = share
+    return ties
+
+
+def _best(keys: tuple[str, ...], shares: dict[str, float], fold_case: bool = False) -> str:
+    """The first of ``keys`` with the largest share: the one a reason names."""
     best, share = "", 0.0
     for key in keys:
         value = shares.get(key.casefold() if fold_case else key, 0.0)
         if value > share:
             best, share = key, value
-    return best, share
+    return best
 
 
 def _season_of(item: Item, active: dict[str, Season]) -> Season | None:
@@ -200,16 +246,16 @@ def _season_of(item: Item, active: dict[str, Season]) -> Season | None:
     return None
 
 
-def _diverse(ranked: Iterable[Suggestion], limit: int) -> list[Suggestion]:
-    """The first ``limit`` suggestions, at most ``PER_CATEGORY`` sharing a first category."""
-    taken: list[Suggestion] = []
+def _diverse(ranked: Iterable[_Entry], limit: int) -> list[_Entry]:
+    """The first ``limit`` entries, at most ``PER_CATEGORY`` sharing a first category."""
+    taken: list[_Entry] = []
     per_category: dict[str, int] = {}
-    for suggestion in ranked:
-        first = suggestion.item.categories[0]
+    for entry in ranked:
+        first = entry[2].categories[0]
         if per_category.get(first, 0) >= PER_CATEGORY:
             continue
         per_category[first] = per_category.get(first, 0) + 1
-        taken.append(suggestion)
+        taken.append(entry)
         if len(taken) == limit:
             break
     return taken
