@@ -493,6 +493,19 @@ def _maintenance_outcome(row: dict[str, Any]) -> str:
     return said
 
 
+def _refreshed(row: dict[str, Any]) -> str:
+    """The refresher's part of a personalization row (absent from results made before it existed)."""
+    refreshes = row.get("list_refreshes")
+    if refreshes is None:
+        return ""
+    return (
+        f" Lists worked out again after purchases: {sum(refreshes.values()):,} "
+        f"({refreshes.get('changed', 0):,} changed and announced, {refreshes.get('unchanged', 0):,} "
+        f"unchanged); every list current {row['lists_current_after_s']:.1f} s after the last purchase "
+        "was folded."
+    )
+
+
 def _personalization(section: dict[str, Any]) -> list[str]:
     title = "Personalization: the shopper simulator's purchases, raw redis-py against the service"
     if "error" in section:
@@ -541,7 +554,7 @@ def _personalization(section: dict[str, Any]) -> list[str]:
             f"What the service did with the purchases (its `lingxi_personalization_purchases_total`): "
             f"{outcomes}; {kept:,} purchases counted in the stored profiles{check}; "
             f"{row['lists_announced']:,} recommendation lists announced (`RecommendationsUpdated`), "
-            f"{row['conflicts']:,} users updated again after a conflicting write.",
+            f"{row['conflicts']:,} users updated again after a conflicting write." + _refreshed(row),
         ]
     lines += ["", section["method"], ""]
     reads = section.get("reads")

@@ -91,7 +91,9 @@ class Plan:
             moderation.ModerationConfig(seconds=0.5, answers=40, audit_appends=500, audit_repeats=1),
             vision.VisionConfig(seconds=0.2, min_calls=2, images=4),
             maintenance.MaintenanceConfig(devices=3000, readings=6000, per_batch=100),
-            personalization.PersonalizationConfig(users=1000, purchases=4000, reads=300, read_rate=100.0),
+            personalization.PersonalizationConfig(
+                users=1000, purchases=4000, reads=300, read_rate=100.0, refresh_delay_s=1.0
+            ),
         )
 
 

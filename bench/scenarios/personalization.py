@@ -48,9 +48,9 @@ from lingxi.events.personalization import (
 )
 from lingxi.localredis import LocalRedis
 from lingxi.runtime.delivery import stream_entry
-from lingxi.runtime.settings import ServiceSettings
 from lingxi.testing.processes import ServiceProcess
-from lingxi_personalization.store import profile_key
+from lingxi_personalization.settings import PURCHASES_PER_READ, PersonalizationSettings
+from lingxi_personalization.store import STALE_KEY, profile_key
 from redis.asyncio import Redis
 
 from bench.common import (
@@ -87,6 +87,7 @@ ALL_SCOPES = [ConsentScope.PERSONALISATION, ConsentScope.PURCHASE_DATA, ConsentS
 PURCHASES_METRIC = "lingxi_personalization_purchases_total"
 CONSENT_METRIC = "lingxi_personalization_consent_changes_total"
 CONFLICTS_METRIC = "lingxi_personalization_write_conflicts_total"
+REFRESHES_METRIC = "lingxi_personalization_list_refreshes_total"
 _NAMESPACE = UUID("0f6b8f0e-3c7a-4d52-9a1e-7b4c2d9e8f10")
 
 METHOD = (
@@ -102,13 +103,17 @@ METHOD = (
     "every 2 ms and stops the clock when the last entry is delivered and nothing is pending. Baseline: "
     "`python -m bench.scenarios.personalization`, a redis-py loop (XREADGROUP COUNT {count}, each entry "
     "decoded and validated as `PurchaseRecorded`, one XACK per read) on uvloop. Lingxi: `python -m "
-    "lingxi_personalization`, one replica (the real service under uvicorn, default settings: max_records "
-    "{count}, JSON logs to a file), which groups a read's purchases by user, loads each user's consent, "
-    "profile and list (one MGET), folds the purchases, recomputes the user's recommendations and usual "
-    "apps, writes every changed user in one compare-and-set Lua script and publishes "
-    "`RecommendationsUpdated` for each user whose list changed, all committed with the acknowledgement. "
-    "Purchases/s = purchases / seconds; RSS is the replica's resident set (VmRSS) after the run (peak "
-    "VmHWM). {cores} cores are shared by the consumers, Redis and the bench."
+    "lingxi_personalization`, one replica (the real service under uvicorn, default settings: purchases "
+    "read {count} at a time, lists refreshed {delay:g} s after a purchase changed a profile, JSON logs "
+    "to a file), which groups a read's purchases by user, loads each user's consent and profile (one "
+    "MGET), folds the purchases and writes every changed user in one compare-and-set Lua script that also "
+    "marks the user due for a refresh, committed with the acknowledgement; in the same process its "
+    "refresher claims due users {batch} at a time, works out their lists and usual apps and writes each "
+    "list with its `RecommendationsUpdated` (when it changed) in one compare-and-set. Purchases/s = "
+    "purchases / seconds (the clock stops when the purchases are drained; refreshes due meanwhile ran "
+    "in the same process); then the bench polls the set of users due for a refresh until it is empty: "
+    "the time from the drain's end is when every list had caught up. RSS is the replica's resident set "
+    "(VmRSS) after the run (peak VmHWM). {cores} cores are shared by the consumers, Redis and the bench."
 )
 READ_METHOD = (
     "After the service's run, on the same Redis (the service stopped): `GET "
@@ -133,6 +138,8 @@ class PersonalizationConfig:
     """Recommendation reads timed (each through the gateway, and each as a bare GET)."""
     read_rate: float = 200.0
     """Reads offered per second (open loop)."""
+    refresh_delay_s: float = PersonalizationSettings().refresh_delay_s
+    """The service's refresh delay (its default; the quick run shortens it to finish sooner)."""
 
 
 def steps(config: PersonalizationConfig) -> int:
@@ -200,19 +207,20 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
     build_s = time.perf_counter() - started
     purchases = len(backlog.entries)
     tick.advance()
-    count = ServiceSettings().max_records
+    count = PURCHASES_PER_READ  # the baseline reads as much at a time as the service's purchase consumer
     tries = min(TRIES, noise.tries)
     rows: list[dict[str, Any]] = []
     with private_redis(workdir) as server:
         client = Redis.from_url(server.url)
         try:
             tick.say(f"personalization: raw redis-py baseline, {purchases:,} purchases")
-            rows.append(await _measure(client, server, "raw", backlog, count, workdir, noise, tries, tick))
+            measure = (client, server, backlog, count, workdir, noise, tries, tick, config)
+            rows.append(await _measure("raw", *measure))
             tick.advance()
             tick.say(
                 f"personalization: 1 replica, {len(backlog.consents):,} consents then {purchases:,} purchases"
             )
-            rows.append(await _measure(client, server, "lingxi", backlog, count, workdir, noise, tries, tick))
+            rows.append(await _measure("lingxi", *measure))
             tick.advance()
             tick.say(f"personalization: {config.reads:,} recommendation reads at {config.read_rate:g}/s")
             reads = await _reads(client, server, backlog, config, workdir, noise, tries, tick)
@@ -240,6 +248,8 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
             consent_s=consent["seconds"],
             consent_per_s=consent["per_s"],
             count=count,
+            delay=config.refresh_delay_s,
+            batch=PersonalizationSettings().refresh_batch,
             cores=os.cpu_count(),
         ),
         "read_method": READ_METHOD.format(
@@ -270,15 +280,16 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
 
 
 async def _measure(
+    consumer: str,
     client: Redis,
     server: LocalRedis,
-    consumer: str,
     backlog: Backlog,
     count: int,
     workdir: Path,
     noise: Noise,
     tries: int,
     tick: Ticker,
+    config: PersonalizationConfig,
 ) -> dict[str, Any]:
     """Drain the whole purchase backlog with a fresh consumer on a flushed Redis (after the consents, for
     the service), again while other load disturbed it (up to ``tries`` times). The service's last run
@@ -290,7 +301,7 @@ async def _measure(
         attempt += 1
         await client.flushall()
         await reset_group(client, STREAM, GROUP)
-        procs = _processes(consumer, server.url, count, workdir, attempt)
+        procs = _processes(consumer, server.url, count, workdir, attempt, config.refresh_delay_s)
         try:
             await start_consumers(
                 client,
@@ -314,7 +325,8 @@ async def _measure(
                 pids=sampled,
             )
             memory = {name: memory_mb(pid) for name, pid in pids.items()}
-            outcomes = await _outcomes(procs) if lingxi else Outcomes({}, {}, 0)
+            caught_up_s = await lists_caught_up(client, timeout_s=120.0) if lingxi else None
+            outcomes = await _outcomes(procs) if lingxi else Outcomes({}, {}, 0, {})
             announced = (await client.xlen(RecommendationsUpdated.stream) - announced_before) if lingxi else 0
             kept = await purchases_in_profiles(client, backlog.buyers) if lingxi else None
         finally:
@@ -334,6 +346,8 @@ async def _measure(
         "consent_changes": outcomes.consent_changes if lingxi else None,
         "conflicts": outcomes.conflicts if lingxi else None,
         "lists_announced": announced if lingxi else None,
+        "list_refreshes": outcomes.refreshes if lingxi else None,
+        "lists_current_after_s": caught_up_s,
         "purchases_in_profiles": kept,
         "retaken": attempt - 1,
     }
@@ -343,7 +357,7 @@ async def _measure(
 
 
 def _processes(
-    consumer: str, redis_url: str, count: int, workdir: Path, attempt: int
+    consumer: str, redis_url: str, count: int, workdir: Path, attempt: int, refresh_delay_s: float
 ) -> list[ServiceProcess]:
     if consumer == "raw":
         return [
@@ -362,6 +376,7 @@ def _processes(
             replica="personalization-1",
             redis_url=redis_url,
             log_path=workdir / f"personalization-1-{attempt}.log",
+            extra_env={"LINGXI_PERSONALIZATION_REFRESH_DELAY_S": str(refresh_delay_s)},
         )
     ]
 
@@ -408,6 +423,8 @@ class Outcomes:
     """``lingxi_personalization_consent_changes_total`` by outcome (applied, stale)."""
     conflicts: int
     """``lingxi_personalization_write_conflicts_total``: users changed under a read (one replica: none)."""
+    refreshes: dict[str, int]
+    """``lingxi_personalization_list_refreshes_total`` by outcome (changed, unchanged)."""
 
 
 async def _outcomes(procs: Sequence[ServiceProcess]) -> Outcomes:
@@ -416,12 +433,17 @@ async def _outcomes(procs: Sequence[ServiceProcess]) -> Outcomes:
 
     purchases: dict[str, float] = {}
     consents: dict[str, float] = {}
+    refreshes: dict[str, float] = {}
     conflicts = 0.0
     async with httpx.AsyncClient(timeout=5) as http:
         for proc in procs:
             text = (await http.get(f"{proc.base_url}/metrics")).text
             for line in text.splitlines():
-                for metric, totals in ((PURCHASES_METRIC, purchases), (CONSENT_METRIC, consents)):
+                for metric, totals in (
+                    (PURCHASES_METRIC, purchases),
+                    (CONSENT_METRIC, consents),
+                    (REFRESHES_METRIC, refreshes),
+                ):
                     if line.startswith(f"{metric}{{"):
                         labels, _, value = line.rpartition(" ")
                         outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
@@ -432,7 +454,17 @@ async def _outcomes(procs: Sequence[ServiceProcess]) -> Outcomes:
     def ints(totals: dict[str, float]) -> dict[str, int]:
         return {name: int(value) for name, value in sorted(totals.items())}
 
-    return Outcomes(ints(purchases), ints(consents), int(conflicts))
+    return Outcomes(ints(purchases), ints(consents), int(conflicts), ints(refreshes))
+
+
+async def lists_caught_up(client: Redis, timeout_s: float) -> float:
+    """Seconds until no user is due for a refresh any more (every list worked out from its profile)."""
+    started = time.perf_counter()
+    while await client.zcard(STALE_KEY):
+        if time.perf_counter() - started > timeout_s:
+            raise RuntimeError(f"lists still due for a refresh after {timeout_s:g}s")
+        await asyncio.sleep(0.05)
+    return round(time.perf_counter() - started, 2)
 
 
 async def purchases_in_profiles(client: Redis, users: Sequence[str]) -> int:

@@ -16,6 +16,8 @@ from lingxi.testing.processes import ServiceProcess, eventually
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
+REFRESH_DELAY_S = "0.5"
+"""Lists follow purchases after this (the default, 10 s, would only slow the test down)."""
 ELEME, MEITUAN = "me.ele", "com.sankuai.meituan"
 
 
@@ -25,7 +27,9 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
         "compliance": module_services("compliance", "compliance-1"),
         "gateway": module_services("gateway", "gateway-1"),
         "assistant": module_services("assistant", "assistant-1"),
-        "personalization": module_services("personalization", "personalization-1"),
+        "personalization": module_services(
+            "personalization", "personalization-1", LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S
+        ),
     }
 
 

@@ -19,6 +19,8 @@ from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
+REFRESH_DELAY_S = "0.5"
+"""Lists follow purchases after this (the default, 10 s, would only slow the test down)."""
 USER = "u-e2e-forget-me"
 OTHER = "u-e2e-keep-me"
 
@@ -29,7 +31,9 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
         "compliance": module_services("compliance", "compliance-1"),
         "gateway": module_services("gateway", "gateway-1"),
         "assistant": module_services("assistant", "assistant-1"),
-        "personalization": module_services("personalization", "personalization-1"),
+        "personalization": module_services(
+            "personalization", "personalization-1", LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S
+        ),
     }
 
 
@@ -100,6 +104,8 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
         assert asked.status_code in (200, 202), asked.text
         requests[user] = asked.json()["request_id"]
     assert eventually(lambda: live_redis.exists(profile_key(USER)) and live_redis.exists(profile_key(OTHER)))
+    other_recs = f"{gateway}/v1/users/{OTHER}/recommendations"
+    assert eventually(lambda: httpx.get(other_recs, timeout=5).json()["personalised"])
     assert mentions(live_redis, USER), "the user left no trace to erase: the test would prove nothing"
 
     assert httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).status_code == 404
@@ -128,6 +134,6 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
     # The other user is untouched.
     assert httpx.get(f"{gateway}/v1/requests/{requests[OTHER]}", timeout=5).status_code == 200
     assert live_redis.exists(profile_key(OTHER))
-    assert httpx.get(f"{gateway}/v1/users/{OTHER}/recommendations", timeout=5).json()["personalised"]
+    assert httpx.get(other_recs, timeout=5).json()["personalised"]
     # A late consent change from before the erasure cannot bring the user back.
     assert not live_redis.exists(consent_key(USER))

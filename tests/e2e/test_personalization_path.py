@@ -19,6 +19,8 @@ from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
+REFRESH_DELAY_S = "0.5"
+"""Lists follow purchases after this (the default, 10 s, would only slow the test down)."""
 ALL_SCOPES = ["personalisation", "purchase_data", "payment_data"]
 
 
@@ -27,7 +29,9 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
     return {
         "compliance": module_services("compliance", "compliance-1"),
         "gateway": module_services("gateway", "gateway-1"),
-        "personalization": module_services("personalization", "personalization-1"),
+        "personalization": module_services(
+            "personalization", "personalization-1", LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S
+        ),
     }
 
 

@@ -9,7 +9,7 @@ from lingxi.events.personalization import ConsentScope
 from lingxi_personalization.catalogue import Catalogue, load_catalogue, parse_catalogue
 from lingxi_personalization.profile import Consent, Folded, Profile, Purchase, fold
 from lingxi_personalization.recommend import PER_CATEGORY, recommend, regional
-from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user
+from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user, views
 
 TINY = """
 categories:
@@ -121,9 +121,27 @@ def test_update_user_applies_consent_then_purchases_in_order() -> None:
     assert update.suggestions is not None
     assert update.suggestions[0].personalised
 
+    assert not update.stale, "the consent change worked the list out with the purchase in it"
+
     nothing = update_user(Consent(), Profile(), [buy], catalogue, SPRING)
     assert nothing.suggestions is None  # nothing changed: nothing recomputed, nothing announced
     assert nothing.consent is None
+    assert not nothing.stale
+
+
+def test_purchases_alone_leave_the_list_to_the_refresh() -> None:
+    catalogue = tiny()
+    consent = Consent(frozenset(ConsentScope), 10)
+    purchases = [Purchase(f"o-{n}", 20 + n, "coffee", "瑞幸咖啡", "alipay", None) for n in range(3)]
+    update = update_user(consent, Profile(), purchases, catalogue, SPRING)
+    assert update.profile.purchases == 3
+    assert update.stale
+    assert update.suggestions is None
+    assert update.apps is None
+    suggestions, apps = views(consent, update.profile, catalogue, SPRING)
+    assert suggestions[0].personalised
+    assert suggestions[0].reason in ("frequent_merchant", "frequent_category.coffee")
+    assert apps == {}  # the tiny catalogue has no apps to share
 
 
 # More items than a list holds, tied to the user in every way: the cap, the limit and the reasons (worded

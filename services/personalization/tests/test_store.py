@@ -5,14 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
+import orjson
 import pytest
 import redis
-from lingxi.events.personalization import ConsentScope, user_preferences_key
+from lingxi.events.base import Region
+from lingxi.events.personalization import (
+    ConsentScope,
+    RecommendationsUpdated,
+    user_preferences_key,
+    user_recommendations_key,
+)
 from lingxi.events.user import user_digest
 from lingxi_personalization.catalogue import load_catalogue
 from lingxi_personalization.profile import Consent, Profile, Purchase, fold
-from lingxi_personalization.store import PersonalizationStore, UserWrite, listing, user_keys
-from lingxi_personalization.update import ConsentChange, update_user
+from lingxi_personalization.store import (
+    STALE_KEY,
+    PersonalizationStore,
+    Stale,
+    UserWrite,
+    listing,
+    user_keys,
+)
+from lingxi_personalization.update import ConsentChange, update_user, views
 from redis.asyncio import Redis
 
 ALL = frozenset(ConsentScope)
@@ -27,12 +41,28 @@ async def client(redis_client: redis.Redis, redis_url: str) -> AsyncIterator[Red
     await async_client.aclose()
 
 
-async def apply(store: PersonalizationStore, user: str, *events: Purchase | ConsentChange) -> list[str]:
+async def apply(
+    store: PersonalizationStore, user: str, *events: Purchase | ConsentChange, due_ms: int = 0
+) -> list[str]:
+    """Load, update and write one user as the service does."""
     loaded = (await store.load([user]))[user]
     update = update_user(loaded.consent, loaded.profile, list(events), load_catalogue(), DAY)
-    shown = None if update.suggestions is None else listing(user, update.suggestions, NOW)
-    write = UserWrite(user, loaded, update.consent, update.profile, shown, update.apps)
-    return await store.write([write])
+    if update.suggestions is not None:
+        shown = listing(user, update.suggestions, NOW)
+        write = UserWrite(user, loaded, update.consent, update.profile, shown, update.apps, Stale.FRESH)
+    else:
+        write = UserWrite(
+            user, loaded, None, update.profile, None, None, Stale.DUE if update.stale else Stale.KEEP
+        )
+    return await store.write([write], due_ms)
+
+
+async def refresh(store: PersonalizationStore, user: str, announcement: str = "") -> list[str]:
+    """Write the user's list as worked out from what is stored now (as the refresher does)."""
+    loaded = (await store.load([user]))[user]
+    suggestions, apps = views(loaded.consent, loaded.profile, load_catalogue(), DAY)
+    shown = listing(user, suggestions, NOW)
+    return await store.write([UserWrite(user, loaded, None, None, shown, apps, Stale.FRESH, announcement)])
 
 
 def eleme(n: int) -> Purchase:
@@ -69,3 +99,54 @@ async def test_a_write_over_changed_records_is_refused_and_named(client: Redis) 
     fold(profile, Consent(ALL, 10), eleme(5))
     assert await store.write([write]) == ["u-2"]
     assert (await store.load(["u-2"]))["u-2"].profile.empty
+
+
+async def test_purchases_make_the_list_due_once_and_a_refresh_makes_it_fresh(client: Redis) -> None:
+    store = PersonalizationStore(client)
+    await apply(store, "u-3", ConsentChange(ALL, 10))
+    before = await client.get(user_recommendations_key("u-3"))
+    assert await store.stale_count() == 0, "a consent change works the list out at once"
+
+    await apply(store, "u-3", eleme(1), due_ms=5_000)
+    await apply(store, "u-3", eleme(2), due_ms=9_000)
+    assert await client.zscore(STALE_KEY, "u-3") == 5_000, "due after the first purchase of the spell"
+    assert await client.get(user_recommendations_key("u-3")) == before, "the list waits for its refresh"
+
+    assert await store.claim_stale(4_999, lease_ms=60_000, limit=10) == []
+    assert await store.claim_stale(5_000, lease_ms=60_000, limit=10) == ["u-3"]
+    assert await client.zscore(STALE_KEY, "u-3") == 65_000, "leased: due again if never written"
+    assert await store.claim_stale(6_000, lease_ms=60_000, limit=10) == [], "another replica skips it"
+
+    event = RecommendationsUpdated(region=Region.CN, user_id="u-3", items=[])
+    entry = event.model_dump_json()
+    assert await refresh(store, "u-3", entry) == []
+    assert await store.stale_count() == 0
+    shown = orjson.loads(await client.get(user_recommendations_key("u-3")) or b"")
+    assert shown["personalised"]
+    assert shown["items"][0]["reason"] == "frequent_category.food_delivery"
+    assert [f[b"__data__"] for _, f in await client.xrange(RecommendationsUpdated.stream)] == [entry.encode()]
+
+
+async def test_a_refresh_from_a_profile_a_purchase_changed_meanwhile_is_refused(client: Redis) -> None:
+    store = PersonalizationStore(client)
+    await apply(store, "u-4", ConsentChange(ALL, 10))
+    await apply(store, "u-4", eleme(1), due_ms=1)
+    assert await store.claim_stale(1, lease_ms=60_000, limit=10) == ["u-4"]
+    loaded = (await store.load(["u-4"]))["u-4"]
+    await apply(store, "u-4", eleme(2), due_ms=2)  # a purchase lands while the list is worked out
+    write = UserWrite("u-4", loaded, None, None, listing("u-4", [], NOW), None, Stale.FRESH, "announced")
+    assert await store.write([write]) == ["u-4"]
+    assert await client.xlen(RecommendationsUpdated.stream) == 0, "nothing announced for a refused write"
+    assert await client.zscore(STALE_KEY, "u-4") is not None, "still due"
+    assert await refresh(store, "u-4") == []
+    assert await store.stale_count() == 0
+
+
+async def test_erasure_takes_the_user_off_the_refresh_list(client: Redis) -> None:
+    store = PersonalizationStore(client)
+    await apply(store, "u-5", ConsentChange(ALL, 10))
+    await apply(store, "u-5", eleme(1), due_ms=1)
+    assert await store.stale_count() == 1
+    await store.erase("u-5", 100)
+    assert await store.stale_count() == 0
+    assert await store.claim_stale(10, lease_ms=60_000, limit=10) == []

@@ -3,8 +3,13 @@
 Both consumers take a whole read: its events are grouped by user, each user is loaded once (one MGET for
 the read), ``update.update_user`` applies their events, and every changed user is written by one
 compare-and-set script (``store``); a user another replica changed meanwhile is loaded and updated again.
-Then ``RecommendationsUpdated`` is published for each user whose list changed, caused by the user's last
-event of the read.
+
+A consent change works out the user's list at once and publishes ``RecommendationsUpdated`` when it
+changed, caused by the user's last event of the read. Purchases only fold into the profile and mark the
+user due for a refresh ``refresh_delay_s`` later (``LINGXI_PERSONALIZATION_REFRESH_DELAY_S``): every
+replica's refresher claims due users ``refresh_batch`` at a time, works out their lists and writes each
+with its ``RecommendationsUpdated`` in the same compare-and-set, so the purchases of one spell cost one
+list, and a list is never stored from a profile a later purchase changed.
 
 A purchase without ``purchase_data`` consent is dropped unread: nothing of it is stored, it is counted
 (``lingxi_personalization_purchases_total{outcome="no_consent"}``) and logged with its event id only.
@@ -18,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from lingxi.erasure import scrub_streams
-from lingxi.events.base import Event
+from lingxi.events.base import Event, Region
 from lingxi.events.compliance import AuditRequested
 from lingxi.events.personalization import (
     MAX_PURCHASE_CLOCK_SKEW,
@@ -29,16 +34,20 @@ from lingxi.events.personalization import (
 )
 from lingxi.events.user import ErasureCompleted, ErasureRequested, user_digest
 from lingxi.runtime import HandlerContext, Service
-from prometheus_client import Counter
+from lingxi.runtime.delivery import stream_entry
+from lingxi.runtime.envelope import DATA_FIELD
+from prometheus_client import Counter, Gauge
 
 from lingxi_personalization.catalogue import load_catalogue
 from lingxi_personalization.moments import china_day, micros
 from lingxi_personalization.profile import Folded, Purchase
 from lingxi_personalization.recommend import Suggestion, regional
-from lingxi_personalization.store import PersonalizationStore, UserWrite, listing, same_items
-from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user
+from lingxi_personalization.settings import PURCHASES_PER_READ, PersonalizationSettings
+from lingxi_personalization.store import PersonalizationStore, Stale, UserWrite, listing, same_items
+from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user, views
 
 service = Service("personalization")
+settings = PersonalizationSettings()
 store = PersonalizationStore(service.redis)
 _one_read_at_a_time = asyncio.Lock()
 
@@ -58,6 +67,15 @@ CONFLICTS = Counter(
     "lingxi_personalization_write_conflicts_total",
     "Users another replica changed while this one updated them (updated again).",
 )
+REFRESHES = Counter(
+    "lingxi_personalization_list_refreshes_total",
+    "Lists worked out again after purchases, by outcome (changed: announced; unchanged).",
+    ["outcome"],
+)
+STALE_LISTS = Gauge(
+    "lingxi_personalization_stale_lists",
+    "Users whose list is due for a refresh or waiting for one, as last seen by this replica.",
+)
 
 
 def _as_domain(event: Event) -> Purchase | ConsentChange:
@@ -73,10 +91,13 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
     for event in events:
         by_user.setdefault(event.user_id, []).append(event)
     catalogue = load_catalogue()
+    # Only a consent change works out a list, against the one stored, to announce it if it changed.
+    with_listing = any(isinstance(event, ConsentChanged) for event in events)
+    due_ms = _ms(datetime.now(UTC)) + round(settings.refresh_delay_s * 1000)
     async with _one_read_at_a_time:
         pending = list(by_user)
         for _ in range(WRITE_ATTEMPTS):
-            loaded = await store.load(pending)
+            loaded = await store.load(pending, with_listing=with_listing)
             writes: list[UserWrite] = []
             announced: list[tuple[str, list[Suggestion], Event]] = []
             tallies: list[tuple[PurchaseRecorded | ConsentChanged, str]] = []
@@ -92,15 +113,19 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                     user.consent, user.profile, [_as_domain(e) for e in mine], catalogue, today
                 )
                 tallies += zip(mine, update.outcomes, strict=True)
-                shown = None
-                if update.suggestions is not None and not same_items(user.listing, update.suggestions):
-                    shown = listing(user_id, update.suggestions, datetime.now(UTC))
-                    announced.append((user_id, update.suggestions, mine[-1]))
-                if update.consent is not None or update.profile_changed or shown is not None:
+                if update.suggestions is not None:
+                    shown = None
+                    if not same_items(user.listing, update.suggestions):
+                        shown = listing(user_id, update.suggestions, datetime.now(UTC))
+                        announced.append((user_id, update.suggestions, mine[-1]))
                     writes.append(
-                        UserWrite(user_id, user, update.consent, update.profile, shown, update.apps)
+                        UserWrite(
+                            user_id, user, update.consent, update.profile, shown, update.apps, Stale.FRESH
+                        )
                     )
-            lost = set(await store.write(writes))
+                elif update.stale:
+                    writes.append(UserWrite(user_id, user, None, update.profile, None, None, Stale.DUE))
+            lost = set(await store.write(writes, due_ms))
             dropped: dict[str, list[PurchaseRecorded]] = {}
             for event, outcome in tallies:
                 if event.user_id in lost:
@@ -123,7 +148,7 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                 await _audit(ctx, purchases[-1], "purchase.dropped_no_consent", {"purchases": len(purchases)})
             for user_id, suggestions, cause in announced:
                 if user_id not in lost:
-                    await ctx.publish(_updated(user_id, suggestions, cause), cause=cause)
+                    await ctx.publish(_updated(user_id, suggestions, cause.region), cause=cause)
             if not lost:
                 return
             CONFLICTS.inc(len(lost))
@@ -131,6 +156,49 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
     raise RuntimeError(
         f"{len(pending)} users changed under this read {WRITE_ATTEMPTS} times in a row; retrying the read"
     )
+
+
+async def refresh_due_lists() -> int:
+    """Work out again the lists of users due for a refresh (module doc); returns how many were claimed.
+
+    A user with no consent record (erased since the purchase) gets no list: one would name them again.
+    """
+    now = datetime.now(UTC)
+    users = await store.claim_stale(_ms(now), round(settings.refresh_lease_s * 1000), settings.refresh_batch)
+    if not users:
+        return 0
+    catalogue, today = load_catalogue(), china_day(now)
+    pending = users
+    async with _one_read_at_a_time:
+        for _ in range(WRITE_ATTEMPTS):
+            loaded = await store.load(pending)
+            writes: list[UserWrite] = []
+            for user_id in pending:
+                user = loaded[user_id]
+                if not user.consent_bytes:
+                    writes.append(UserWrite(user_id, user, None, None, None, None, Stale.FRESH))
+                    continue
+                suggestions, apps = views(user.consent, user.profile, catalogue, today)
+                shown, announcement = None, ""
+                if not same_items(user.listing, suggestions):
+                    shown = listing(user_id, suggestions, now)
+                    event = _updated(user_id, suggestions, Region(user.profile.region))
+                    announcement = stream_entry(event, str(event.event_id))[DATA_FIELD]
+                writes.append(UserWrite(user_id, user, None, None, shown, apps, Stale.FRESH, announcement))
+            lost = set(await store.write(writes))
+            for write in writes:
+                if write.user_id not in lost:
+                    REFRESHES.labels("changed" if write.announcement else "unchanged").inc()
+            if not lost:
+                break
+            CONFLICTS.inc(len(lost))
+            pending = [u for u in pending if u in lost]
+        # Users still conflicting after every attempt stay claimed: due again when the lease ends.
+    return len(users)
+
+
+def _ms(at: datetime) -> int:
+    return micros(at) // 1000
 
 
 async def _audit(
@@ -150,9 +218,9 @@ async def _audit(
     await ctx.publish(request, cause=cause)
 
 
-def _updated(user_id: str, suggestions: list[Suggestion], cause: Event) -> RecommendationsUpdated:
+def _updated(user_id: str, suggestions: list[Suggestion], region: Region) -> RecommendationsUpdated:
     return RecommendationsUpdated(
-        region=cause.region,
+        region=region,
         user_id=user_id,
         items=[
             Recommendation(
@@ -169,7 +237,7 @@ def _updated(user_id: str, suggestions: list[Suggestion], cause: Event) -> Recom
     )
 
 
-@service.consumer(PurchaseRecorded, batch=True)
+@service.consumer(PurchaseRecorded, batch=True, max_records=PURCHASES_PER_READ)
 async def on_purchases(purchases: Sequence[PurchaseRecorded], ctx: HandlerContext) -> None:
     usable = []
     for purchase in purchases:
@@ -219,19 +287,33 @@ async def _publish_regional() -> None:
         await asyncio.sleep(3600)
 
 
+async def _refresh_lists() -> None:
+    """Refresh due lists while there are any, then look again every ``refresh_poll_s``."""
+    while True:
+        claimed = 0
+        try:
+            claimed = await refresh_due_lists()
+            STALE_LISTS.set(await store.stale_count())
+        except Exception as error:  # a Redis hiccup: the claimed users come back when their lease ends
+            service.log.warning("recommendations not refreshed", error=repr(error))
+        if claimed < settings.refresh_batch:
+            await asyncio.sleep(settings.refresh_poll_s)
+
+
 _background: list[asyncio.Task[None]] = []
 
 
-async def _start_regional() -> None:
+async def _start_background() -> None:
     _background.append(asyncio.create_task(_publish_regional()))
+    _background.append(asyncio.create_task(_refresh_lists()))
 
 
-async def _stop_regional() -> None:
+async def _stop_background() -> None:
     for task in _background:
         task.cancel()
 
 
-service.on_startup.append(_start_regional)
-service.on_shutdown.append(_stop_regional)
+service.on_startup.append(_start_background)
+service.on_shutdown.append(_stop_background)
 
 app = service.asgi()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from lingxi.events.base import Region
 from lingxi.events.personalization import ConsentScope, PurchaseRecorded
 
 from lingxi_personalization.moments import micros
@@ -92,6 +93,8 @@ class Profile:
     channels: dict[str, float] = field(default_factory=dict)
     """Learned only with ``payment_data`` consent."""
     recent_ids: list[str] = field(default_factory=list)
+    region: str = "CN"
+    """The region of the newest purchase folded (``Region``): whose rules apply to what is derived."""
 
     @property
     def empty(self) -> bool:
@@ -110,6 +113,7 @@ class Profile:
             "cities": self.cities,
             "channels": self.channels,
             "recent_ids": self.recent_ids,
+            "region": self.region,
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class Profile:
                 _weights(data["cities"]),
                 _weights(data["channels"]),
                 [str(i) for i in data["recent_ids"]],
+                Region(data.get("region", "CN")).value,  # stored before regions were kept: all mainland
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"stored profile is malformed: {error!r}") from error
@@ -148,6 +153,7 @@ class Purchase:
     merchant: str
     channel: str
     city: str | None
+    region: str = "CN"
 
     @classmethod
     def from_event(cls, event: PurchaseRecorded) -> Purchase:
@@ -159,6 +165,7 @@ class Purchase:
             merchant=event.merchant,
             channel=event.channel.value,
             city=event.city,
+            region=event.region.value,
         )
 
 
@@ -196,6 +203,8 @@ def fold(profile: Profile, consent: Consent, purchase: Purchase) -> Folded:
     if consent.grants(ConsentScope.PAYMENT_DATA):
         _add(profile.channels, purchase.channel, weight, TOP_CHANNELS)
     profile.purchases += 1
+    if t >= profile.as_of_us:
+        profile.region = purchase.region
     profile.recent_ids.append(purchase.purchase_id)
     if len(profile.recent_ids) > RECENT_IDS:
         del profile.recent_ids[0]
@@ -230,5 +239,6 @@ def on_consent(
             profile.cities,
             {},
             profile.recent_ids,
+            profile.region,
         )
     return Consent(scopes, changed_us), kept, True

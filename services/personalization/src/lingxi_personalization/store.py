@@ -21,12 +21,19 @@ Keys (the gateway reads the two read models; keep this list in step with it):
     When the user was erased (µs since the epoch): a consent change from before it, delivered late, is
     ignored, so it cannot bring the user back. It names no one.
 
+``STALE_KEY`` = ``lingxi:personalization:stale`` (sorted set, no TTL)
+    Users whose profile changed since their list was worked out, each scored with when their refresh is
+    due (ms since the epoch); a replica refreshing a user pushes the score to the end of its lease.
+
 ``REGIONAL_RECOMMENDATIONS_KEY`` (string, no TTL)
     The non-personalised regional list in the same shape (``user_id`` null), for users with none.
 
 A user's write is one Lua script that changes their keys only if their consent and profile are still
 the bytes this replica loaded (compare-and-set): a replica folding purchases can never write a profile
-back over a withdrawal another replica just applied; the loser loads the user again and redoes the work.
+back over a withdrawal another replica just applied, and a refresh never stores a list worked out from
+a profile a later purchase changed; the loser loads the user again and redoes the work. The same script
+marks the user stale or fresh and adds the ``RecommendationsUpdated`` a refresh announces, so a list is
+never stored without its announcement, nor a profile changed without its refresh due.
 """
 
 from __future__ import annotations
@@ -34,15 +41,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 
 import orjson
 from lingxi.events.personalization import (
     REGIONAL_RECOMMENDATIONS_KEY,
+    RecommendationsUpdated,
     user_preferences_key,
     user_recommendations_key,
 )
 from lingxi.events.user import user_digest
+from lingxi.runtime.envelope import DATA_FIELD
 from redis.asyncio import Redis
 
 from lingxi_personalization.profile import Consent, Profile
@@ -52,8 +62,10 @@ __all__ = [
     "CONSENT_KEY_PREFIX",
     "PROFILE_KEY_PREFIX",
     "PROFILE_TTL_S",
+    "STALE_KEY",
     "Loaded",
     "PersonalizationStore",
+    "Stale",
     "UserWrite",
     "consent_key",
     "listing",
@@ -65,32 +77,48 @@ __all__ = [
 CONSENT_KEY_PREFIX = "lingxi:personalization:consent:"
 PROFILE_KEY_PREFIX = "lingxi:personalization:profile:"
 TOMBSTONE_KEY_PREFIX = "lingxi:personalization:erased:"
+STALE_KEY = "lingxi:personalization:stale"
 TOMBSTONE_TTL_S = 30 * 24 * 3600
 """Longer than any event waits in a stream before it is handled or dead-lettered."""
 PROFILE_TTL_S = 400 * 24 * 3600
 """A user silent for over a year is forgotten (profile and recommendations; the consent record stays)."""
 
-# KEYS: n × (consent, profile, recommendations, preferences). ARGV: ttl, then n × (consent loaded,
-# profile loaded, new consent or "" to keep, new profile or "" to delete, new recommendations or "" to
-# keep, new preferences: "" to keep, "-" to delete, else the JSON).
+# KEYS: stale set, RecommendationsUpdated's stream, then n × (consent, profile, recommendations,
+# preferences). ARGV: ttl, due time (ms), the stream entry's data field, then n × (user id, consent
+# loaded, profile loaded, new consent or "" to keep, new profile: "=" to keep, "" to delete, else the
+# JSON; new recommendations or "" to keep, new preferences: "" to keep, "-" to delete, else the JSON;
+# the stale mark: "+" due for a refresh (kept if already due), "-" fresh, "" as it is; the
+# RecommendationsUpdated entry to add or "").
 # Returns the indexes (1-based) of the users whose consent or profile changed since they were loaded.
 _WRITE_LUA = """
-local ttl = ARGV[1]
+local ttl, due, data_field = ARGV[1], ARGV[2], ARGV[3]
 local conflicted = {}
-for i = 1, #KEYS / 4 do
-  local a = 2 + (i - 1) * 6
-  local ck, pk, rk, fk = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
-  if (redis.call('GET', ck) or '') == ARGV[a] and (redis.call('GET', pk) or '') == ARGV[a + 1] then
-    if ARGV[a + 2] ~= '' then redis.call('SET', ck, ARGV[a + 2]) end
-    if ARGV[a + 3] ~= '' then redis.call('SET', pk, ARGV[a + 3], 'EX', ttl) else redis.call('DEL', pk) end
-    if ARGV[a + 4] ~= '' then redis.call('SET', rk, ARGV[a + 4], 'EX', ttl) end
-    if ARGV[a + 5] == '-' then redis.call('DEL', fk)
-    elseif ARGV[a + 5] ~= '' then redis.call('SET', fk, ARGV[a + 5], 'EX', ttl) end
+for i = 1, (#KEYS - 2) / 4 do
+  local a = 4 + (i - 1) * 9
+  local ck, pk, rk, fk = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
+  if (redis.call('GET', ck) or '') == ARGV[a + 1] and (redis.call('GET', pk) or '') == ARGV[a + 2] then
+    if ARGV[a + 3] ~= '' then redis.call('SET', ck, ARGV[a + 3]) end
+    if ARGV[a + 4] == '' then redis.call('DEL', pk)
+    elseif ARGV[a + 4] ~= '=' then redis.call('SET', pk, ARGV[a + 4], 'EX', ttl) end
+    if ARGV[a + 5] ~= '' then redis.call('SET', rk, ARGV[a + 5], 'EX', ttl) end
+    if ARGV[a + 6] == '-' then redis.call('DEL', fk)
+    elseif ARGV[a + 6] ~= '' then redis.call('SET', fk, ARGV[a + 6], 'EX', ttl) end
+    if ARGV[a + 7] == '+' then redis.call('ZADD', KEYS[1], 'NX', due, ARGV[a])
+    elseif ARGV[a + 7] == '-' then redis.call('ZREM', KEYS[1], ARGV[a]) end
+    if ARGV[a + 8] ~= '' then redis.call('XADD', KEYS[2], '*', data_field, ARGV[a + 8]) end
   else
     conflicted[#conflicted + 1] = i
   end
 end
 return conflicted
+"""
+
+# KEYS: stale set. ARGV: now (ms), lease end (ms), most users. The due users, each due again at the
+# lease's end (if the replica refreshing them dies, another takes them then).
+_CLAIM_LUA = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, user in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], user) end
+return due
 """
 
 
@@ -160,18 +188,33 @@ class Loaded:
     """Which stored records were not readable (logged by the caller; they start over)."""
 
 
+class Stale(StrEnum):
+    """What a write does to the user's place among those due for a refresh."""
+
+    KEEP = ""
+    DUE = "+"
+    """The profile changed and the list was not worked out: due after the refresh delay (or earlier, if
+    already due)."""
+    FRESH = "-"
+    """The list was worked out from the profile written: not due."""
+
+
 @dataclass(frozen=True, slots=True)
 class UserWrite:
     user_id: str
     loaded: Loaded
     consent: Consent | None
     """None: unchanged."""
-    profile: Profile
-    """Empty: deleted."""
+    profile: Profile | None
+    """None: unchanged; empty: deleted."""
     listing: dict[str, Any] | None
     """None: unchanged."""
     apps: dict[str, str] | None = None
     """The usual apps to share; None: unchanged, empty: nothing to share (deleted)."""
+    stale: Stale = Stale.KEEP
+    announcement: str = ""
+    """A ``RecommendationsUpdated`` to add to its stream with the write, as its entry's data field
+    (``stream_entry``), or ""."""
 
 
 class PersonalizationStore:
@@ -179,21 +222,25 @@ class PersonalizationStore:
         self.redis = redis
         self.profile_ttl_s = profile_ttl_s
         self._write = redis.register_script(_WRITE_LUA)
+        self._claim = redis.register_script(_CLAIM_LUA)
 
-    async def load(self, user_ids: Iterable[str]) -> dict[str, Loaded]:
-        """Consent, profile and recommendations of each user, in one MGET."""
+    async def load(self, user_ids: Iterable[str], *, with_listing: bool = True) -> dict[str, Loaded]:
+        """Consent, profile and (unless ``with_listing`` is False) recommendations of each user, in one
+        MGET."""
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             return {}
-        keys = [
-            k
-            for u in ids
-            for k in (consent_key(u), profile_key(u), user_recommendations_key(u), tombstone_key(u))
-        ]
+        keys: list[str] = []
+        for u in ids:
+            keys += (consent_key(u), profile_key(u), tombstone_key(u))
+            if with_listing:
+                keys.append(user_recommendations_key(u))
         values = cast(list[bytes | None], await self.redis.mget(keys))
+        width = 4 if with_listing else 3
         out: dict[str, Loaded] = {}
         for n, user_id in enumerate(ids):
-            raw_consent, raw_profile, raw_listing, erased = values[4 * n : 4 * n + 4]
+            raw_consent, raw_profile, erased = values[width * n : width * n + 3]
+            raw_listing = values[width * n + 3] if with_listing else None
             unreadable: list[str] = []
             consent, profile, shown = Consent(), Profile(), None
             if erased and not raw_consent:
@@ -217,13 +264,14 @@ class PersonalizationStore:
             out[user_id] = Loaded(consent, profile, shown, raw_consent or b"", raw_profile or b"", unreadable)
         return out
 
-    async def write(self, writes: Sequence[UserWrite]) -> list[str]:
+    async def write(self, writes: Sequence[UserWrite], due_ms: int = 0) -> list[str]:
         """Write each user's changes unless their consent or profile changed since loaded; returns
-        those users (the caller loads them again)."""
+        those users (the caller loads them again). A user marked ``Stale.DUE`` is due for a refresh at
+        ``due_ms`` (ms since the epoch) unless already due earlier."""
         if not writes:
             return []
-        keys: list[str] = []
-        args: list[bytes | str | int] = [self.profile_ttl_s]
+        keys: list[str] = [STALE_KEY, RecommendationsUpdated.stream]
+        args: list[bytes | str | int] = [self.profile_ttl_s, due_ms, DATA_FIELD]
         for w in writes:
             keys += (
                 consent_key(w.user_id),
@@ -231,22 +279,41 @@ class PersonalizationStore:
                 user_recommendations_key(w.user_id),
                 user_preferences_key(w.user_id),
             )
+            if w.profile is None:
+                profile = b"="
+            else:
+                profile = b"" if w.profile.empty else orjson.dumps(w.profile.to_json())
             args += (
+                w.user_id,
                 w.loaded.consent_bytes,
                 w.loaded.profile_bytes,
                 b"" if w.consent is None else orjson.dumps(w.consent.to_json()),
-                b"" if w.profile.empty else orjson.dumps(w.profile.to_json()),
+                profile,
                 b"" if w.listing is None else orjson.dumps(w.listing),
                 b"" if w.apps is None else orjson.dumps({"apps": w.apps}) if w.apps else b"-",
+                w.stale.value,
+                w.announcement,
             )
         conflicted = cast(list[int], await self._write(keys=keys, args=args))
         return [writes[i - 1].user_id for i in conflicted]
+
+    async def claim_stale(self, now_ms: int, lease_ms: int, limit: int) -> list[str]:
+        """Up to ``limit`` users due for a refresh by ``now_ms``, each leased to this caller for
+        ``lease_ms`` (then due again, should it not write them)."""
+        claimed = await self._claim(keys=[STALE_KEY], args=[now_ms, now_ms + lease_ms, limit])
+        users = cast(list[bytes], claimed)
+        return [user.decode() for user in users]
+
+    async def stale_count(self) -> int:
+        """Users whose list is out of date (due now or later)."""
+        return int(await self.redis.zcard(STALE_KEY))
 
     async def erase(self, user_id: str, erased_us: int) -> int:
         """Delete every key naming the user and leave the tombstone; returns the keys deleted."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(tombstone_key(user_id), erased_us, ex=TOMBSTONE_TTL_S)
             pipe.delete(*user_keys(user_id))
+            pipe.zrem(STALE_KEY, user_id)
             replies = await pipe.execute()
         return int(replies[1])
 
