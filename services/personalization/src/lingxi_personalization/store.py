@@ -226,24 +226,33 @@ class PersonalizationStore:
 
     async def load(self, user_ids: Iterable[str], *, with_listing: bool = True) -> dict[str, Loaded]:
         """Consent, profile and (unless ``with_listing`` is False) recommendations of each user, in one
-        MGET."""
+        MGET; the tombstones of users with no consent record in a second one, when there are any."""
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             return {}
+        width = 3 if with_listing else 2
         keys: list[str] = []
         for u in ids:
-            keys += (consent_key(u), profile_key(u), tombstone_key(u))
+            keys += (consent_key(u), profile_key(u))
             if with_listing:
                 keys.append(user_recommendations_key(u))
         values = cast(list[bytes | None], await self.redis.mget(keys))
-        width = 4 if with_listing else 3
+        # Only a user without consent can have been erased and not consented again since.
+        unconsented = [u for n, u in enumerate(ids) if not values[width * n]]
+        erased_at = (
+            dict(
+                zip(unconsented, await self.redis.mget([tombstone_key(u) for u in unconsented]), strict=True)
+            )
+            if unconsented
+            else {}
+        )
         out: dict[str, Loaded] = {}
         for n, user_id in enumerate(ids):
-            raw_consent, raw_profile, erased = values[width * n : width * n + 3]
-            raw_listing = values[width * n + 3] if with_listing else None
+            raw_consent, raw_profile = values[width * n : width * n + 2]
+            raw_listing = values[width * n + 2] if with_listing else None
             unreadable: list[str] = []
             consent, profile, shown = Consent(), Profile(), None
-            if erased and not raw_consent:
+            if erased := erased_at.get(user_id):
                 # Erased, and not consented again since: nothing is granted as of the erasure.
                 consent = Consent(frozenset(), int(erased))
             if raw_consent:
