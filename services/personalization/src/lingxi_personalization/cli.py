@@ -1,6 +1,6 @@
 """``lingxi simulate purchases`` (simulated shoppers' purchases and their hidden preferences, to files) and
 ``lingxi evaluate personalization`` (the recommender scored on held-out purchases against the regional
-baseline).
+baseline, item-level relevance first: ``lingxi_personalization.evaluation``).
 
 Imported whenever the ``lingxi`` command starts: everything heavy is imported inside the commands.
 """
@@ -182,8 +182,10 @@ def evaluate_personalization(
 ) -> None:
     """Score the recommender on held-out purchases against the regional (non-personalised) baseline:
     profiles are built from each user's purchases before the last --holdout-days days, and for each
-    later purchase the top 10 of both lists that day are checked for its category. Prints hit rate@10,
-    NDCG@10 and the lift as a table and writes report.md, metrics.json and chart.png."""
+    later purchase the top 10 of both lists that day are checked for an item that would have served it
+    (filed under its category, and generic or naming its merchant). Prints hit rate@10, NDCG@10 and the
+    lift (the target: at least 2) as a table, with the category-level figures (an item in the purchase's
+    category) of earlier runs beside them, and writes report.md, metrics.json and chart.png."""
     import time
 
     from rich.console import Console
