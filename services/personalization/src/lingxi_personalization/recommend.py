@@ -5,9 +5,9 @@ China's time zone: seasons are local dates).
 
 **Personalised** (the user granted ``personalisation`` and the profile holds purchases): an item scores
 by how much of the user's recent buying falls in its categories, their favourite merchants, the
-channels they pay with, plus a little of its regional popularity and of the season; city-only items
-count in the city where the user shops most. At most ``PER_CATEGORY`` items share a first category, so
-one habit does not fill the list. Items with no link to the user fill the rest, marked
+channels they pay with, plus a little of its regional popularity and some of the season (festival
+buying is for everyone, habits or not); city-only items count in the city where the user shops most.
+At most ``PER_CATEGORY`` items share a first category, so one habit does not fill the list. Items with no link to the user fill the rest, marked
 non-personalised.
 
 **Regional** (personalisation off, or nothing known yet): the nationwide items by popularity, the
@@ -37,7 +37,7 @@ _CATEGORY_WEIGHT = 1.0
 _MERCHANT_WEIGHT = 0.6
 _CHANNEL_WEIGHT = 0.2
 _POPULARITY_WEIGHT = 0.15
-_SEASON_WEIGHT = 0.1
+_SEASON_WEIGHT = 0.3
 _ORDERED = frozenset({"food_delivery", "coffee", "tea_drinks", "restaurants", "snacks", "ride_hailing"})
 """Categories one "orders" rather than "buys" (the English and Chinese reasons say so)."""
 _CHANNEL_NAMES = {
