@@ -7,8 +7,8 @@ China's time zone: seasons are local dates).
 by how much of the user's recent buying falls in its categories, their favourite merchants, the
 channels they pay with, plus a little of its regional popularity and some of the season (festival
 buying is for everyone, habits or not); city-only items count in the city where the user shops most.
-At most ``PER_CATEGORY`` items share a first category, so one habit does not fill the list. Items with no link to the user fill the rest, marked
-non-personalised.
+At most ``PER_CATEGORY`` items share a first category, so one habit does not fill the list. Items
+with no link to the user fill the rest, marked non-personalised.
 
 **Regional** (personalisation off, or nothing known yet): the nationwide items by popularity, the
 season's own items first when one is on; every item is marked non-personalised (Provisions on
