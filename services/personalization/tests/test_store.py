@@ -150,3 +150,21 @@ async def test_erasure_takes_the_user_off_the_refresh_list(client: Redis) -> Non
     await store.erase("u-5", 100)
     assert await store.stale_count() == 0
     assert await store.claim_stale(10, lease_ms=60_000, limit=10) == []
+
+
+async def test_a_write_loaded_before_an_erasure_cannot_bring_the_user_back(client: Redis) -> None:
+    store = PersonalizationStore(client)
+    # A consent change is being applied to a user with no consent record when they are erased.
+    loaded = (await store.load(["u-6"]))["u-6"]
+    assert loaded.consent_bytes == b""
+    await store.erase("u-6", 100)
+    update = update_user(loaded.consent, loaded.profile, [ConsentChange(ALL, 50)], load_catalogue(), DAY)
+    assert update.suggestions is not None
+    shown = listing("u-6", update.suggestions, NOW)
+    write = UserWrite("u-6", loaded, update.consent, update.profile, shown, update.apps, Stale.FRESH)
+    assert await store.write([write]) == ["u-6"], "refused: the user was erased since it was loaded"
+    assert [k for k in user_keys("u-6") if await client.exists(k)] == []
+    # Loaded again, the change is older than the erasure: it grants nothing, and nothing names the user.
+    again = (await store.load(["u-6"]))["u-6"]
+    assert again.consent.scopes == frozenset()
+    assert again.tombstone_bytes == b"100"

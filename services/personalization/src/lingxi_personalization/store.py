@@ -84,28 +84,31 @@ PROFILE_TTL_S = 400 * 24 * 3600
 """A user silent for over a year is forgotten (profile and recommendations; the consent record stays)."""
 
 # KEYS: stale set, RecommendationsUpdated's stream, then n × (consent, profile, recommendations,
-# preferences). ARGV: ttl, due time (ms), the stream entry's data field, then n × (user id, consent
-# loaded, profile loaded, new consent or "" to keep, new profile: "=" to keep, "" to delete, else the
-# JSON; new recommendations or "" to keep, new preferences: "" to keep, "-" to delete, else the JSON;
-# the stale mark: "+" due for a refresh (kept if already due), "-" fresh, "" as it is; the
-# RecommendationsUpdated entry to add or "").
-# Returns the indexes (1-based) of the users whose consent or profile changed since they were loaded.
+# preferences, tombstone). ARGV: ttl, due time (ms), the stream entry's data field, then n × (user id,
+# consent loaded, profile loaded, tombstone loaded, new consent or "" to keep, new profile: "=" to keep,
+# "" to delete, else the JSON; new recommendations or "" to keep, new preferences: "" to keep, "-" to
+# delete, else the JSON; the stale mark: "+" due for a refresh (kept if already due), "-" fresh, "" as
+# it is; the RecommendationsUpdated entry to add or "").
+# Returns the indexes (1-based) of the users whose consent or profile changed since they were loaded, or
+# who were erased since (loaded without consent: the tombstone is checked too).
 _WRITE_LUA = """
 local ttl, due, data_field = ARGV[1], ARGV[2], ARGV[3]
 local conflicted = {}
-for i = 1, (#KEYS - 2) / 4 do
-  local a = 4 + (i - 1) * 9
-  local ck, pk, rk, fk = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
-  if (redis.call('GET', ck) or '') == ARGV[a + 1] and (redis.call('GET', pk) or '') == ARGV[a + 2] then
-    if ARGV[a + 3] ~= '' then redis.call('SET', ck, ARGV[a + 3]) end
-    if ARGV[a + 4] == '' then redis.call('DEL', pk)
-    elseif ARGV[a + 4] ~= '=' then redis.call('SET', pk, ARGV[a + 4], 'EX', ttl) end
-    if ARGV[a + 5] ~= '' then redis.call('SET', rk, ARGV[a + 5], 'EX', ttl) end
-    if ARGV[a + 6] == '-' then redis.call('DEL', fk)
-    elseif ARGV[a + 6] ~= '' then redis.call('SET', fk, ARGV[a + 6], 'EX', ttl) end
-    if ARGV[a + 7] == '+' then redis.call('ZADD', KEYS[1], 'NX', due, ARGV[a])
-    elseif ARGV[a + 7] == '-' then redis.call('ZREM', KEYS[1], ARGV[a]) end
-    if ARGV[a + 8] ~= '' then redis.call('XADD', KEYS[2], '*', data_field, ARGV[a + 8]) end
+for i = 1, (#KEYS - 2) / 5 do
+  local a = 4 + (i - 1) * 10
+  local k = 2 + (i - 1) * 5
+  local ck, pk, rk, fk, tk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+  if (redis.call('GET', ck) or '') == ARGV[a + 1] and (redis.call('GET', pk) or '') == ARGV[a + 2]
+      and (ARGV[a + 1] ~= '' or (redis.call('GET', tk) or '') == ARGV[a + 3]) then
+    if ARGV[a + 4] ~= '' then redis.call('SET', ck, ARGV[a + 4]) end
+    if ARGV[a + 5] == '' then redis.call('DEL', pk)
+    elseif ARGV[a + 5] ~= '=' then redis.call('SET', pk, ARGV[a + 5], 'EX', ttl) end
+    if ARGV[a + 6] ~= '' then redis.call('SET', rk, ARGV[a + 6], 'EX', ttl) end
+    if ARGV[a + 7] == '-' then redis.call('DEL', fk)
+    elseif ARGV[a + 7] ~= '' then redis.call('SET', fk, ARGV[a + 7], 'EX', ttl) end
+    if ARGV[a + 8] == '+' then redis.call('ZADD', KEYS[1], 'NX', due, ARGV[a])
+    elseif ARGV[a + 8] == '-' then redis.call('ZREM', KEYS[1], ARGV[a]) end
+    if ARGV[a + 9] ~= '' then redis.call('XADD', KEYS[2], '*', data_field, ARGV[a + 9]) end
   else
     conflicted[#conflicted + 1] = i
   end
@@ -186,6 +189,8 @@ class Loaded:
     profile_bytes: bytes
     unreadable: list[str]
     """Which stored records were not readable (logged by the caller; they start over)."""
+    tombstone_bytes: bytes = b""
+    """The erasure tombstone as loaded, for a user with no consent record (b"" otherwise, or none)."""
 
 
 class Stale(StrEnum):
@@ -239,13 +244,12 @@ class PersonalizationStore:
         values = cast(list[bytes | None], await self.redis.mget(keys))
         # Only a user without consent can have been erased and not consented again since.
         unconsented = [u for n, u in enumerate(ids) if not values[width * n]]
-        erased_at = (
-            dict(
-                zip(unconsented, await self.redis.mget([tombstone_key(u) for u in unconsented]), strict=True)
+        erased_at: dict[str, bytes | None] = {}
+        if unconsented:
+            tombstones = cast(
+                list[bytes | None], await self.redis.mget([tombstone_key(u) for u in unconsented])
             )
-            if unconsented
-            else {}
-        )
+            erased_at = dict(zip(unconsented, tombstones, strict=True))
         out: dict[str, Loaded] = {}
         for n, user_id in enumerate(ids):
             raw_consent, raw_profile = values[width * n : width * n + 2]
@@ -270,7 +274,9 @@ class PersonalizationStore:
                     shown = orjson.loads(raw_listing)
                 except ValueError:
                     shown = None
-            out[user_id] = Loaded(consent, profile, shown, raw_consent or b"", raw_profile or b"", unreadable)
+            out[user_id] = Loaded(
+                consent, profile, shown, raw_consent or b"", raw_profile or b"", unreadable, erased or b""
+            )
         return out
 
     async def write(self, writes: Sequence[UserWrite], due_ms: int = 0) -> list[str]:
@@ -287,6 +293,7 @@ class PersonalizationStore:
                 profile_key(w.user_id),
                 user_recommendations_key(w.user_id),
                 user_preferences_key(w.user_id),
+                tombstone_key(w.user_id),
             )
             if w.profile is None:
                 profile = b"="
@@ -296,6 +303,7 @@ class PersonalizationStore:
                 w.user_id,
                 w.loaded.consent_bytes,
                 w.loaded.profile_bytes,
+                w.loaded.tombstone_bytes,
                 b"" if w.consent is None else orjson.dumps(w.consent.to_json()),
                 profile,
                 b"" if w.listing is None else orjson.dumps(w.listing),
