@@ -185,6 +185,7 @@ class Loaded:
     consent: Consent
     profile: Profile
     listing: dict[str, Any] | None
+    """The stored list; None when there is none, or when loaded ``with_listing=False``."""
     consent_bytes: bytes
     profile_bytes: bytes
     unreadable: list[str]
