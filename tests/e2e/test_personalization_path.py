@@ -139,7 +139,15 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
     after = eventually(lambda: (a := httpx.get(recs, timeout=5).json()) and not a["personalised"] and a)
     assert after, "recommendations stayed personal after the consent was withdrawn"
     assert all(not item["personalised"] for item in after["items"])
-    assert not updates_for(live_redis, user)[-1].items[0].personalised
+    # The announcement of the new list is the withdrawal's consequence, in the withdrawal's correlation.
+    withdrawal_id = withdrawn.json()["event_id"]
+    newest_first: list[tuple[bytes, dict[bytes, bytes]]] = live_redis.xrevrange(RecommendationsUpdated.stream)  # type: ignore[assignment]
+    announced = [decode_entry(fields) for _, fields in newest_first]
+    last_json, last_headers = next((j, h) for j, h in announced if json.loads(j)["user_id"] == user)
+    last = RecommendationsUpdated.model_validate_json(last_json)
+    assert not last.items[0].personalised
+    assert str(last.causation_id) == withdrawal_id
+    assert last_headers["correlation_id"] == withdrawal_id
 
 
 def test_bad_requests_are_refused_with_the_reason(system: dict[str, ServiceProcess]) -> None:

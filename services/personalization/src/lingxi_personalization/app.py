@@ -4,8 +4,10 @@ Both consumers take a whole read: its events are grouped by user, each user is l
 the read), ``update.update_user`` applies their events, and every changed user is written by one
 compare-and-set script (``store``); a user another replica changed meanwhile is loaded and updated again.
 
-A consent change works out the user's list at once and publishes ``RecommendationsUpdated`` when it
-changed, caused by the user's last event of the read. Purchases only fold into the profile and mark the
+A consent change works out the user's list at once and, when it changed, writes its
+``RecommendationsUpdated`` (caused by the user's last event of the read, in its correlation) in the same
+compare-and-set as the list: published only if the list is stored, and never after an erasure that came
+in between. Purchases only fold into the profile and mark the
 user due for a refresh ``refresh_delay_s`` later (``LINGXI_PERSONALIZATION_REFRESH_DELAY_S``): every
 replica's refresher claims due users ``refresh_batch`` at a time, works out their lists and writes each
 with its ``RecommendationsUpdated`` in the same compare-and-set, so the purchases of one spell cost one
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 from lingxi.erasure import scrub_streams
 from lingxi.events.base import Event, Region
@@ -99,7 +102,6 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
         for _ in range(WRITE_ATTEMPTS):
             loaded = await store.load(pending, with_listing=with_listing)
             writes: list[UserWrite] = []
-            announced: list[tuple[str, list[Suggestion], Event]] = []
             tallies: list[tuple[PurchaseRecorded | ConsentChanged, str]] = []
             for user_id in pending:
                 user = loaded[user_id]
@@ -114,13 +116,22 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                 )
                 tallies += zip(mine, update.outcomes, strict=True)
                 if update.suggestions is not None:
-                    shown = None
+                    shown, announcement = None, ""
                     if not same_items(user.listing, update.suggestions):
                         shown = listing(user_id, update.suggestions, datetime.now(UTC))
-                        announced.append((user_id, update.suggestions, mine[-1]))
+                        cause = mine[-1]
+                        updated = _updated(user_id, update.suggestions, cause.region, cause.event_id)
+                        announcement = _entry_data(updated, ctx.correlation_ids[cause.event_id])
                     writes.append(
                         UserWrite(
-                            user_id, user, update.consent, update.profile, shown, update.apps, Stale.FRESH
+                            user_id,
+                            user,
+                            update.consent,
+                            update.profile,
+                            shown,
+                            update.apps,
+                            Stale.FRESH,
+                            announcement,
                         )
                     )
                 elif update.stale:
@@ -146,9 +157,6 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                     input_event_ids=[str(p.event_id) for p in purchases],
                 )
                 await _audit(ctx, purchases[-1], "purchase.dropped_no_consent", {"purchases": len(purchases)})
-            for user_id, suggestions, cause in announced:
-                if user_id not in lost:
-                    await ctx.publish(_updated(user_id, suggestions, cause.region), cause=cause)
             if not lost:
                 return
             CONFLICTS.inc(len(lost))
@@ -183,7 +191,7 @@ async def refresh_due_lists() -> int:
                 if not same_items(user.listing, suggestions):
                     shown = listing(user_id, suggestions, now)
                     event = _updated(user_id, suggestions, Region(user.profile.region))
-                    announcement = stream_entry(event, str(event.event_id))[DATA_FIELD]
+                    announcement = _entry_data(event, str(event.event_id))
                 writes.append(UserWrite(user_id, user, None, None, shown, apps, Stale.FRESH, announcement))
             lost = set(await store.write(writes))
             for write in writes:
@@ -195,6 +203,12 @@ async def refresh_due_lists() -> int:
             pending = [u for u in pending if u in lost]
         # Users still conflicting after every attempt stay claimed: due again when the lease ends.
     return len(users)
+
+
+def _entry_data(event: RecommendationsUpdated, correlation_id: str) -> str:
+    """The event as its stream entry's data field, for the write script to add with the list it announces
+    (a list and its announcement land together, and an erasure can never fall between them)."""
+    return stream_entry(event, correlation_id)[DATA_FIELD]
 
 
 def _ms(at: datetime) -> int:
@@ -218,10 +232,13 @@ async def _audit(
     await ctx.publish(request, cause=cause)
 
 
-def _updated(user_id: str, suggestions: list[Suggestion], region: Region) -> RecommendationsUpdated:
+def _updated(
+    user_id: str, suggestions: list[Suggestion], region: Region, causation_id: UUID | None = None
+) -> RecommendationsUpdated:
     return RecommendationsUpdated(
         region=region,
         user_id=user_id,
+        causation_id=causation_id,
         items=[
             Recommendation(
                 item_id=s.item.item_id,

@@ -32,7 +32,7 @@ A user's write is one Lua script that changes their keys only if their consent a
 the bytes this replica loaded (compare-and-set): a replica folding purchases can never write a profile
 back over a withdrawal another replica just applied, and a refresh never stores a list worked out from
 a profile a later purchase changed; the loser loads the user again and redoes the work. The same script
-marks the user stale or fresh and adds the ``RecommendationsUpdated`` a refresh announces, so a list is
+marks the user stale or fresh and adds the ``RecommendationsUpdated`` announcing a new list, so a list is
 never stored without its announcement, nor a profile changed without its refresh due.
 """
 
