@@ -14,6 +14,7 @@ from lingxi.events import AnswerDrafted, QueryReceived, Region
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime import HandlerContext, Service, ServiceSettings
 from lingxi.runtime.connections import HiredisPackingConnection
+from lingxi.runtime.delivery import Outbox
 from lingxi.runtime.envelope import decode_entry, encode_entry
 from prometheus_client import CollectorRegistry
 
@@ -370,6 +371,71 @@ async def test_the_same_event_twice_in_one_batch_publishes_its_outputs_once(
         await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and bool(handled))
     assert handled == [1], "the handler saw the event once"
     assert len(drafts_in(redis_client)) == 1
+
+
+async def test_an_input_marked_handled_by_the_handlers_own_write_is_never_applied_twice(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    """The handler stores each event's effect with its handled mark, then fails before the commit: the
+    redeliveries find the events handled, so no effect is applied twice (the domain keeps no ids)."""
+    service = make_service(redis_url, max_records=50, max_deliveries=5)
+    calls: list[int] = []
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        calls.append(len(events))
+        async with ctx.redis.pipeline(transaction=True) as pipe:
+            for event in events:
+                mark = ctx.handled_mark(event)
+                pipe.incr(f"effect:{event.device_id}")
+                pipe.set(mark.key, mark.value, ex=mark.ttl_s)
+            await pipe.execute()
+        if len(calls) == 1:
+            raise RuntimeError("the replica fails after its write, before the commit")
+
+    devices = [f"dev-{n}" for n in range(3)]
+    for device in devices:
+        payload = encode_entry(a_query(device_id=device).model_dump_json(), {"correlation_id": "c"})
+        redis_client.xadd(STREAM, payload)  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and bool(calls))
+    assert calls == [3], "the redelivered events were recognised as handled, not handled again"
+    assert [int(redis_client.get(f"effect:{device}") or 0) for device in devices] == [1, 1, 1]  # type: ignore[arg-type]
+    assert redis_client.xlen(dead_letter_stream(STREAM)) == 0
+
+
+async def test_the_delivery_that_marked_its_input_still_publishes_its_outputs(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url)
+    marked: list[str] = []
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        mark = ctx.handled_mark(event)
+        await ctx.redis.set(mark.key, mark.value, ex=mark.ttl_s)
+        marked.append(mark.key)
+        await ctx.publish(a_draft_for(event))
+
+    query = a_query()
+    async with running(service):
+        await service.publish(query)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0 and bool(marked))
+        await service.publish(query)  # the same event again: handled already, nothing new
+        await eventually(lambda: redis_client.xlen(STREAM) == 2)
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 0)
+        await asyncio.sleep(0.3)
+    assert [draft.request_id for draft, _ in drafts_in(redis_client)] == [query.request_id]
+    assert marked == [f"lingxi:processed:testsvc:{query.event_id}"]
+
+
+async def test_a_handled_mark_is_only_given_for_an_input_of_the_delivery(redis_url: str) -> None:
+    service = make_service(redis_url)
+    inputs = [a_query()]
+    ctx = HandlerContext(service, Outbox(), {inputs[0].event_id: "c"}, None, "token-1")
+    assert ctx.handled_mark(inputs[0]).value == "token-1"
+    with pytest.raises(ValueError, match="not an input"):
+        ctx.handled_mark(a_query())
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])

@@ -2,12 +2,18 @@
 
 A handler's outputs are not published while it runs: they are buffered in an ``Outbox`` and committed
 when it returns, in one Lua script that, atomically,
-  1. marks the input event handled (``SET lingxi:processed:<service>:<event_id> NX EX ttl``),
+  1. marks the input event handled (``SET lingxi:processed:<service>:<event_id> <delivery> NX EX ttl``),
   2. only if that mark is new, appends the outputs to their streams,
   3. acknowledges the input entry.
 So a replica that dies before the commit leaves the entry pending with no output (a reclaimer runs it
 again), and a replica that commits second (a slow handler whose entry was reclaimed meanwhile, or a
 publisher that sent the same event twice) publishes nothing: no second downstream event, ever.
+
+A handler whose own atomic write is an input's whole effect may set the input's mark in that write
+(``HandlerContext.handled_mark``): a delivery of the input after the write (the commit failed, the
+replica died, the read was retried) then finds it handled, so the effect is never applied twice, even
+where the domain could not tell. The mark holds the delivery's token, so the commit of the delivery
+that wrote it still counts the input as new and publishes its outputs.
 """
 
 from __future__ import annotations
@@ -25,25 +31,31 @@ from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.envelope import DATA_FIELD, encode_entry
 
 # KEYS: source stream, n processed-marks, m output streams.
-# ARGV: ttl, group, n, n entry ids, m owner indexes (1..n), m payloads.
+# ARGV: ttl, group, n, delivery token, n entry ids, m owner indexes (1..n), m payloads.
+# A mark is new if this commit sets it, or if the handler's own write set it with this delivery's
+# token (``handled_mark``); a second copy of an event in the same read never is.
 _COMMIT_LUA = """
-local ttl, group, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ttl, group, n, token = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local m = #KEYS - 1 - n
-local fresh, flags = {}, {}
+local fresh, flags, seen = {}, {}, {}
 for i = 1, n do
-  if redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ttl) then
+  local key = KEYS[1 + i]
+  local new = not seen[key]
+    and (redis.call('SET', key, token, 'NX', 'EX', ttl) or redis.call('GET', key) == token)
+  if new then
     fresh[i] = true
     flags[i] = 1
   else
     flags[i] = 0
   end
+  seen[key] = true
 end
 for j = 1, m do
-  if fresh[tonumber(ARGV[3 + n + j])] then
-    redis.call('XADD', KEYS[1 + n + j], '*', '__data__', ARGV[3 + n + m + j])
+  if fresh[tonumber(ARGV[4 + n + j])] then
+    redis.call('XADD', KEYS[1 + n + j], '*', '__data__', ARGV[4 + n + m + j])
   end
 end
-redis.call('XACK', KEYS[1], group, unpack(ARGV, 4, 3 + n))
+redis.call('XACK', KEYS[1], group, unpack(ARGV, 5, 4 + n))
 return flags
 """
 
@@ -79,6 +91,16 @@ def stream_entry(event: Event, correlation_id: str) -> dict[str, str]:
     return encode_entry(event.model_dump_json(by_alias=True), headers)
 
 
+@dataclass(frozen=True, slots=True)
+class HandledMark:
+    """An input's handled mark, for a handler to set in its own atomic write: ``SET key value EX ttl_s``."""
+
+    key: str
+    value: str
+    """The token of the delivery being handled."""
+    ttl_s: int
+
+
 @dataclass(frozen=True)
 class Handled:
     entry_id: str
@@ -92,17 +114,20 @@ class Committer:
         self.group = group
         self.ttl_s = ttl_s
 
-    async def commit(self, stream: str, handled: Sequence[Handled], outbox: Outbox) -> list[bool]:
+    async def commit(
+        self, stream: str, handled: Sequence[Handled], outbox: Outbox, delivery: str
+    ) -> list[bool]:
         """Mark, publish and acknowledge in one step; says for each input whether it was new.
 
         Two entries with the same event_id share one mark: the first is new, the second is not, and
-        outputs belong to the first.
+        outputs belong to the first. ``delivery`` is the token of the read being committed: a mark the
+        handler's own write set with it (``HandledMark``) counts as new.
         """
         position: dict[UUID, int] = {}
         for index, item in enumerate(handled, start=1):
             position.setdefault(item.event_id, index)
         keys = [stream, *(h.processed_key for h in handled), *(o.stream for o in outbox.outputs)]
-        args: list[str | int] = [self.ttl_s, self.group, len(handled)]
+        args: list[str | int] = [self.ttl_s, self.group, len(handled), delivery]
         args += [h.entry_id for h in handled]
         args += [position[o.owner] for o in outbox.outputs]
         args += [o.payload for o in outbox.outputs]

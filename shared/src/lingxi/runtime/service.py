@@ -45,7 +45,15 @@ from redis.exceptions import ResponseError
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
 from lingxi.runtime.connections import packing_connection_class
-from lingxi.runtime.delivery import Committer, Handled, Outbox, dead_letter, delivery_count, stream_entry
+from lingxi.runtime.delivery import (
+    Committer,
+    Handled,
+    HandledMark,
+    Outbox,
+    dead_letter,
+    delivery_count,
+    stream_entry,
+)
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
@@ -79,6 +87,8 @@ class HandlerContext:
     """event_id of each input -> its correlation id."""
     single: Event | None
     """The input event of a one-event handler; None in a batch handler."""
+    delivery: str = ""
+    """This read's token: what ``handled_mark`` sets and the commit recognises."""
 
     @property
     def redis(self) -> Redis:
@@ -104,6 +114,17 @@ class HandlerContext:
             event = event.model_copy(update={"causation_id": origin.event_id})
         if self.outbox.kept(origin.event_id):
             self.outbox.add(origin.event_id, event, correlation_id)
+
+    def handled_mark(self, event: Event) -> HandledMark:
+        """The mark that says ``event`` is handled, for a handler whose own atomic write (a Lua script,
+        a MULTI) is the event's whole effect: set it in that write, and a later delivery of the event
+        (the commit failed, the replica died, the batch was retried one by one) only acknowledges it
+        rather than applying it twice. This delivery's commit still publishes the event's outputs.
+
+        Only for an event the write fully handles: a later delivery publishes nothing for it."""
+        if event.event_id not in self.correlation_ids or not self.delivery:
+            raise ValueError(f"event {event.event_id} is not an input of this delivery")
+        return HandledMark(self.service.processed_key(event), self.delivery, self.service.committer.ttl_s)
 
     def reject(self, event: Event, reason: str, detail: str) -> None:
         """Refuse one input for good (it can never succeed, e.g. a reading the domain refuses): when the
@@ -250,7 +271,8 @@ class Service:
 
         return register
 
-    def _processed_key(self, event: Event) -> str:
+    def processed_key(self, event: Event) -> str:
+        """The key marking ``event`` handled by this service (``delivery.py``)."""
         return f"lingxi:processed:{self.name}:{event.event_id}"
 
     async def _deliver(
@@ -265,7 +287,7 @@ class Service:
             event = await self._admit(event_type, stream, entry)
             if event is not None:
                 correlation_id = entry.correlation_id or str(event.event_id)
-                inputs.append(_Input(entry, event, correlation_id, self._processed_key(event)))
+                inputs.append(_Input(entry, event, correlation_id, self.processed_key(event)))
         if not inputs:
             return
         seen = await self.redis.mget([i.processed_key for i in inputs])
@@ -280,12 +302,13 @@ class Service:
                 todo.append(item)
             correlation_ids.setdefault(item.event.event_id, item.correlation_id)
         outbox = Outbox()
+        delivery = uuid4().hex
         # An event may start only while it can finish before its entry becomes reclaimable, so no
         # event is ever handled by two replicas at once; later ones are left for the reclaimer.
         timeout_s = self.settings.effective_handler_timeout_s
         start_by = asyncio.get_running_loop().time() + self.settings.reclaim_idle_ms / 1000 - timeout_s
         run = self._run_batch if batch else self._run_each
-        await run(handler, stream, todo, correlation_ids, outbox, start_by)
+        await run(handler, stream, todo, correlation_ids, outbox, start_by, delivery)
         for item in todo:
             if item.outcome == "ok" and not outbox.kept(item.event.event_id):
                 reason, detail = outbox.rejected[item.event.event_id]
@@ -294,7 +317,7 @@ class Service:
         committed = [i for i in inputs if i.acknowledged]
         if committed:
             handled = [Handled(i.entry.entry_id, i.event.event_id, i.processed_key) for i in committed]
-            fresh = await self.committer.commit(stream, handled, outbox)
+            fresh = await self.committer.commit(stream, handled, outbox, delivery)
             for item, new in zip(committed, fresh, strict=True):
                 if not new:
                     item.outcome = "duplicate"  # e.g. another replica committed it first
@@ -319,6 +342,7 @@ class Service:
         correlation_ids: Mapping[UUID, str],
         outbox: Outbox,
         start_by: float,
+        delivery: str,
     ) -> None:
         """A one-event handler on each new event in turn.
 
@@ -331,7 +355,7 @@ class Service:
                 item.outcome = "deferred"
                 continue
             own = Outbox()
-            context = HandlerContext(self, own, correlation_ids, item.event)
+            context = HandlerContext(self, own, correlation_ids, item.event, delivery)
             with structlog.contextvars.bound_contextvars(
                 event_id=str(item.event.event_id),
                 correlation_id=item.correlation_id,
@@ -354,13 +378,15 @@ class Service:
         correlation_ids: Mapping[UUID, str],
         outbox: Outbox,
         start_by: float,
+        delivery: str,
     ) -> None:
         """A batch handler on all new events at once; on failure none of its outputs is kept."""
         if not todo:
             return
         try:
             async with asyncio.timeout(self.settings.effective_handler_timeout_s):
-                await handler([i.event for i in todo], HandlerContext(self, outbox, correlation_ids, None))
+                context = HandlerContext(self, outbox, correlation_ids, None, delivery)
+                await handler([i.event for i in todo], context)
         except Exception as error:
             outbox.outputs.clear()
             outbox.rejected.clear()
