@@ -16,6 +16,7 @@ from lingxi.events.personalization import (
     user_recommendations_key,
 )
 from lingxi.events.user import user_digest
+from lingxi.runtime.delivery import HandledMark
 from lingxi_personalization.catalogue import load_catalogue
 from lingxi_personalization.profile import Consent, Profile, Purchase, fold
 from lingxi_personalization.store import (
@@ -99,6 +100,24 @@ async def test_a_write_over_changed_records_is_refused_and_named(client: Redis) 
     fold(profile, Consent(ALL, 10), eleme(5))
     assert await store.write([write]) == ["u-2"]
     assert (await store.load(["u-2"]))["u-2"].profile.empty
+
+
+async def test_handled_marks_are_set_with_the_users_written_and_only_with_them(client: Redis) -> None:
+    store = PersonalizationStore(client)
+    for user in ("u-kept", "u-lost"):
+        await apply(store, user, ConsentChange(ALL, 10))
+    loaded = await store.load(["u-kept", "u-lost"])
+    await apply(store, "u-lost", ConsentChange(frozenset(), 20))  # changed meanwhile
+    writes = []
+    for user in ("u-lost", "u-kept"):
+        profile = Profile()
+        fold(profile, Consent(ALL, 10), eleme(1))
+        marks = [HandledMark(f"mark:{user}:{n}", "delivery-1", 60) for n in range(2)]
+        writes.append(UserWrite(user, loaded[user], None, profile, None, None, Stale.DUE, "", marks))
+    assert await store.write(writes) == ["u-lost"]
+    assert await client.mget([f"mark:u-kept:{n}" for n in range(2)]) == [b"delivery-1", b"delivery-1"]
+    assert 0 < await client.ttl("mark:u-kept:1") <= 60
+    assert await client.exists("mark:u-lost:0", "mark:u-lost:1") == 0
 
 
 async def test_purchases_make_the_list_due_once_and_a_refresh_makes_it_fresh(client: Redis) -> None:

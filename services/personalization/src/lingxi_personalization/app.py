@@ -13,6 +13,10 @@ replica's refresher claims due users ``refresh_batch`` at a time, works out thei
 with its ``RecommendationsUpdated`` in the same compare-and-set, so the purchases of one spell cost one
 list, and a list is never stored from a profile a later purchase changed.
 
+The write that folds a purchase also sets its event's handled mark (``ctx.handled_mark``): if the read
+fails after the write, or the replica dies before its commit, the redelivered purchase is only
+acknowledged, never folded twice (the profile remembers only ``RECENT_IDS`` purchase ids).
+
 A purchase without ``purchase_data`` consent is dropped unread: nothing of it is stored, it is counted
 (``lingxi_personalization_purchases_total{outcome="no_consent"}``) and logged with its event id only.
 Purchase contents (merchant, amount, city) never reach a log line.
@@ -115,6 +119,13 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                     user.consent, user.profile, [_as_domain(e) for e in mine], catalogue, today
                 )
                 tallies += zip(mine, update.outcomes, strict=True)
+                # The write is a folded purchase's whole effect: it marks the purchase handled, so a
+                # redelivery (this read fails after the write) never folds it twice.
+                handled = [
+                    ctx.handled_mark(event)
+                    for event, outcome in zip(mine, update.outcomes, strict=True)
+                    if outcome == Folded.FOLDED
+                ]
                 if update.suggestions is not None:
                     shown, announcement = None, ""
                     if not same_items(user.listing, update.suggestions):
@@ -132,10 +143,13 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                             update.apps,
                             Stale.FRESH,
                             announcement,
+                            handled,
                         )
                     )
                 elif update.stale:
-                    writes.append(UserWrite(user_id, user, None, update.profile, None, None, Stale.DUE))
+                    writes.append(
+                        UserWrite(user_id, user, None, update.profile, None, None, Stale.DUE, "", handled)
+                    )
             lost = set(await store.write(writes, due_ms))
             dropped: dict[str, list[PurchaseRecorded]] = {}
             for event, outcome in tallies:

@@ -52,6 +52,7 @@ from lingxi.events.personalization import (
     user_recommendations_key,
 )
 from lingxi.events.user import user_digest
+from lingxi.runtime.delivery import HandledMark
 from lingxi.runtime.envelope import DATA_FIELD
 from redis.asyncio import Redis
 
@@ -84,20 +85,23 @@ PROFILE_TTL_S = 400 * 24 * 3600
 """A user silent for over a year is forgotten (profile and recommendations; the consent record stays)."""
 
 # KEYS: stale set, RecommendationsUpdated's stream, then n × (consent, profile, recommendations,
-# preferences, tombstone). ARGV: ttl, due time (ms), the stream entry's data field, then n × (user id,
-# consent loaded, profile loaded, tombstone loaded, new consent or "" to keep, new profile: "=" to keep,
-# "" to delete, else the JSON; new recommendations or "" to keep, new preferences: "" to keep, "-" to
-# delete, else the JSON; the stale mark: "+" due for a refresh (kept if already due), "-" fresh, "" as
-# it is; the RecommendationsUpdated entry to add or "").
+# preferences, tombstone), then the handled marks of every user in turn. ARGV: ttl, due time (ms), the
+# stream entry's data field, n, then n × (user id, consent loaded, profile loaded, tombstone loaded, new
+# consent or "" to keep, new profile: "=" to keep, "" to delete, else the JSON; new recommendations or ""
+# to keep, new preferences: "" to keep, "-" to delete, else the JSON; the stale mark: "+" due for a
+# refresh (kept if already due), "-" fresh, "" as it is; the RecommendationsUpdated entry to add or "";
+# how many handled marks), then (value, ttl) of each mark.
 # Returns the indexes (1-based) of the users whose consent or profile changed since they were loaded, or
-# who were erased since (loaded without consent: the tombstone is checked too).
+# who were erased since (loaded without consent: the tombstone is checked too); their marks are not set.
 _WRITE_LUA = """
-local ttl, due, data_field = ARGV[1], ARGV[2], ARGV[3]
+local ttl, due, data_field, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local conflicted = {}
-for i = 1, (#KEYS - 2) / 5 do
-  local a = 4 + (i - 1) * 10
+local mk, ma = 2 + n * 5, 4 + n * 11
+for i = 1, n do
+  local a = 5 + (i - 1) * 11
   local k = 2 + (i - 1) * 5
   local ck, pk, rk, fk, tk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+  local marks = tonumber(ARGV[a + 10])
   if (redis.call('GET', ck) or '') == ARGV[a + 1] and (redis.call('GET', pk) or '') == ARGV[a + 2]
       and (ARGV[a + 1] ~= '' or (redis.call('GET', tk) or '') == ARGV[a + 3]) then
     if ARGV[a + 4] ~= '' then redis.call('SET', ck, ARGV[a + 4]) end
@@ -109,9 +113,13 @@ for i = 1, (#KEYS - 2) / 5 do
     if ARGV[a + 8] == '+' then redis.call('ZADD', KEYS[1], 'NX', due, ARGV[a])
     elseif ARGV[a + 8] == '-' then redis.call('ZREM', KEYS[1], ARGV[a]) end
     if ARGV[a + 9] ~= '' then redis.call('XADD', KEYS[2], '*', data_field, ARGV[a + 9]) end
+    for j = 1, marks do
+      redis.call('SET', KEYS[mk + j], ARGV[ma + 2 * j - 1], 'EX', ARGV[ma + 2 * j])
+    end
   else
     conflicted[#conflicted + 1] = i
   end
+  mk, ma = mk + marks, ma + 2 * marks
 end
 return conflicted
 """
@@ -221,6 +229,10 @@ class UserWrite:
     announcement: str = ""
     """A ``RecommendationsUpdated`` to add to its stream with the write, as its entry's data field
     (``stream_entry``), or ""."""
+    handled: Sequence[HandledMark] = ()
+    """The handled marks of the inputs this write is the whole effect of (the purchases it folds), set
+    with it: a redelivery of those inputs after the write finds them handled and folds nothing again,
+    however many purchases the profile has seen since."""
 
 
 class PersonalizationStore:
@@ -287,7 +299,8 @@ class PersonalizationStore:
         if not writes:
             return []
         keys: list[str] = [STALE_KEY, RecommendationsUpdated.stream]
-        args: list[bytes | str | int] = [self.profile_ttl_s, due_ms, DATA_FIELD]
+        args: list[bytes | str | int] = [self.profile_ttl_s, due_ms, DATA_FIELD, len(writes)]
+        marks: list[HandledMark] = []
         for w in writes:
             keys += (
                 consent_key(w.user_id),
@@ -311,7 +324,12 @@ class PersonalizationStore:
                 b"" if w.apps is None else orjson.dumps({"apps": w.apps}) if w.apps else b"-",
                 w.stale.value,
                 w.announcement,
+                len(w.handled),
             )
+            marks += w.handled
+        for mark in marks:
+            keys.append(mark.key)
+            args += (mark.value, mark.ttl_s)
         conflicted = cast(list[int], await self._write(keys=keys, args=args))
         return [writes[i - 1].user_id for i in conflicted]
 
