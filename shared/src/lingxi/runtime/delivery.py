@@ -40,8 +40,11 @@ local m = #KEYS - 1 - n
 local fresh, flags, seen = {}, {}, {}
 for i = 1, n do
   local key = KEYS[1 + i]
-  local new = not seen[key]
-    and (redis.call('SET', key, token, 'NX', 'EX', ttl) or redis.call('GET', key) == token)
+  local new = false
+  if not seen[key] then
+    local before = redis.call('SET', key, token, 'NX', 'GET', 'EX', ttl)  -- Redis 7: NX with GET
+    new = not before or before == token
+  end
   if new then
     fresh[i] = true
     flags[i] = 1
