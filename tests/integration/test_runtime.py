@@ -17,6 +17,7 @@ from lingxi.runtime.connections import HiredisPackingConnection
 from lingxi.runtime.delivery import Outbox
 from lingxi.runtime.envelope import decode_entry, encode_entry
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis as AsyncRedis
 
 STREAM = QueryReceived.stream
 
@@ -610,3 +611,39 @@ async def test_events_a_read_cannot_start_in_time_are_left_to_the_reclaimer(
     assert "deferred" in outcomes
     assert outcomes.count("ok") == 5
     assert redis_client.xlen(dead_letter_stream(STREAM)) == 0
+
+
+async def test_the_backlog_of_each_consumed_stream_is_measured(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    from lingxi.runtime.backlog import observe_backlog
+    from prometheus_client import REGISTRY
+
+    service = make_service(redis_url, backlog_poll_s=0.05, max_records=2)
+    release = asyncio.Event()
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        await release.wait()  # the first read stays pending while the rest waits in the stream
+
+    for _ in range(5):
+        redis_client.xadd(STREAM, encode_entry(a_query().model_dump_json(), {}))  # type: ignore[arg-type]
+    redis_client.xadd(dead_letter_stream(STREAM), {"dlq.reason": "test"})
+    labels = {"service": "testsvc", "stream": STREAM}
+
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    async with running(service):
+        await eventually(lambda: gauge("lingxi_stream_pending") == 2)
+        assert gauge("lingxi_stream_lag") == 3
+        assert gauge("lingxi_dead_letter_entries") == 1
+        release.set()
+        await eventually(lambda: gauge("lingxi_stream_pending") == 0 and gauge("lingxi_stream_lag") == 0)
+    # A stream nobody has written to yet has no backlog.
+    client = AsyncRedis.from_url(redis_url)
+    try:
+        backlog = await observe_backlog(client, "testsvc", ["nothing.yet"])
+    finally:
+        await client.aclose()
+    assert [(b.lag, b.pending, b.dead_letters) for b in backlog] == [(0, 0, 0)]

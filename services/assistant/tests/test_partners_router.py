@@ -21,6 +21,7 @@ from lingxi_assistant.partners import (
     PartnersUnavailable,
     parse_config,
 )
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 KEYS = {"KEY_A": "sk-a", "KEY_B": "sk-b", "KEY_INTL": "sk-intl"}
@@ -153,14 +154,42 @@ async def test_a_retry_after_beyond_the_cap_moves_on_at_once(
     assert outcomes(answer.attempts) == [("a", "rate_limited"), ("b", "ok")]
 
 
+METRICS = [
+    ("lingxi_partner_calls_total", "a", "server_error"),
+    ("lingxi_partner_calls_total", "b", "ok"),
+    ("lingxi_partner_call_seconds_count", "a", ""),
+    ("lingxi_partner_tokens_total", "b", "input"),
+    ("lingxi_partner_cost_cny_total", "b", ""),
+    ("lingxi_partner_cost_cny_total", "a", ""),
+]
+
+
+def metric(name: str, provider: str, label: str) -> float:
+    labels = {"provider": provider}
+    if name == "lingxi_partner_calls_total":
+        labels["outcome"] = label
+    elif name == "lingxi_partner_tokens_total":
+        labels["kind"] = label
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_500_falls_back_to_the_next_provider(
     fakes: dict[str, FakeProvider], redis_async: Redis
 ) -> None:
     fakes["a"].script(Behaviour.error(500))
+    before = {key: metric(*key) for key in METRICS}
     async with PartnerRouter(config(fakes), redis_async, env=KEYS) as router:
         answer = await ask(router)
+    grew = {key: metric(*key) - before[key] for key in METRICS}
 
     assert answer.provider == "b"
+    # Each attempt is counted by outcome, and the answer's tokens and cost against its provider.
+    assert grew[("lingxi_partner_calls_total", "a", "server_error")] == 1
+    assert grew[("lingxi_partner_calls_total", "b", "ok")] == 1
+    assert grew[("lingxi_partner_call_seconds_count", "a", "")] == 1
+    assert grew[("lingxi_partner_tokens_total", "b", "input")] == answer.input_tokens > 0
+    assert grew[("lingxi_partner_cost_cny_total", "b", "")] == pytest.approx(answer.cost_cny)
+    assert grew[("lingxi_partner_cost_cny_total", "a", "")] == 0
     assert outcomes(answer.attempts) == [("a", "server_error"), ("b", "ok")]
     assert (answer.attempts[0].status, answer.attempts[0].error) == (500, "InternalServerError")
     assert answer.providers_tried == ["a", "b"]

@@ -56,6 +56,11 @@ class ServiceSettings(BaseSettings):
         default=7 * 24 * 3600, ge=60, description="How long handled event ids are remembered."
     )
     graceful_timeout_s: float = Field(default=15.0, ge=0, description="Time to finish in-flight work.")
+    backlog_poll_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between measures of the consumed streams' lag and pending (0: never).",
+    )
     log_format: LogFormat = "auto"
 
     @property

@@ -17,6 +17,7 @@ from types import TracebackType
 from lingxi.logging import get_logger
 from lingxi_compliance.residency import residency
 from openai import AsyncOpenAI
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 
@@ -42,6 +43,33 @@ Message = Mapping[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
 
 _NO_KEY = "none"  # local servers ignore the key, but the SDK insists on one
+
+PARTNER_CALLS = Counter(
+    "lingxi_partner_calls_total",
+    "Model partner attempts by outcome (ok, a failure such as timeout or rate_limited, or skipped_<why>).",
+    ["provider", "outcome"],
+)
+PARTNER_SECONDS = Histogram(
+    "lingxi_partner_call_seconds",
+    "Time of each model partner call that was made (skips excluded), whatever its outcome.",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
+)
+PARTNER_TOKENS = Counter(
+    "lingxi_partner_tokens_total", "Tokens of answered calls (kind: input, output).", ["provider", "kind"]
+)
+PARTNER_COST = Counter(
+    "lingxi_partner_cost_cny_total",
+    "What answered calls cost, in yuan (the configured prices).",
+    ["provider"],
+)
+
+
+def _count(attempts: Sequence[Attempt]) -> None:
+    for attempt in attempts:
+        PARTNER_CALLS.labels(attempt.provider, attempt.outcome).inc()
+        if attempt.called:
+            PARTNER_SECONDS.labels(attempt.provider).observe(attempt.latency_ms / 1000)
 
 
 @dataclass(frozen=True)
@@ -154,7 +182,12 @@ class PartnerRouter:
                 continue
             answer = await self._ask_provider(provider, messages, region, request_id, attempts)
             if answer is not None:
+                _count(attempts)
+                PARTNER_TOKENS.labels(answer.provider, "input").inc(answer.input_tokens)
+                PARTNER_TOKENS.labels(answer.provider, "output").inc(answer.output_tokens)
+                PARTNER_COST.labels(answer.provider).inc(answer.cost_cny)
                 return answer
+        _count(attempts)
         error = PartnersUnavailable(failure_reason(attempts), region, attempts)
         log.warning(
             "no model partner answered",
