@@ -1,5 +1,6 @@
-"""`lingxi up` (what `make run` starts): the printed example request works as printed, and a replica
-that crashes is restarted by the supervisor."""
+"""`lingxi up` (what `make run` starts): the printed example request works as printed, its path through
+the services can be read back with `lingxi logs` and `lingxi trace`, and a replica that crashes is
+restarted by the supervisor."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,11 +66,50 @@ def ready_again(url: str, timeout_s: float) -> dict[str, object]:
             time.sleep(0.2)
 
 
+def read_back(log_dir: Path, request_id: str) -> tuple[list[str], dict[str, Any]]:
+    """`lingxi logs --correlation-id` (readable lines) and `lingxi trace --json` for one request, run
+    side by side on the folder `lingxi up` writes."""
+    # The gateway logs the result it consumed just after answering: wait for that line first.
+    deadline = time.monotonic() + 5
+    gateway_log = log_dir / "gateway-1.jsonl"
+    while not any(
+        request_id in line and "event handled" in line for line in gateway_log.read_text().splitlines()
+    ):
+        assert time.monotonic() < deadline, "the gateway never logged the request's result"
+        time.sleep(0.1)
+    lingxi = str(Path(sys.executable).parent / "lingxi")
+    where = ["--dir", str(log_dir)]
+    running = [
+        subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for command in (
+            [lingxi, "logs", "--correlation-id", request_id, *where],
+            [lingxi, "trace", request_id, "--json", *where],
+        )
+    ]
+    (logs, logs_err), (trace, trace_err) = (process.communicate(timeout=30) for process in running)
+    assert [process.returncode for process in running] == [0, 0], logs_err + trace_err
+    timeline: dict[str, Any] = json.loads(trace)
+    return logs.splitlines(), timeline
+
+
 def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     lingxi = Path(sys.executable).parent / "lingxi"
+    log_dir = tmp_path / "logs"
+    command = [
+        str(lingxi),
+        "up",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        "lingxi-data",
+        "-r",
+        "assistant=2",
+    ]
     up = subprocess.Popen(
-        [str(lingxi), "up", "--port", str(free_port()), "--data-dir", "lingxi-data", "-r", "assistant=2"],
+        [*command, "--log-dir", str(log_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -88,6 +129,23 @@ def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Pa
         assert result["explicit_label"]["notice"] == "本内容由人工智能生成"
         assert result["aigc"]["Label"] == 1
         assert any(line.startswith("assistant-2") for line in output.lines), "replica count is honoured"
+        assert any(f"logs: {log_dir}" in line for line in output.lines[:3]), "where the logs go comes first"
+
+        lines, timeline = read_back(log_dir, str(body["request_id"]))
+        path = [(line.split()[1].rsplit("-", 1)[0], re.findall(r"stream=(\S+)", line)) for line in lines]
+        assert path == [
+            ("assistant", ["assistant.query.received"]),
+            ("compliance", ["assistant.answer.drafted"]),
+            ("gateway", ["assistant.answer.released"]),
+        ], lines
+        hops = [(hop["service"], hop["what"]) for hop in timeline["hops"]]
+        assert hops == [
+            ("gateway", "POST /v1/assistant/queries -> 200"),
+            ("assistant", "assistant.query.received ok"),
+            ("compliance", "assistant.answer.drafted ok"),
+            ("gateway", "assistant.answer.released ok"),
+        ], timeline
+        assert 0 < timeline["total_ms"] < 5000
 
         listed = output.wait_for(lambda line: re.search(r"assistant-1\s+http://", line) is not None, 5)
         probes = re.search(r"(http://127\.0\.0\.1:\d+)", listed)

@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 import typer
 
 from lingxi.cli import dlq
+from lingxi.cli.logs import logs, trace
 from lingxi.cli.publish import publish
 from lingxi.cli.streams import streams
 from lingxi.cli.tail import tail
@@ -16,8 +17,9 @@ from lingxi.cli.up import up
 app = typer.Typer(
     name="lingxi",
     help="Run and operate Lingxi: start the whole system locally, publish and read events, inspect "
-    "streams and consumer groups, replay dead letters. Operator commands take --redis-url (default "
-    "$LINGXI_REDIS_URL, else $REDIS_URL, else redis://127.0.0.1:6379/0).",
+    "streams and consumer groups, replay dead letters, read the services' logs and trace a request. "
+    "Operator commands take --redis-url (default $LINGXI_REDIS_URL, else $REDIS_URL, else "
+    "redis://127.0.0.1:6379/0).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -25,6 +27,8 @@ app.command(help="Start Redis and every service as its own process; Ctrl-C stops
 app.command()(publish)
 app.command()(tail)
 app.command()(streams)
+app.command()(logs)
+app.command()(trace)
 app.add_typer(dlq.app, name="dlq")
 
 

