@@ -39,7 +39,14 @@ $(LABELS_MODEL): services/vision/export/export_labels_model.py services/vision/e
 	@echo "Exporting the image-label model to ONNX: $@"
 	@$(EXPORT_VENV)/bin/python services/vision/export/export_labels_model.py $@
 
-install: .venv/.synced $(LABELS_MODEL)
+# The independent AsyncAPI validator (the official parser, on Node) that checks docs/asyncapi.json.
+ASYNCAPI_VALIDATOR := tools/asyncapi/node_modules/.package-lock.json
+
+$(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.json tools/asyncapi/.npmrc
+	cd tools/asyncapi && npm ci --no-audit --no-fund
+	@touch $@
+
+install: .venv/.synced $(LABELS_MODEL) $(ASYNCAPI_VALIDATOR)
 
 run: install
 	.venv/bin/lingxi up $(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(PORT),--port $(PORT))
@@ -64,4 +71,4 @@ format: install
 	.venv/bin/ruff check --fix .
 
 clean:
-	rm -rf .venv .tools .lingxi .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .lingxi .pytest_cache .mypy_cache .ruff_cache tools/asyncapi/node_modules

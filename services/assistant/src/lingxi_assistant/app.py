@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lingxi.events.assistant import QueryReceived
+from lingxi.events.assistant import AnswerDrafted, QueryReceived
 from lingxi.runtime import HandlerContext, Service
 from lingxi_compliance.moderation import default_moderator
 
@@ -13,6 +13,8 @@ from lingxi_assistant.partners import PartnerRouter, load_config
 from lingxi_assistant.understanding import default_engine, warm_up
 
 service = Service("assistant")
+PUBLISHES = (AnswerDrafted,)
+"""What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 warm_up()  # train the classifier and load date data now rather than on the first user's request
 router = PartnerRouter(load_config(), service.redis)  # a bad providers file stops the start, named
 service.on_shutdown.append(router.aclose)

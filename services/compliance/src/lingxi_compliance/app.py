@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerDrafted
-from lingxi.events.compliance import AuditRequested, FeatureChangeRequested
-from lingxi.events.vision import VISION_FEATURE, ImageAnalyzed
+from lingxi.events.assistant import ASSISTANT_FEATURE, AnswerBlocked, AnswerDrafted, AnswerReleased
+from lingxi.events.compliance import AuditRequested, FeatureChanged, FeatureChangeRequested
+from lingxi.events.vision import VISION_FEATURE, AnalysisBlocked, AnalysisReleased, ImageAnalyzed
 from lingxi.features import FeatureRegistryView
 from lingxi.runtime import HandlerContext, Service
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,8 @@ class ComplianceSettings(BaseSettings):
 
 
 service = Service("compliance")
+PUBLISHES = (AnswerReleased, AnswerBlocked, AnalysisReleased, AnalysisBlocked, FeatureChanged)
+"""What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 settings = ComplianceSettings()
 policy = ReleasePolicy(producer=settings.content_producer)
 registry = FeatureRegistry(service.redis)

@@ -11,7 +11,17 @@ from uuid import UUID, uuid4
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from lingxi.events import AnswerBlocked, AnswerReleased, QueryReceived
+from lingxi.events import (
+    AnswerBlocked,
+    AnswerReleased,
+    ConsentChanged,
+    ErasureCompleted,
+    ErasureRequested,
+    FeatureChangeRequested,
+    PurchaseRecorded,
+    QueryReceived,
+    TelemetryBatchReceived,
+)
 from lingxi.events.assistant import ASSISTANT_FEATURE
 from lingxi.events.vision import (
     VISION_FEATURE,
@@ -43,6 +53,7 @@ from lingxi_gateway.api import (
     body_error,
     device_view,
 )
+from lingxi_gateway.asyncapi import asyncapi_router
 from lingxi_gateway.devices import MAX_TELEMETRY_BODY_BYTES, TELEMETRY_PATH, devices_router
 from lingxi_gateway.erasure import ErasureLedger, register_erasure
 from lingxi_gateway.limits import BodyLimit
@@ -70,6 +81,17 @@ class GatewaySettings(BaseSettings):
 
 
 service = Service("gateway")
+PUBLISHES = (
+    QueryReceived,
+    ImageReceived,
+    TelemetryBatchReceived,
+    ConsentChanged,
+    PurchaseRecorded,
+    ErasureRequested,
+    ErasureCompleted,
+    FeatureChangeRequested,
+)
+"""What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 settings = GatewaySettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
@@ -128,6 +150,7 @@ for path, probe in probe_routes(service):
 app.include_router(admin_router(service.redis, approvals))
 app.include_router(devices_router(service, approvals))
 app.include_router(users_router(service, approvals, erasures))
+app.include_router(asyncapi_router())
 
 
 @app.exception_handler(FeatureNotApproved)

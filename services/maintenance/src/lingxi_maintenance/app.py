@@ -46,6 +46,8 @@ from lingxi_maintenance.ingest import Incoming, IngestOutcome, by_device, ingest
 from lingxi_maintenance.store import MaintenanceStore, SharedFleet, unpack
 
 service = Service("maintenance")
+PUBLISHES = (AlertRaised, AlertCleared)
+"""What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 store = MaintenanceStore(service.redis)
 fleet = SharedFleet(service.redis)
 _one_read_at_a_time = asyncio.Lock()

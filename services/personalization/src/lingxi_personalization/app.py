@@ -54,6 +54,8 @@ from lingxi_personalization.store import PersonalizationStore, Stale, UserWrite,
 from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user, views
 
 service = Service("personalization")
+PUBLISHES = (RecommendationsUpdated, AuditRequested, ErasureCompleted)
+"""What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 settings = PersonalizationSettings()
 store = PersonalizationStore(service.redis)
 _one_read_at_a_time = asyncio.Lock()

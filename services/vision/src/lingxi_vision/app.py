@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
-from lingxi.events.vision import ImageReceived, image_key
+from lingxi.events.vision import AnalysisFailed, ImageAnalyzed, ImageReceived, image_key
 from lingxi.runtime import HandlerContext, Service
 
 from lingxi_vision.analysis import analysis_of
@@ -14,6 +14,8 @@ from lingxi_vision.models import load_vision
 from lingxi_vision.settings import VisionRuntimeSettings, VisionSettings
 
 service = Service("vision", VisionRuntimeSettings())
+PUBLISHES = (ImageAnalyzed, AnalysisFailed)
+"""What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 vision = load_vision(VisionSettings())  # every model loads now, once, before the replica is ready
 # Models run on one worker thread: the event loop stays free for probes, reclaiming and heartbeats
 # while a picture is being read.

@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 import typer
 
 from lingxi.cli import dlq
+from lingxi.cli.asyncapi import asyncapi
 from lingxi.cli.logs import logs, trace
 from lingxi.cli.publish import publish
 from lingxi.cli.streams import streams
@@ -30,6 +31,7 @@ app.command()(streams)
 app.command()(logs)
 app.command()(trace)
 app.add_typer(dlq.app, name="dlq")
+app.command()(asyncapi)
 
 
 def _plugin_group(name: str, help_text: str) -> None:
