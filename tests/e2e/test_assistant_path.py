@@ -12,7 +12,7 @@ import pytest
 import redis
 from lingxi.events import QueryReceived
 from lingxi.events.registry import dead_letter_stream
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, eventually
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -132,6 +132,22 @@ def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
     assert b"garbage" in letters[0][1][b"dlq.error"]
     assert system["assistant"].process is not None
     assert system["assistant"].process.poll() is None, "the assistant is still running"
+    # Operators see the dead letters and the pipeline's decisions in the services' metrics.
+    stream = f'service="assistant",stream="{QueryReceived.stream}"'
+    assert eventually(lambda: metric(system["assistant"], "lingxi_dead_letter_entries", stream) == 2)
+    assert metric(system["assistant"], "lingxi_stream_lag", stream) == 0
+    compliance = system["compliance"]
+    assert (metric(compliance, "lingxi_releases_total", 'feature="assistant",outcome="released"') or 0) >= 1
+    allowed = 'action="allow",feature="assistant"'
+    assert (metric(compliance, "lingxi_moderation_decisions_total", allowed) or 0) >= 1
+
+
+def metric(service: ServiceProcess, name: str, labels: str) -> float | None:
+    """One sample of a service's /metrics, or None when it has none."""
+    for line in httpx.get(f"{service.base_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.rpartition(" ")[2])
+    return None
 
 
 @pytest.mark.parametrize(

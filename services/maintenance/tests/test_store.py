@@ -245,6 +245,19 @@ async def test_replicas_share_what_they_learn_without_counting_it_twice(client: 
     assert idle_b.n == 21
 
 
+def crash_loops_raised() -> float:
+    """``lingxi_maintenance_alerts_total`` for raised crash loops, whatever their severity."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "lingxi_maintenance_alerts"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+        and sample.labels.get("condition") == "crash_loop"
+        and sample.labels.get("change") == "raised"
+    )
+
+
 async def test_the_handler_stores_the_read_and_publishes_alerts_caused_by_their_batch(
     client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -294,6 +307,7 @@ async def test_the_handler_stores_the_read_and_publishes_alerts_caused_by_their_
     refused_before = REGISTRY.get_sample_value(
         "lingxi_maintenance_readings_refused_total", {"source": "gateway", "reason": "unknown_model"}
     )
+    alerts_before = crash_loops_raised()
     outbox = Outbox()
     ctx = HandlerContext(app.service, outbox, {e.event_id: f"corr-{i}" for i, e in enumerate(inputs)}, None)
     await app.on_telemetry_batches(inputs, ctx)
@@ -305,6 +319,7 @@ async def test_the_handler_stores_the_read_and_publishes_alerts_caused_by_their_
     assert event.region == Region.CN
     assert event.device_id == "dev-crashy"
     assert event.condition == AlertCondition.CRASH_LOOP
+    assert crash_loops_raised() == alerts_before + 1  # and counted
     record = json.loads(await hget(client, device_alerts_key("dev-crashy"), str(event.alert_id)))
     assert record["recommended_action_en"] == event.recommended_action_en
     assert await client.exists(device_health_key("dev-calm"), device_health_key("dev-crashy")) == 2

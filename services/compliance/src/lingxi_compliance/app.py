@@ -11,6 +11,7 @@ from lingxi.events.compliance import AuditRequested, FeatureChanged, FeatureChan
 from lingxi.events.vision import VISION_FEATURE, AnalysisBlocked, AnalysisReleased, ImageAnalyzed
 from lingxi.features import FeatureRegistryView
 from lingxi.runtime import HandlerContext, Service
+from prometheus_client import Counter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lingxi_compliance.audit import AuditLog, AuditSettings, check_record, requested_record
@@ -37,6 +38,16 @@ class ComplianceSettings(BaseSettings):
 
 
 service = Service("compliance")
+MODERATION = Counter(
+    "lingxi_moderation_decisions_total",
+    "Moderation of what a feature would release, by feature and action (allow, or what was done).",
+    ["feature", "action"],
+)
+RELEASES = Counter(
+    "lingxi_releases_total",
+    "Answers and analyses by feature and outcome (released, blocked).",
+    ["feature", "outcome"],
+)
 PUBLISHES = (AnswerReleased, AnswerBlocked, AnalysisReleased, AnalysisBlocked, FeatureChanged)
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 settings = ComplianceSettings()
@@ -84,6 +95,11 @@ service.on_startup.append(start)
 service.on_shutdown.append(approvals.stop)
 
 
+def _count(feature: str, action: str, released: bool) -> None:
+    MODERATION.labels(feature, action).inc()
+    RELEASES.labels(feature, "released" if released else "blocked").inc()
+
+
 # Batches: at low load a read holds one draft, so nothing waits; under load one commit serves many.
 @service.consumer(AnswerDrafted, batch=True)
 async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContext) -> None:
@@ -92,6 +108,7 @@ async def on_answers_drafted(drafts: Sequence[AnswerDrafted], ctx: HandlerContex
         standing = await approvals.check(ASSISTANT_FEATURE, draft.region.value)
         moderation = moderator.check(draft.reply_text, locale=draft.locale, direction="output")
         result = release_answer(draft, policy, standing, moderation)
+        _count(ASSISTANT_FEATURE, moderation.action, isinstance(result, AnswerReleased))
         if moderation.action != "allow":
             service.log.info("answer moderated", request_id=str(draft.request_id), **moderation.to_log())
         latency_ms = (datetime.now(UTC) - draft.occurred_at).total_seconds() * 1000
@@ -107,6 +124,7 @@ async def on_images_analyzed(analyses: Sequence[ImageAnalyzed], ctx: HandlerCont
         standing = await approvals.check(VISION_FEATURE, analysis.region.value)
         moderation = moderate_analysis(analysis, moderator)
         result = release_analysis(analysis, policy, standing, moderation)
+        _count(VISION_FEATURE, moderation.action, isinstance(result, AnalysisReleased))
         if moderation.action != "allow":
             service.log.info(
                 "text in image moderated",

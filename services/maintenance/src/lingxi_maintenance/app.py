@@ -61,6 +61,11 @@ CONFLICTS = Counter(
     "lingxi_maintenance_state_conflicts_total",
     "Device states another replica wrote while this one assessed them (assessed again).",
 )
+ALERTS = Counter(
+    "lingxi_maintenance_alerts_total",
+    "Alert changes published, by condition, severity and change (raised, cleared).",
+    ["condition", "severity", "change"],
+)
 REFUSED = Counter(
     "lingxi_maintenance_readings_refused_total",
     "Telemetry readings the domain refused, by reason.",
@@ -130,6 +135,9 @@ async def handle_readings(
             ctx.reject(inputs[refused.origin], "reading_refused", f"{refused.reason.value}: {refused.detail}")
     for event, cause in events:
         await ctx.publish(event, cause=cause)
+        change = "raised" if isinstance(event, AlertRaised) else "cleared"
+        severity = event.severity.value if isinstance(event, AlertRaised) else "none"
+        ALERTS.labels(event.condition.value, severity, change).inc()
     try:
         await fleet.maybe_sync()
     except Exception as error:  # the read is stored: a failed sync must not retry it
