@@ -56,6 +56,7 @@ def test_round_trip_with_both_ai_labels(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "released"
+    assert answer.headers["x-request-id"] == body["request_id"]
     result = body["result"]
     assert result["intent"] == "set_alarm"
     assert result["slots"]["time"] in expected_times

@@ -132,7 +132,9 @@ def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Pa
         assert any(f"logs: {log_dir}" in line for line in output.lines[:3]), "where the logs go comes first"
 
         lines, timeline = read_back(log_dir, str(body["request_id"]))
+        assert any("http request" in line and "POST" in line for line in lines), lines  # by its id
         path = [(line.split()[1].rsplit("-", 1)[0], re.findall(r"stream=(\S+)", line)) for line in lines]
+        path = [(service, streams) for service, streams in path if streams]
         assert path == [
             ("assistant", ["assistant.query.received"]),
             ("compliance", ["assistant.answer.drafted"]),
@@ -146,6 +148,7 @@ def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Pa
             ("gateway", "assistant.answer.released ok"),
         ], timeline
         assert 0 < timeline["total_ms"] < 5000
+        assert not any(hop.get("inferred") for hop in timeline["hops"]), "the POST is found by its id"
 
         listed = output.wait_for(lambda line: re.search(r"assistant-1\s+http://", line) is not None, 5)
         probes = re.search(r"(http://127\.0\.0\.1:\d+)", listed)

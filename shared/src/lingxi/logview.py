@@ -8,8 +8,8 @@ parsed lines and gives text or data, so it is tested without files, processes or
 A request is followed by its id: the gateway makes the request id the correlation id of every event
 of the flow, and the runtime logs one ``event handled`` line per event with ``correlation_id``,
 ``entry_id`` (whose first part is the time Redis appended the entry), ``outcome`` and ``duration_ms``
-(read to commit). The gateway's ``http request`` line carries no id: ``build_trace`` pairs it with the
-flow by time, and says so.
+(read to commit). The gateway's ``http request`` line carries the id as ``request_id``; from a gateway
+that logged none, ``build_trace`` pairs the line with the flow by time, and says so.
 """
 
 from __future__ import annotations
@@ -421,9 +421,9 @@ def build_trace(lines: Sequence[LogLine], ident: str) -> Trace | None:
     """Every step of one request, from the lines that carry its id (as ``correlation_id`` or
     ``request_id``, or at the end of an HTTP path), ordered by when each began; None if none does.
 
-    The gateway's line for the POST that started the flow has no id. When exactly one POST was in
-    flight at the moment the flow's first event was appended, it is added, marked ``inferred``; when
-    several were, a note says the request cannot be told apart.
+    When no line of the POST that started the flow carries the id (a gateway that logged none), and
+    exactly one POST was in flight at the moment the flow's first event was appended, that one is added,
+    marked ``inferred``; when several were, a note says the request cannot be told apart.
     """
     matched = [line for line in lines if mentions(line, [ident])]
     if not matched:

@@ -1,5 +1,9 @@
 """One log line per HTTP request, as a pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a
-task and a memory stream per request: measured as a large share of the gateway's CPU under load)."""
+task and a memory stream per request: measured as a large share of the gateway's CPU under load).
+
+A request that started a flow answers with ``X-Request-Id``; the line carries it as ``request_id``, the
+correlation id of every event of the flow, so ``lingxi logs`` and ``lingxi trace`` find the request's
+own line among the others."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from lingxi.logging import get_logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _log = get_logger("lingxi.gateway.http")
+REQUEST_ID_HEADER = b"x-request-id"
 
 
 class AccessLog:
@@ -21,11 +26,15 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 500
+        request_id: str | None = None
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, request_id
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == REQUEST_ID_HEADER:
+                        request_id = value.decode("latin-1")
             await send(message)
 
         try:
@@ -37,4 +46,5 @@ class AccessLog:
                 path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **({"request_id": request_id} if request_id else {}),
             )

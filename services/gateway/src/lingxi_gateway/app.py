@@ -273,6 +273,7 @@ async def _submit(
     """Publish a request's event beside its pending record and, if asked, wait for its result: 200 with
     the result when it came in time, else 202 with where to look."""
     request_id = event.request_id
+    response.headers["X-Request-Id"] = str(request_id)  # the access log line carries it too
     record: dict[str, Any] | None = None
     with waiter.expecting(request_id) as done:
         # One round trip: what the event refers to, the pending record, then the event that may complete it.
