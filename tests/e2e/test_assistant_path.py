@@ -12,7 +12,7 @@ import pytest
 import redis
 from lingxi.events import QueryReceived
 from lingxi.events.registry import dead_letter_stream
-from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi.testing.processes import ServiceProcess, eventually, metric
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -141,14 +141,6 @@ def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
     assert (metric(compliance, "lingxi_releases_total", 'feature="assistant",outcome="released"') or 0) >= 1
     allowed = 'action="allow",feature="assistant"'
     assert (metric(compliance, "lingxi_moderation_decisions_total", allowed) or 0) >= 1
-
-
-def metric(service: ServiceProcess, name: str, labels: str) -> float | None:
-    """One sample of a service's /metrics, or None when it has none."""
-    for line in httpx.get(f"{service.base_url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} "):
-            return float(line.rpartition(" ")[2])
-    return None
 
 
 @pytest.mark.parametrize(

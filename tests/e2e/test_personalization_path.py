@@ -14,7 +14,7 @@ import redis
 from lingxi.events.personalization import RecommendationsUpdated, user_preferences_key
 from lingxi.events.user import user_digest
 from lingxi.runtime.envelope import decode_entry
-from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi.testing.processes import ServiceProcess, eventually, metric
 from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
@@ -65,13 +65,6 @@ def audited(client: redis.Redis, action: str, user_id: str) -> list[dict[str, An
         if entry.get("action") == action and entry.get("subject") == f"user:{user_digest(user_id)}":
             found.append(entry)
     return found
-
-
-def metric(service: ServiceProcess, name: str, labels: str) -> float:
-    for line in httpx.get(f"{service.base_url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} "):
-            return float(line.rpartition(" ")[2])
-    return 0.0
 
 
 def test_consent_gates_purchases_and_recommendations_follow_the_user(

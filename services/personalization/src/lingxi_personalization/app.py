@@ -41,8 +41,7 @@ from lingxi.events.personalization import (
 )
 from lingxi.events.user import ErasureCompleted, ErasureRequested, user_digest
 from lingxi.runtime import HandlerContext, Service
-from lingxi.runtime.delivery import stream_entry
-from lingxi.runtime.envelope import DATA_FIELD
+from lingxi.runtime.delivery import entry_data
 from prometheus_client import Counter, Gauge
 
 from lingxi_personalization.catalogue import load_catalogue
@@ -134,7 +133,7 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                         shown = listing(user_id, update.suggestions, datetime.now(UTC))
                         cause = mine[-1]
                         updated = _updated(user_id, update.suggestions, cause.region, cause.event_id)
-                        announcement = _entry_data(updated, ctx.correlation_ids[cause.event_id])
+                        announcement = entry_data(updated, ctx.correlation_ids[cause.event_id])
                     writes.append(
                         UserWrite(
                             user_id,
@@ -207,7 +206,7 @@ async def refresh_due_lists() -> int:
                 if not same_items(user.listing, suggestions):
                     shown = listing(user_id, suggestions, now)
                     event = _updated(user_id, suggestions, Region(user.profile.region))
-                    announcement = _entry_data(event, str(event.event_id))
+                    announcement = entry_data(event, str(event.event_id))
                 writes.append(UserWrite(user_id, user, None, None, shown, apps, Stale.FRESH, announcement))
             lost = set(await store.write(writes))
             for write in writes:
@@ -219,12 +218,6 @@ async def refresh_due_lists() -> int:
             pending = [u for u in pending if u in lost]
         # Users still conflicting after every attempt stay claimed: due again when the lease ends.
     return len(users)
-
-
-def _entry_data(event: RecommendationsUpdated, correlation_id: str) -> str:
-    """The event as its stream entry's data field, for the write script to add with the list it announces
-    (a list and its announcement land together, and an erasure can never fall between them)."""
-    return stream_entry(event, correlation_id)[DATA_FIELD]
 
 
 def _ms(at: datetime) -> int:

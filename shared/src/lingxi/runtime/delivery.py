@@ -78,7 +78,7 @@ class Outbox:
     """Inputs the handler refused (event_id -> reason, detail): dead-lettered, not committed."""
 
     def add(self, owner: UUID, event: Event, correlation_id: str) -> None:
-        self.outputs.append(Output(owner, event.stream, stream_entry(event, correlation_id)[DATA_FIELD]))
+        self.outputs.append(Output(owner, event.stream, entry_data(event, correlation_id)))
 
     def reject(self, owner: UUID, reason: str, detail: str) -> None:
         self.rejected[owner] = (reason, detail)
@@ -92,6 +92,12 @@ def stream_entry(event: Event, correlation_id: str) -> dict[str, str]:
     """The fields of the stream entry that carries ``event``: how every Lingxi publisher writes it."""
     headers = {"correlation_id": correlation_id, "content-type": "application/json"}
     return encode_entry(event.model_dump_json(by_alias=True), headers)
+
+
+def entry_data(event: Event, correlation_id: str) -> str:
+    """The one field of ``stream_entry`` (``DATA_FIELD``): what a script that adds the entry itself
+    (``XADD stream * __data__ <this>``) writes."""
+    return stream_entry(event, correlation_id)[DATA_FIELD]
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,14 @@ class ProcessGroup:
         self.started.clear()
 
 
+def metric(service: ServiceProcess, name: str, labels: str) -> float | None:
+    """One sample of a running service's /metrics (``labels`` as exposed: sorted, quoted), or None."""
+    for line in httpx.get(f"{service.base_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.rpartition(" ")[2])
+    return None
+
+
 def eventually(probe: Callable[[], T], timeout_s: float = 20.0, interval_s: float = 0.2) -> T:
     """Call ``probe`` until it returns something truthy or ``timeout_s`` passes; its last value either
     way, for the caller to assert on (separate processes take their time)."""
