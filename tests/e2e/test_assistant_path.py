@@ -12,6 +12,7 @@ import pytest
 import redis
 from lingxi.events import QueryReceived
 from lingxi.events.registry import dead_letter_stream
+from lingxi.testing.otlp import OtlpReceiver, ReceivedSpan
 from lingxi.testing.processes import ServiceProcess, eventually, metric
 
 pytestmark = pytest.mark.e2e
@@ -19,12 +20,22 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
-def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
+def collector() -> Iterator[OtlpReceiver]:
+    """Where the services send their traces: every test of this module runs with traces on."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def system(
+    module_services: Callable[..., ServiceProcess], collector: OtlpReceiver
+) -> dict[str, ServiceProcess]:
+    traces = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     return {
-        "gateway-1": module_services("gateway", "gateway-1"),
-        "gateway-2": module_services("gateway", "gateway-2"),
-        "assistant": module_services("assistant", "assistant-1"),
-        "compliance": module_services("compliance", "compliance-1"),
+        "gateway-1": module_services("gateway", "gateway-1", **traces),
+        "gateway-2": module_services("gateway", "gateway-2", **traces),
+        "assistant": module_services("assistant", "assistant-1", **traces),
+        "compliance": module_services("compliance", "compliance-1", **traces),
     }
 
 
@@ -197,3 +208,40 @@ def test_a_chunked_body_over_the_limit_is_refused_too(system: dict[str, ServiceP
     assert answer.status_code == 413, answer.text[:200]
     assert "65536" in answer.text
     assert len(answer.content) < 1000, "the refused body is not echoed back"
+
+
+def test_one_trace_follows_a_request_through_every_service(
+    system: dict[str, ServiceProcess], collector: OtlpReceiver
+) -> None:
+    answer = httpx.post(
+        f"{system['gateway-1'].base_url}/v1/assistant/queries",
+        params={"wait": 10},
+        json={"text": "打开微信", "locale": "zh-CN", "device_id": "dev-trace", "region": "CN"},
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    request_id = answer.json()["request_id"]
+
+    def hops() -> list[ReceivedSpan]:
+        spans = collector.spans_with("lingxi.correlation_id", request_id)
+        return spans if {"assistant", "compliance", "gateway"} <= {s.service for s in spans} else []
+
+    consumed = eventually(hops, timeout_s=15)
+    assert consumed, f"spans of {request_id}: {collector.spans_with('lingxi.correlation_id', request_id)}"
+    assert len({s.trace_id for s in consumed}) == 1, "one trace id across every hop"
+    trace = collector.trace(consumed[0].trace_id)
+    by_id = {s.span_id: s for s in trace}
+    # The trace starts at the gateway's server span for the HTTP request...
+    roots = [s for s in trace if not s.parent_span_id]
+    assert [(r.service, r.kind) for r in roots] == [("gateway", "server")]
+    # ... and each consumer's span is the child of the span that published what it read.
+    query = next(s for s in consumed if s.attributes["messaging.destination.name"] == QueryReceived.stream)
+    assert query.service == "assistant"
+    assert query.parent_span_id == roots[0].span_id
+    for span in consumed:
+        assert span.kind == "consumer"
+        assert span.parent_span_id in by_id, f"{span.name} has its parent in the trace"
+        assert span.attributes["lingxi.outcome"] == "ok"
+    path = [by_id[s.parent_span_id].service + " -> " + s.service for s in consumed]
+    assert "assistant -> compliance" in path
+    assert "compliance -> gateway" in path

@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from lingxi.events import QueryReceived
 from lingxi.testing.fake_provider import Behaviour, FakeProvider
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.otlp import OtlpReceiver, ReceivedSpan
+from lingxi.testing.processes import ServiceProcess, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -22,9 +24,17 @@ def partners() -> Iterator[tuple[FakeProvider, FakeProvider]]:
 
 
 @pytest.fixture(scope="module")
+def collector() -> Iterator[OtlpReceiver]:
+    """Where the assistant sends its traces."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
 def gateway(
     module_services: Callable[..., ServiceProcess],
     partners: tuple[FakeProvider, FakeProvider],
+    collector: OtlpReceiver,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ServiceProcess:
     qwen, deepseek = partners
@@ -56,6 +66,8 @@ def gateway(
         LINGXI_ASSISTANT_PROVIDERS_FILE=str(path),
         E2E_QWEN_KEY="sk-qwen",
         E2E_DEEPSEEK_KEY="sk-deepseek",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="200",
     )
     module_services("compliance", "compliance-1")
     return module_services("gateway", "gateway-1")
@@ -101,6 +113,45 @@ def test_the_second_partner_answers_when_the_first_fails(
     result = ask(gateway, "why is the sky blue", "en-US")
     assert str(result["reply_text"]).startswith("Light from the sky is scattered")
     assert (result["model_name"], result["providers_tried"]) == ("deepseek-chat", ["qwen", "deepseek"])
+
+
+def test_each_partner_attempt_is_a_span_under_the_query_it_answers(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider], collector: OtlpReceiver
+) -> None:
+    qwen, deepseek = partners
+    # Refused once, answered on the retry: two attempts, and the success leaves the breaker closed.
+    qwen.script(Behaviour.rate_limited(retry_after="0"), Behaviour.ok("瑞利散射。", prompt_tokens=21))
+    answer = httpx.post(
+        f"{gateway.base_url}/v1/assistant/queries",
+        params={"wait": 10},
+        json={"text": "为什么天空是蓝色的", "locale": "zh-CN", "device_id": "dev-e2e", "region": "CN"},
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    request_id = answer.json()["request_id"]
+
+    def partner_calls() -> list[ReceivedSpan]:
+        handled = [
+            s
+            for s in collector.spans_with("lingxi.correlation_id", request_id)
+            if s.attributes["messaging.destination.name"] == QueryReceived.stream
+        ]
+        if not handled:
+            return []
+        calls = [s for s in collector.trace(handled[0].trace_id) if s.kind == "client"]
+        return calls if len(calls) == 2 else []
+
+    calls = eventually(partner_calls, timeout_s=15)
+    assert calls, f"spans of {request_id}: {collector.spans_with('lingxi.correlation_id', request_id)}"
+    (query,) = [s for s in collector.trace(calls[0].trace_id) if s.kind == "consumer"]
+    assert {c.parent_span_id for c in calls} == {query.span_id}, "each attempt is a child of the query's span"
+    assert {c.name for c in calls} == {"chat qwen-plus"}
+    assert sorted(c.status_code for c in calls) == [0, 2], "the refused attempt ends in error, the other not"
+    (answered,) = [c for c in calls if c.status_code == 0]
+    assert answered.attributes["lingxi.partner"] == "qwen"
+    assert answered.attributes["gen_ai.request.model"] == "qwen-plus"
+    assert answered.attributes["gen_ai.usage.input_tokens"] == 21
+    assert deepseek.requests == []
 
 
 def test_with_every_partner_down_the_answer_is_honest(

@@ -17,8 +17,9 @@ shared preferences (:mod:`.preferences`); when they cannot be read, the default 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lingxi.events.assistant import AnswerDrafted, QueryReceived
 from lingxi.events.compliance import ModerationVerdict
@@ -59,7 +60,13 @@ class Answerer:
         """Where personalization shares the users' usual apps; None: the default apps for everyone."""
         self.partner_deadline_s = partner_deadline_s
 
-    async def answer_all(self, queries: Sequence[QueryReceived]) -> list[AnswerDrafted]:
+    async def answer_all(
+        self,
+        queries: Sequence[QueryReceived],
+        acting_for: Callable[[QueryReceived], contextlib.AbstractContextManager[None]] | None = None,
+    ) -> list[AnswerDrafted]:
+        """A draft per query. ``acting_for(query)`` surrounds the work done for that query alone (its
+        partner calls): the runtime's ``HandlerContext.acting_for`` puts it in the query's trace and logs."""
         users = [q.user_id for q in queries]
         apps = await usual_apps(self.preferences, users) if self.preferences is not None else {}
         # The time the user asked is the reference for "tomorrow": a redelivery gives the same answer.
@@ -68,8 +75,16 @@ class Answerer:
             usual_apps=[apps.get(user, {}) if user else {} for user in users],
         )
         checks = self._moderate(queries, understandings)
+        scope = acting_for or (lambda _: contextlib.nullcontext())
+
+        async def answer(
+            query: QueryReceived, understanding: Understanding, check: Decision | None
+        ) -> AnswerDrafted:
+            with scope(query):
+                return await self._answer(query, understanding, check)
+
         drafts = await asyncio.gather(
-            *(self._answer(q, u, d) for q, u, d in zip(queries, understandings, checks, strict=True))
+            *(answer(q, u, d) for q, u, d in zip(queries, understandings, checks, strict=True))
         )
         return [_with_verdict(draft, d) for draft, d in zip(drafts, checks, strict=True)]
 

@@ -26,7 +26,7 @@ answerer = Answerer(default_engine(), router, moderator=moderator, preferences=s
 # Batches: at low load a read holds one query, so nothing waits; under load one commit serves many.
 @service.consumer(QueryReceived, batch=True)
 async def on_queries(queries: Sequence[QueryReceived], ctx: HandlerContext) -> None:
-    for query, answer in zip(queries, await answerer.answer_all(queries), strict=True):
+    for query, answer in zip(queries, await answerer.answer_all(queries, ctx.acting_for), strict=True):
         await ctx.publish(answer, cause=query)
 
 

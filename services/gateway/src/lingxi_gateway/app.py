@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from lingxi import tracing
 from lingxi.events import (
     AnswerBlocked,
     AnswerReleased,
@@ -36,6 +37,7 @@ from lingxi.images import ImageRejected, inspect_image
 from lingxi.logging import get_logger
 from lingxi.runtime import HandlerContext, Service
 from lingxi.runtime.probes import probe_routes
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio.client import Pipeline
@@ -145,6 +147,10 @@ app.add_middleware(
     per_path={"/v1/vision/analyses": MAX_UPLOAD_BODY_BYTES, TELEMETRY_PATH: MAX_TELEMETRY_BODY_BYTES},
 )
 app.add_middleware(AccessLog)
+if tracing.enabled():
+    # Outermost: a server span per request (a device's traceparent its parent), so the events the
+    # request publishes, and every hop after them, are in its trace.
+    app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
 for path, probe in probe_routes(service):
     app.router.routes.append(Route(path, probe, methods=["GET"], include_in_schema=False))
 app.include_router(admin_router(service.redis, approvals))

@@ -133,7 +133,7 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                         shown = listing(user_id, update.suggestions, datetime.now(UTC))
                         cause = mine[-1]
                         updated = _updated(user_id, update.suggestions, cause.region, cause.event_id)
-                        announcement = entry_data(updated, ctx.correlation_ids[cause.event_id])
+                        announcement = ctx.entry_data(updated, cause)
                     writes.append(
                         UserWrite(
                             user_id,

@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from opentelemetry.context import Context
 from redis.asyncio import Redis
 
+from lingxi import tracing
 from lingxi.events.base import Event
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.envelope import DATA_FIELD, encode_entry
@@ -77,8 +79,8 @@ class Outbox:
     rejected: dict[UUID, tuple[str, str]] = field(default_factory=dict)
     """Inputs the handler refused (event_id -> reason, detail): dead-lettered, not committed."""
 
-    def add(self, owner: UUID, event: Event, correlation_id: str) -> None:
-        self.outputs.append(Output(owner, event.stream, entry_data(event, correlation_id)))
+    def add(self, owner: UUID, event: Event, correlation_id: str, trace: Context | None = None) -> None:
+        self.outputs.append(Output(owner, event.stream, entry_data(event, correlation_id, trace)))
 
     def reject(self, owner: UUID, reason: str, detail: str) -> None:
         self.rejected[owner] = (reason, detail)
@@ -88,16 +90,19 @@ class Outbox:
         return owner not in self.rejected
 
 
-def stream_entry(event: Event, correlation_id: str) -> dict[str, str]:
-    """The fields of the stream entry that carries ``event``: how every Lingxi publisher writes it."""
+def stream_entry(event: Event, correlation_id: str, trace: Context | None = None) -> dict[str, str]:
+    """The fields of the stream entry that carries ``event``: how every Lingxi publisher writes it.
+
+    With traces on, the headers carry ``trace``'s span (default: the current one) as ``traceparent``."""
     headers = {"correlation_id": correlation_id, "content-type": "application/json"}
+    tracing.inject(headers, trace)
     return encode_entry(event.model_dump_json(by_alias=True), headers)
 
 
-def entry_data(event: Event, correlation_id: str) -> str:
+def entry_data(event: Event, correlation_id: str, trace: Context | None = None) -> str:
     """The one field of ``stream_entry`` (``DATA_FIELD``): what a script that adds the entry itself
     (``XADD stream * __data__ <this>``) writes."""
-    return stream_entry(event, correlation_id)[DATA_FIELD]
+    return stream_entry(event, correlation_id, trace)[DATA_FIELD]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from faststream.redis.parser.binary import BinaryMessageFormatV1
+
+from lingxi.tracing import trace_headers
 
 if TYPE_CHECKING:
     from fast_depends.library.serializer import SerializerProto
@@ -84,6 +86,8 @@ class Entry:
     event_json: str
     correlation_id: str | None
     problem: str | None = None
+    trace: Mapping[str, str] = field(default_factory=dict)
+    """The publisher's trace context headers (``traceparent``), when it sent them."""
 
 
 def read_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
@@ -93,8 +97,8 @@ def read_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
         event_json, headers = decode_entry(fields)
     except Exception as error:
         return Entry(ident, fields, "", None, f"undecodable entry: {type(error).__name__}: {error}"[:500])
-    correlation_id = headers.get("correlation_id")
-    return Entry(ident, fields, event_json, str(correlation_id) if correlation_id else None)
+    correlation_id = str(headers["correlation_id"]) if headers.get("correlation_id") else None
+    return Entry(ident, fields, event_json, correlation_id, trace=trace_headers(headers))
 
 
 ENTRIES = "lingxi.entries"

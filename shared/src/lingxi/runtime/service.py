@@ -23,8 +23,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -35,6 +35,8 @@ from faststream.asgi.types import ASGIApp
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.message import RedisBatchStreamMessage
 from faststream.redis.prometheus import RedisPrometheusMiddleware
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -42,6 +44,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 
+from lingxi import tracing
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
 from lingxi.runtime.backlog import observe_backlog, record_backlog
@@ -53,6 +56,7 @@ from lingxi.runtime.delivery import (
     Outbox,
     dead_letter,
     delivery_count,
+    entry_data,
     stream_entry,
 )
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
@@ -96,6 +100,8 @@ class HandlerContext:
     """The input event of a one-event handler; None in a batch handler."""
     delivery: str = ""
     """This read's token: what ``handled_mark`` sets and the commit recognises."""
+    traces: Mapping[UUID, Context] = field(default_factory=dict)
+    """event_id of each input -> the context of its span, when traces are on (``lingxi.tracing``)."""
 
     @property
     def redis(self) -> Redis:
@@ -120,7 +126,24 @@ class HandlerContext:
         if event.causation_id is None:
             event = event.model_copy(update={"causation_id": origin.event_id})
         if self.outbox.kept(origin.event_id):
-            self.outbox.add(origin.event_id, event, correlation_id)
+            self.outbox.add(origin.event_id, event, correlation_id, self.traces.get(origin.event_id))
+
+    def entry_data(self, event: Event, cause: Event) -> str:
+        """The stream entry field (``delivery.entry_data``) for a handler's own script that adds
+        ``event`` itself: with ``cause``'s correlation id and trace context, as ``publish`` would."""
+        return entry_data(event, self.correlation_ids[cause.event_id], self.traces.get(cause.event_id))
+
+    @contextlib.contextmanager
+    def acting_for(self, event: Event) -> Iterator[None]:
+        """Work done for one input of a batch: its span is the current one (what the block calls and
+        traces nests under it) and the block's log lines carry its event and correlation ids."""
+        with (
+            tracing.activated(self.traces.get(event.event_id)),
+            structlog.contextvars.bound_contextvars(
+                event_id=str(event.event_id), correlation_id=self.correlation_ids[event.event_id]
+            ),
+        ):
+            yield
 
     def handled_mark(self, event: Event) -> HandledMark:
         """The mark that says ``event`` is handled, for a handler whose own atomic write (a Lua script,
@@ -151,6 +174,9 @@ class _Input:
     processed_key: str
     outcome: str = "ok"
     """ok, duplicate (only acknowledged), retry, deferred (left pending), dead_lettered."""
+    span: Span | None = None
+    trace: Context | None = None
+    """The context holding ``span``: current while the handler runs, parent of what it publishes."""
 
     @property
     def acknowledged(self) -> bool:
@@ -175,6 +201,7 @@ class Service:
             log_format=self.settings.log_format,
             level=self.settings.log_level,
         )
+        tracing.configure_tracing(name, self.settings.replica)
         # Bound now: a lazy logger would resolve the configuration again on every line.
         self.log = get_logger("lingxi.runtime").bind()
         # A blocking pool: under a burst, callers wait for a free connection instead of failing.
@@ -298,6 +325,18 @@ class Service:
                 inputs.append(_Input(entry, event, correlation_id, self.processed_key(event)))
         if not inputs:
             return
+        if tracing.enabled():
+            for item in inputs:
+                item.span, item.trace = tracing.start_consumer_span(
+                    stream,
+                    self.name,
+                    item.entry.trace,
+                    {
+                        "messaging.message.id": item.entry.entry_id,
+                        "lingxi.event_id": str(item.event.event_id),
+                        "lingxi.correlation_id": item.correlation_id,
+                    },
+                )
         seen = await self.redis.mget([i.processed_key for i in inputs])
         # Only the first copy of an event_id is handled: one already marked, or a later copy in the
         # same read (a publisher's retry, a double replay), is only acknowledged by the commit.
@@ -315,8 +354,9 @@ class Service:
         # event is ever handled by two replicas at once; later ones are left for the reclaimer.
         timeout_s = self.settings.effective_handler_timeout_s
         start_by = asyncio.get_running_loop().time() + self.settings.reclaim_idle_ms / 1000 - timeout_s
+        traces = {i.event.event_id: i.trace for i in todo if i.trace is not None}
         run = self._run_batch if batch else self._run_each
-        await run(handler, stream, todo, correlation_ids, outbox, start_by, delivery)
+        await run(handler, stream, todo, correlation_ids, outbox, start_by, delivery, traces)
         for item in todo:
             if item.outcome == "ok" and not outbox.kept(item.event.event_id):
                 reason, detail = outbox.rejected[item.event.event_id]
@@ -334,6 +374,8 @@ class Service:
         duration_ms = round(elapsed_s * 1000, 2)
         for item in inputs:
             self._count(stream, item.outcome)
+            if item.span is not None:
+                tracing.end_consumer_span(item.span, item.outcome)
             # One line per event, so a read of many events reads in the logs like events handled one by one.
             self.log.info(
                 "event handled",
@@ -353,6 +395,7 @@ class Service:
         outbox: Outbox,
         start_by: float,
         delivery: str,
+        traces: Mapping[UUID, Context],
     ) -> None:
         """A one-event handler on each new event in turn.
 
@@ -365,11 +408,14 @@ class Service:
                 item.outcome = "deferred"
                 continue
             own = Outbox()
-            context = HandlerContext(self, own, correlation_ids, item.event, delivery)
-            with structlog.contextvars.bound_contextvars(
-                event_id=str(item.event.event_id),
-                correlation_id=item.correlation_id,
-                entry_id=item.entry.entry_id,
+            context = HandlerContext(self, own, correlation_ids, item.event, delivery, traces)
+            with (
+                tracing.activated(item.trace),
+                structlog.contextvars.bound_contextvars(
+                    event_id=str(item.event.event_id),
+                    correlation_id=item.correlation_id,
+                    entry_id=item.entry.entry_id,
+                ),
             ):
                 try:
                     async with asyncio.timeout(self.settings.effective_handler_timeout_s):
@@ -389,13 +435,14 @@ class Service:
         outbox: Outbox,
         start_by: float,
         delivery: str,
+        traces: Mapping[UUID, Context],
     ) -> None:
         """A batch handler on all new events at once; on failure none of its outputs is kept."""
         if not todo:
             return
         try:
             async with asyncio.timeout(self.settings.effective_handler_timeout_s):
-                context = HandlerContext(self, outbox, correlation_ids, None, delivery)
+                context = HandlerContext(self, outbox, correlation_ids, None, delivery, traces)
                 await handler([i.event for i in todo], context)
         except Exception as error:
             outbox.outputs.clear()

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from lingxi.logging import get_logger
+from lingxi.tracing import tracer
 from lingxi_compliance.residency import residency
 from openai import AsyncOpenAI
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
@@ -287,17 +289,32 @@ class PartnerRouter:
     async def _call(
         self, provider: ProviderConfig, messages: Sequence[Message], request_id: str
     ) -> tuple[str, _Usage | None]:
-        # The SDK's timeout bounds each read, not the call: DeepSeek, for one, sends blank lines while a
-        # request queues. The deadline here bounds the whole call.
-        async with asyncio.timeout(provider.timeout_s):
-            # The raw response, validated by us: the SDK returns unvalidated objects, or a str for non-JSON.
-            response = await self._client(provider).chat.completions.with_raw_response.create(
-                model=provider.model,
-                messages=[dict(m) for m in messages],  # type: ignore[misc]
-                extra_body=provider.extra_body or None,
-                extra_headers={"X-Request-Id": request_id},
-            )
-        return parse_completion(response.content)
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider.vendor,
+            "gen_ai.request.model": provider.model,
+            "lingxi.partner": provider.name,
+        }
+        # A span per attempt when traces are on: a failed one ends with the error recorded.
+        with tracer.start_as_current_span(
+            f"chat {provider.model}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            # The SDK's timeout bounds each read, not the call: DeepSeek, for one, sends blank lines while
+            # a request queues. The deadline here bounds the whole call.
+            async with asyncio.timeout(provider.timeout_s):
+                # The raw response, validated by us: the SDK returns unvalidated objects, or a str for
+                # non-JSON.
+                response = await self._client(provider).chat.completions.with_raw_response.create(
+                    model=provider.model,
+                    messages=[dict(m) for m in messages],  # type: ignore[misc]
+                    extra_body=provider.extra_body or None,
+                    extra_headers={"X-Request-Id": request_id},
+                )
+            text, usage = parse_completion(response.content)
+            if usage is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            return text, usage
 
     def _client(self, provider: ProviderConfig) -> AsyncOpenAI:
         client = self._clients.get(provider.name)
