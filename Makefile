@@ -18,8 +18,10 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (CI), every process would
+# otherwise compile every module it imports at each start (measured: half a service's start-up).
 .venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
-	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	$(UV) sync --frozen --all-packages --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 # The image-label model: EfficientNet-Lite0's PyTorch weights (from their package) exported to ONNX
@@ -47,6 +49,7 @@ $(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.j
 	@touch $@
 
 install: .venv/.synced $(LABELS_MODEL) $(ASYNCAPI_VALIDATOR)
+	@.venv/bin/python -m compileall -q -j 0 shared/src services/*/src bench > /dev/null
 
 run: install
 	.venv/bin/lingxi up $(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(PORT),--port $(PORT))
