@@ -13,7 +13,7 @@ import redis
 from lingxi.events import QueryReceived
 from lingxi.events.registry import dead_letter_stream
 from lingxi.testing.otlp import OtlpReceiver, ReceivedSpan
-from lingxi.testing.processes import ServiceProcess, eventually, metric
+from lingxi.testing.processes import ServiceProcess, all_ready, eventually, metric
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -31,12 +31,14 @@ def system(
     module_services: Callable[..., ServiceProcess], collector: OtlpReceiver
 ) -> dict[str, ServiceProcess]:
     traces = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
-    return {
-        "gateway-1": module_services("gateway", "gateway-1", **traces),
-        "gateway-2": module_services("gateway", "gateway-2", **traces),
-        "assistant": module_services("assistant", "assistant-1", **traces),
-        "compliance": module_services("compliance", "compliance-1", **traces),
-    }
+    return all_ready(
+        {
+            "gateway-1": module_services("gateway", "gateway-1", wait=False, **traces),
+            "gateway-2": module_services("gateway", "gateway-2", wait=False, **traces),
+            "assistant": module_services("assistant", "assistant-1", wait=False, **traces),
+            "compliance": module_services("compliance", "compliance-1", wait=False, **traces),
+        }
+    )
 
 
 def tomorrow_at(hour: int) -> set[str]:

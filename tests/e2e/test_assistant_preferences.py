@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 from lingxi.events.personalization import user_preferences_key
-from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi.testing.processes import ServiceProcess, all_ready, eventually
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
@@ -23,14 +23,19 @@ ELEME, MEITUAN = "me.ele", "com.sankuai.meituan"
 
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
-    return {
-        "compliance": module_services("compliance", "compliance-1"),
-        "gateway": module_services("gateway", "gateway-1"),
-        "assistant": module_services("assistant", "assistant-1"),
-        "personalization": module_services(
-            "personalization", "personalization-1", LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S
-        ),
-    }
+    return all_ready(
+        {
+            "compliance": module_services("compliance", "compliance-1", wait=False),
+            "gateway": module_services("gateway", "gateway-1", wait=False),
+            "assistant": module_services("assistant", "assistant-1", wait=False),
+            "personalization": module_services(
+                "personalization",
+                "personalization-1",
+                wait=False,
+                LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S,
+            ),
+        }
+    )
 
 
 def orders_from_eleme(gateway: str, user: str, scopes: list[str]) -> None:

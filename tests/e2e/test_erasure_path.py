@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 from lingxi.events.user import ERASURE_SERVICES, user_digest
-from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi.testing.processes import ServiceProcess, all_ready, eventually
 from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
@@ -27,14 +27,19 @@ OTHER = "u-e2e-keep-me"
 
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
-    return {
-        "compliance": module_services("compliance", "compliance-1"),
-        "gateway": module_services("gateway", "gateway-1"),
-        "assistant": module_services("assistant", "assistant-1"),
-        "personalization": module_services(
-            "personalization", "personalization-1", LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S
-        ),
-    }
+    return all_ready(
+        {
+            "compliance": module_services("compliance", "compliance-1", wait=False),
+            "gateway": module_services("gateway", "gateway-1", wait=False),
+            "assistant": module_services("assistant", "assistant-1", wait=False),
+            "personalization": module_services(
+                "personalization",
+                "personalization-1",
+                wait=False,
+                LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S,
+            ),
+        }
+    )
 
 
 def purchase(n: int) -> dict[str, Any]:

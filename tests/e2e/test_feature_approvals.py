@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, all_ready
 
 pytestmark = pytest.mark.e2e
 LINGXI = Path(sys.executable).with_name("lingxi")
@@ -23,12 +23,14 @@ QUERY = {"text": "打开微信", "locale": "zh-CN", "device_id": "dev-approvals"
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
     # The development approvals (CN only) are seeded by compliance, as `lingxi up` does; HK starts empty.
-    return {
-        "compliance": module_services("compliance", "compliance-1"),
-        "gateway-1": module_services("gateway", "gateway-1"),
-        "gateway-2": module_services("gateway", "gateway-2"),
-        "assistant": module_services("assistant", "assistant-1"),
-    }
+    return all_ready(
+        {
+            "compliance": module_services("compliance", "compliance-1", wait=False),
+            "gateway-1": module_services("gateway", "gateway-1", wait=False),
+            "gateway-2": module_services("gateway", "gateway-2", wait=False),
+            "assistant": module_services("assistant", "assistant-1", wait=False),
+        }
+    )
 
 
 def ask(gateway: ServiceProcess, region: str, wait: float = 0) -> httpx.Response:

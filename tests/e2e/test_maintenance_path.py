@@ -17,7 +17,7 @@ from lingxi.events.maintenance import AlertRaised, TelemetryBatchReceived, Telem
 from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.delivery import stream_entry
 from lingxi.runtime.envelope import decode_entry
-from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi.testing.processes import ServiceProcess, all_ready, eventually
 from lingxi_maintenance.cli import reading_json
 from lingxi_maintenance.readings import sample_reading
 
@@ -27,11 +27,13 @@ MODEL = next(iter(known_models().values()))
 
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
-    return {
-        "compliance": module_services("compliance", "compliance-1"),
-        "gateway": module_services("gateway", "gateway-1"),
-        "maintenance": module_services("maintenance", "maintenance-1"),
-    }
+    return all_ready(
+        {
+            "compliance": module_services("compliance", "compliance-1", wait=False),
+            "gateway": module_services("gateway", "gateway-1", wait=False),
+            "maintenance": module_services("maintenance", "maintenance-1", wait=False),
+        }
+    )
 
 
 def reading(device_id: str, minutes_ago: float, **changes: Any) -> dict[str, Any]:

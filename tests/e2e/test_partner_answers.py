@@ -12,7 +12,7 @@ import yaml
 from lingxi.events import QueryReceived
 from lingxi.testing.fake_provider import Behaviour, FakeProvider
 from lingxi.testing.otlp import OtlpReceiver, ReceivedSpan
-from lingxi.testing.processes import ServiceProcess, eventually
+from lingxi.testing.processes import ServiceProcess, all_ready, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -60,17 +60,21 @@ def gateway(
     }
     path = Path(tmp_path_factory.mktemp("partners")) / "providers.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    module_services(
-        "assistant",
-        "assistant-1",
-        LINGXI_ASSISTANT_PROVIDERS_FILE=str(path),
-        E2E_QWEN_KEY="sk-qwen",
-        E2E_DEEPSEEK_KEY="sk-deepseek",
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
-        OTEL_BSP_SCHEDULE_DELAY="200",
-    )
-    module_services("compliance", "compliance-1")
-    return module_services("gateway", "gateway-1")
+    system = {
+        "assistant": module_services(
+            "assistant",
+            "assistant-1",
+            wait=False,
+            LINGXI_ASSISTANT_PROVIDERS_FILE=str(path),
+            E2E_QWEN_KEY="sk-qwen",
+            E2E_DEEPSEEK_KEY="sk-deepseek",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="200",
+        ),
+        "compliance": module_services("compliance", "compliance-1", wait=False),
+        "gateway": module_services("gateway", "gateway-1", wait=False),
+    }
+    return all_ready(system)["gateway"]
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 from lingxi.events import QueryReceived
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, all_ready
 
 pytestmark = pytest.mark.e2e
 LINGXI = Path(sys.executable).with_name("lingxi")
@@ -38,11 +38,13 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
     debug = {"LINGXI_LOG_LEVEL": "DEBUG"}
-    return {
-        "compliance": module_services("compliance", "compliance-1", **debug),
-        "gateway": module_services("gateway", "gateway-1", **debug),
-        "assistant": module_services("assistant", "assistant-1", **debug),
-    }
+    return all_ready(
+        {
+            "compliance": module_services("compliance", "compliance-1", wait=False, **debug),
+            "gateway": module_services("gateway", "gateway-1", wait=False, **debug),
+            "assistant": module_services("assistant", "assistant-1", wait=False, **debug),
+        }
+    )
 
 
 def test_personal_data_through_every_path_never_reaches_a_log_line(

@@ -14,7 +14,7 @@ import redis
 from lingxi.events.personalization import RecommendationsUpdated, user_preferences_key
 from lingxi.events.user import user_digest
 from lingxi.runtime.envelope import decode_entry
-from lingxi.testing.processes import ServiceProcess, eventually, metric
+from lingxi.testing.processes import ServiceProcess, all_ready, eventually, metric
 from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
@@ -26,13 +26,18 @@ ALL_SCOPES = ["personalisation", "purchase_data", "payment_data"]
 
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
-    return {
-        "compliance": module_services("compliance", "compliance-1"),
-        "gateway": module_services("gateway", "gateway-1"),
-        "personalization": module_services(
-            "personalization", "personalization-1", LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S
-        ),
-    }
+    return all_ready(
+        {
+            "compliance": module_services("compliance", "compliance-1", wait=False),
+            "gateway": module_services("gateway", "gateway-1", wait=False),
+            "personalization": module_services(
+                "personalization",
+                "personalization-1",
+                wait=False,
+                LINGXI_PERSONALIZATION_REFRESH_DELAY_S=REFRESH_DELAY_S,
+            ),
+        }
+    )
 
 
 def coffee(n: int, **changes: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from lingxi.events import Region
 from lingxi.events.registry import dead_letter_stream
 from lingxi.events.vision import ImageReceived, image_key
 from lingxi.runtime.delivery import stream_entry
-from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.processes import ServiceProcess, all_ready
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data as samples
 
@@ -31,11 +31,15 @@ FONT = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
 
 @pytest.fixture(scope="module")
 def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
-    return {
-        "gateway": module_services("gateway", "gateway-1", LINGXI_GATEWAY_IMAGE_TTL_S=str(IMAGE_TTL_S)),
-        "vision": module_services("vision", "vision-1"),
-        "compliance": module_services("compliance", "compliance-1"),
-    }
+    return all_ready(
+        {
+            "gateway": module_services(
+                "gateway", "gateway-1", wait=False, LINGXI_GATEWAY_IMAGE_TTL_S=str(IMAGE_TTL_S)
+            ),
+            "vision": module_services("vision", "vision-1", wait=False),
+            "compliance": module_services("compliance", "compliance-1", wait=False),
+        }
+    )
 
 
 def text_image(*lines: str, fmt: str = "PNG") -> bytes:

@@ -98,8 +98,16 @@ class ProcessGroup:
     started: list[ServiceProcess] = field(default_factory=list)
 
     def start(
-        self, service: str, replica: str | None = None, *, command: list[str] | None = None, **env: str
+        self,
+        service: str,
+        replica: str | None = None,
+        *,
+        command: list[str] | None = None,
+        wait: bool = True,
+        **env: str,
     ) -> ServiceProcess:
+        """Start a replica and wait until it is ready; ``wait=False`` returns at once, for starting
+        several side by side (``all_ready``): their start-ups overlap."""
         name = replica or f"{service}-{len(self.started) + 1}"
         proc = ServiceProcess(
             service=service,
@@ -110,12 +118,20 @@ class ProcessGroup:
             command=command,
         ).start()
         self.started.append(proc)
-        return proc.wait_ready()
+        return proc.wait_ready() if wait else proc
 
     def stop_all(self) -> None:
         for proc in reversed(self.started):
             proc.stop()
         self.started.clear()
+
+
+def all_ready(replicas: dict[str, ServiceProcess], timeout_s: float = 60.0) -> dict[str, ServiceProcess]:
+    """Wait for replicas started with ``wait=False`` to be ready, together; returns them."""
+    deadline = time.monotonic() + timeout_s
+    for replica in replicas.values():
+        replica.wait_ready(max(deadline - time.monotonic(), 1.0))
+    return replicas
 
 
 def metric(service: ServiceProcess, name: str, labels: str) -> float | None:
