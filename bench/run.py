@@ -87,9 +87,9 @@ class Plan:
             broker.BrokerConfig(single_n=1000, batch_n=3000, repeats=1),
             http.HttpConfig(rates=(20, 50), duration_s=2.0, warmup_s=0.5),
             scale.ScaleConfig(replicas=(1, 2), light_n=400, heavy_n=200, repeats=1),
-            nlu.NluConfig(seconds=0.5),
+            nlu.NluConfig(seconds=0.5, sample=200),
             moderation.ModerationConfig(seconds=0.5, answers=40, audit_appends=500, audit_repeats=1),
-            vision.VisionConfig(seconds=0.2, min_calls=2, images=4),
+            vision.VisionConfig(seconds=0.2, min_calls=2, images=4, replicas=(2,)),
             maintenance.MaintenanceConfig(devices=3000, readings=6000, per_batch=100),
             personalization.PersonalizationConfig(
                 users=1000, purchases=4000, reads=300, read_rate=100.0, refresh_delay_s=1.0

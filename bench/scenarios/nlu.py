@@ -26,7 +26,7 @@ METHOD = (
     "process): it imports the engine, fits the classifier as a service does on its first start on a "
     "machine (both stages, timed; later starts read the fitted arrays from the cache), makes one warm-up "
     "pass through every path, then measures each in whole "
-    "passes over the {queries:,} sentences of the labelled test split ({locales}) until {seconds:g} s "
+    "passes over {queries:,} sentences of the labelled test split ({locales}) until {seconds:g} s "
     "have gone by: (1) `Engine.understand`, one query at a time, `time.perf_counter` around each call; "
     "(2) `Engine.understand_many` in batches of {batch}; (3) the classifier alone "
     "(`LearnedClassifier.classify` on normalised sentences: our scorer over the fitted vocabularies, idf "
@@ -42,6 +42,8 @@ class NluConfig:
     """How long each of the four measurements lasts (whole passes over the test split)."""
     batch: int = 100
     """Queries per ``understand_many`` call."""
+    sample: int = 0
+    """Test sentences measured (evenly spread over the split); 0: all of them."""
 
 
 def steps(config: NluConfig) -> int:
@@ -52,7 +54,7 @@ async def run(config: NluConfig, tick: Ticker, workdir: Path, noise: Noise) -> d
     tick.say("nlu: starting the worker")
     result = await run_worker(
         "bench.nlu_worker",
-        ["--batch", str(config.batch)],
+        ["--batch", str(config.batch), "--sample", str(config.sample)],
         seconds=config.seconds,
         steps=STEPS,
         tick=tick,

@@ -55,11 +55,23 @@ def model_key(examples: Sequence[Example], semantic: bool) -> str:
     return hashlib.sha256(json.dumps(depends_on, ensure_ascii=False).encode()).hexdigest()[:24]
 
 
+def _model_path(examples: Sequence[Example], semantic: bool, directory: Path | None) -> Path:
+    return (directory or cache_dir()) / f"intents-{model_key(examples, semantic)}.npz"
+
+
+def remember(
+    classifier: LearnedClassifier, examples: Sequence[Example], directory: Path | None = None
+) -> None:
+    """Keep a classifier fitted elsewhere on ``examples`` (e.g. by a benchmark that needs the library's
+    own objects as well), so ``cached_classifier`` reads it instead of fitting it again."""
+    _save(classifier.model, _model_path(examples, classifier.model.semantic is not None, directory))
+
+
 def cached_classifier(
     examples: Sequence[Example], encoder: SentenceEncoder | None, directory: Path | None = None
 ) -> LearnedClassifier:
     """The classifier fitted on ``examples``, read from the cache when it is there, else fitted and saved."""
-    path = (directory or cache_dir()) / f"intents-{model_key(examples, encoder is not None)}.npz"
+    path = _model_path(examples, encoder is not None, directory)
     try:
         with np.load(path, allow_pickle=False) as arrays:
             model = FittedModel.from_arrays(arrays)
