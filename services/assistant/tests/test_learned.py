@@ -11,7 +11,7 @@ from lingxi_assistant.dataset import Example
 from lingxi_assistant.evaluation import Scored, markdown, score
 from lingxi_assistant.lang import Utterance
 from lingxi_assistant.learned import LearnedClassifier, universal_sentence_encoder
-from lingxi_assistant.model_cache import cached_classifier
+from lingxi_assistant.model_cache import cached_classifier, remember
 
 TOY = [
     Example("明天早上七点叫我起床", "zh-CN", "set_alarm"),
@@ -111,10 +111,10 @@ def test_the_semantic_stage_scores_like_the_library_and_survives_a_round_trip(tm
     assert np.allclose(ours, classifier.library_probabilities(sentences), atol=1e-9)
     assert (ours.max(axis=1) < 0.9).any(), "some sentences went through the semantic stage"
 
-    reread = cached_classifier(train, encoder, tmp_path)  # fits and saves
-    again = cached_classifier(train, encoder, tmp_path)  # reads the saved arrays
+    remember(classifier, train, tmp_path)  # kept under the key cached_classifier looks for...
+    again = cached_classifier(train, encoder, tmp_path)  # ... so this reads it, fitting nothing
     assert len(list(tmp_path.glob("intents-*.npz"))) == 1
-    assert np.allclose(again.probabilities(sentences), reread.probabilities(sentences))
+    assert np.allclose(again.probabilities(sentences), ours)
     with pytest.raises(RuntimeError, match="fitted model"):
         again.library_probabilities(sentences)
 
