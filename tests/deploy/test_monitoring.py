@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "lingxi-dashboard.json"
 PROMETHEUS_COMPOSE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 PROMETHEUS_KUBERNETES = ROOT / "deploy" / "prometheus" / "prometheus-kubernetes.yml"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 COMPOSE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
 
@@ -207,27 +208,39 @@ def test_dashboard_is_an_importable_dashboard(dashboard: dict[str, Any]) -> None
             assert target.get("expr", "").strip(), f"panel {panel.get('title')!r} has an empty query"
 
 
-def test_dashboard_queries_use_metrics_and_labels_that_exist(dashboard: dict[str, Any]) -> None:
-    metrics = exported()
+def query_problems(
+    title: str,
+    expr: str,
+    outcomes: frozenset[str],
+    extra: dict[str, tuple[str, frozenset[str]]] | None = None,
+) -> list[str]:
+    """What is wrong with a query: metrics nobody exports, labels they lack, outcomes never written."""
+    metrics = {**exported(), **(extra or {})}
     problems = []
-    for title, expr in queries(dashboard):
-        selectors, grouping = promql_parts(expr)
-        allowed = set(TARGET_LABELS)
-        for name, matchers in selectors:
-            if name not in metrics:
-                problems.append(f"{title}: no service exports {name!r}")
-                continue
-            labels = metrics[name][1]
-            allowed |= labels
-            for label in matchers:
-                if label not in labels | TARGET_LABELS:
-                    problems.append(f"{title}: {name} has no label {label!r} (it has {sorted(labels)})")
-            for value in re.split(r"\|", matchers.get("outcome", "")):
-                if value and value not in runtime_strings():
-                    problems.append(f"{title}: outcome {value!r} is never written by the runtime")
-        for label in grouping:
-            if label not in allowed:
-                problems.append(f"{title}: groups by {label!r}, a label none of its metrics has")
+    selectors, grouping = promql_parts(expr)
+    allowed = set(TARGET_LABELS)
+    for name, matchers in selectors:
+        if name not in metrics:
+            problems.append(f"{title}: no service exports {name!r}")
+            continue
+        labels = metrics[name][1]
+        allowed |= labels
+        for label in matchers:
+            if label not in labels | TARGET_LABELS:
+                problems.append(f"{title}: {name} has no label {label!r} (it has {sorted(labels)})")
+        for value in re.split(r"\|", matchers.get("outcome", "")):
+            if value and value not in outcomes:
+                problems.append(f"{title}: outcome {value!r} is never written")
+    for label in grouping:
+        if label not in allowed:
+            problems.append(f"{title}: groups by {label!r}, a label none of its metrics has")
+    return problems
+
+
+def test_dashboard_queries_use_metrics_and_labels_that_exist(dashboard: dict[str, Any]) -> None:
+    problems = [
+        p for title, expr in queries(dashboard) for p in query_problems(title, expr, runtime_strings())
+    ]
     assert not problems, "the dashboard queries what nobody exports:\n" + "\n".join(problems)
 
 
@@ -310,3 +323,89 @@ def test_prometheus_in_the_cluster_finds_the_annotated_pods() -> None:
         )
     keeps = [r for r in rules if r.get("action") == "keep"]
     assert any("__meta_kubernetes_pod_annotation_prometheus_io_scrape" in r["source_labels"] for r in keeps)
+
+
+# --------------------------------------------------------------------------- alerting rules
+
+PROMETHEUS_OWN = {"up": ("up", frozenset())}
+"""Series Prometheus writes itself for every target."""
+DURATION = re.compile(r"^\d+[smhdw]$")
+
+
+@cache
+def project_strings() -> frozenset[str]:
+    """Every string constant of the services and the shared package (where label values are written)."""
+    out: set[str] = set()
+    paths = [*(ROOT / "shared" / "src").rglob("*.py"), *(ROOT / "services").glob("*/src/**/*.py")]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                out.add(node.value)
+    return frozenset(out)
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    document = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    assert isinstance(document, dict), "alerts.yml is not a YAML mapping"
+    assert document.get("groups"), "alerts.yml has no rule groups"
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """The anchors a Markdown renderer gives the file's headings (lower case, spaces to hyphens)."""
+    anchors = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", title)))
+    return anchors
+
+
+def test_alert_rules_are_complete() -> None:
+    rules = alert_rules()
+    names = [rule.get("alert") for rule in rules]
+    assert len(names) == len(set(names)), f"alert names repeat: {names}"
+    for rule in rules:
+        name = rule.get("alert")
+        assert re.fullmatch(r"Lingxi[A-Z]\w+", str(name)), f"alert name {name!r}"
+        assert str(rule.get("expr", "")).strip(), f"{name} has no expression"
+        assert rule.get("labels", {}).get("severity") in {"warning", "critical"}, f"{name}: severity"
+        assert DURATION.match(str(rule.get("for", "0s"))), f"{name}: for {rule.get('for')!r}"
+        annotations = rule.get("annotations", {})
+        assert annotations.get("summary"), f"{name} has no summary"
+        assert annotations.get("runbook"), f"{name} has no runbook link"
+    for needed in ("lingxi_stream_lag", "lingxi_stream_pending", "lingxi_events_handled_total"):
+        assert any(needed in str(rule["expr"]) for rule in rules), f"no alert watches {needed}"
+
+
+def test_alert_expressions_use_metrics_and_labels_that_exist() -> None:
+    problems = [
+        problem
+        for rule in alert_rules()
+        for problem in query_problems(rule["alert"], str(rule["expr"]), project_strings(), PROMETHEUS_OWN)
+    ]
+    assert not problems, "alerts.yml watches what nobody exports:\n" + "\n".join(problems)
+
+
+def test_the_alert_check_catches_mistakes() -> None:
+    outcomes = project_strings()
+    assert query_problems("t", "sum(rate(lingxi_events_handled_total[5m])) > 0", outcomes) == []
+    assert query_problems("t", "rate(lingxi_no_such_metric_total[5m]) > 0", outcomes)
+    assert query_problems("t", 'lingxi_stream_lag{replica="x"} > 0', outcomes), "no such label"
+    assert query_problems("t", 'lingxi_events_handled_total{outcome="exploded"} > 0', outcomes)
+    assert query_problems("t", "max by (provider) (lingxi_stream_lag) > 0", outcomes), "no such grouping"
+
+
+def test_every_runbook_link_names_a_section_that_exists() -> None:
+    for rule in alert_rules():
+        path, _, anchor = rule["annotations"]["runbook"].partition("#")
+        document = ROOT / path
+        assert document.is_file(), f"{rule['alert']}: {path} does not exist"
+        assert anchor in heading_anchors(document), f"{rule['alert']}: {path} has no section #{anchor}"
+
+
+@pytest.mark.parametrize("config", [PROMETHEUS_COMPOSE, PROMETHEUS_KUBERNETES], ids=lambda p: p.name)
+def test_both_prometheus_configurations_load_the_rules(config: Path) -> None:
+    rule_files = load_config(config).get("rule_files", [])
+    assert ALERTS.name in rule_files, f"{config.name} does not load {ALERTS.name}"
+    assert all((config.parent / f).is_file() for f in rule_files), f"{config.name}: {rule_files}"
