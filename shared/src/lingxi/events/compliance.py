@@ -422,8 +422,8 @@ class AuditRecorded(_AuditFacts):
     """An entry was appended to the hash-chained audit trail.
 
     Compliance produces one for every decision it makes (release, block, feature change); each entry's
-    hash covers the previous entry's hash, so a removed or edited entry breaks the chain. Consumed by
-    audit storage and export.
+    hash covers the previous entry's hash, so a removed or edited entry breaks the chain. The stream is
+    the trail itself: no service consumes it; ``lingxi audit verify`` and ``lingxi audit export`` read it.
     """
 
     stream = "compliance.audit.recorded"

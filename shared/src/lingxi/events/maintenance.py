@@ -221,8 +221,9 @@ _ActionText = Annotated[str, StringConstraints(min_length=1, max_length=500, pat
 class AlertRaised(Event):
     """Maintenance found a health problem on a handset and opened an alert.
 
-    Maintenance produces it once per alert (not per reading); the gateway consumes it and notifies
-    the device.
+    Maintenance produces it once per alert (not per reading), for whatever notifies the user (e.g. the
+    phone maker's push service, reading with a consumer group of its own). No Lingxi service consumes it: the
+    gateway serves open alerts from what maintenance stores (``GET /v1/devices/{id}/alerts``).
     """
 
     stream = "maintenance.alert.raised"
@@ -247,7 +248,8 @@ class AlertRaised(Event):
 class AlertCleared(Event):
     """An open alert no longer applies (the readings are back to normal, or the part was replaced).
 
-    Maintenance produces it; the gateway consumes it and withdraws the notification.
+    Maintenance produces it, for whatever notified the user to withdraw the notification; no Lingxi
+    service consumes it.
     """
 
     stream = "maintenance.alert.cleared"

@@ -197,8 +197,10 @@ class Recommendation(ValueObject):
 class RecommendationsUpdated(Event):
     """A user's recommendation list was recomputed (after a purchase, a consent change or a catalog update).
 
-    Personalization produces it; the gateway consumes it and serves the list. Without the
-    ``personalisation`` consent every item is non-personalised.
+    Personalization produces it, for whatever shows suggestions on the phone to refresh them; no Lingxi
+    service consumes it: the gateway serves the list personalization stores
+    (``GET /v1/users/{id}/recommendations``). Without the ``personalisation`` consent every item is
+    non-personalised.
     """
 
     stream = "personalization.recommendations.updated"
