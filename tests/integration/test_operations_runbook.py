@@ -74,7 +74,6 @@ NOT_COMMAND_FENCES = frozenset({"promql", "json", "yaml", "text"})
 """Fenced blocks that hold no commands; any other language but ``bash`` is refused."""
 
 ALLOWED: dict[tuple[str, ...], str] = {
-    ("cat",): "prints the file the command before it wrote, in the same container",
     ("kubectl", "get"): "read-only: lists objects (their kinds and names are checked)",
     ("kubectl", "describe"): "read-only: one object and its events (its name is checked)",
     ("kubectl", "logs"): "read-only: the pods' JSON lines for lingxi logs/trace (the selector is checked)",

@@ -38,10 +38,16 @@ def record(n: int, writer: str = "a") -> dict[str, Any]:
     }
 
 
-def lingxi(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def lingxi(redis_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LINGXI_REDIS_URL": redis_url, "REDIS_URL": "redis://127.0.0.1:1/0"}
     return subprocess.run(
-        [str(LINGXI), "audit", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [str(LINGXI), "audit", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -170,6 +176,20 @@ async def test_export_writes_jsonl_that_verifies(store: Redis, redis_url: str, t
     assert f"last seq 7 hash {entries[-1]['hash']}" in checked.stdout
     # nothing stored after a moment in the future
     assert await AuditLog(store).export(tmp_path / "none.jsonl", datetime.now(UTC) + timedelta(days=1)) == 0
+
+
+async def test_export_to_standard_output_pipes_into_verify(store: Redis, redis_url: str) -> None:
+    entries = await fill(store, 5)
+    done = lingxi(redis_url, "export", "-o", "-")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == entries
+    assert "wrote 5 entries to standard output" in done.stderr
+    checked = lingxi(redis_url, "verify", "--file", "-", stdin=done.stdout)
+    assert checked.returncode == 0, checked.stderr
+    assert f"intact: 5 entries in -, last seq 5 hash {entries[-1]['hash']}" in checked.stdout
+    missing = lingxi(redis_url, "verify", "--file", "no-such-export.jsonl")
+    assert missing.returncode == 2
+    assert "does not exist" in " ".join(missing.stderr.replace("│", " ").split())  # a framed, wrapped message
 
 
 async def test_a_tampered_export_file_fails_verification(

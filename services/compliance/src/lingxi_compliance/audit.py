@@ -54,7 +54,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, BinaryIO, Literal, cast
 
 import redis.asyncio as aioredis
 from lingxi.events.compliance import GENESIS_HASH, AuditRequested
@@ -463,10 +463,15 @@ class AuditLog:
                 entries.append(entry)
         return entries
 
-    async def export(self, path: str | Path, since: datetime | None = None) -> int:
-        """Write entries stored at or after ``since`` to ``path`` as JSON lines, each exactly as stored
-        (canonical JSON, so every line re-hashes to its ``hash``); returns how many were written."""
-        out = await asyncio.to_thread(Path(path).open, "wb")
+    async def export(self, target: str | Path | BinaryIO, since: datetime | None = None) -> int:
+        """Write entries stored at or after ``since`` to ``target`` (a path, or an open binary stream such
+        as standard output, left open) as JSON lines, each exactly as stored (canonical JSON, so every
+        line re-hashes to its ``hash``); returns how many were written."""
+        owned = isinstance(target, str | Path)
+        if isinstance(target, str | Path):
+            out: BinaryIO = await asyncio.to_thread(Path(target).open, "wb")
+        else:
+            out = target
         count = 0
         try:
             lines: list[bytes] = []
@@ -479,7 +484,7 @@ class AuditLog:
                 await asyncio.to_thread(out.write, b"\n".join(lines) + b"\n")
                 count += len(lines)
         finally:
-            await asyncio.to_thread(out.close)
+            await asyncio.to_thread(out.close if owned else out.flush)
         return count
 
     async def verify(self) -> Verification:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +77,13 @@ def _run(url: str | None, stream: str | None, action: Callable[[AuditLog], Await
         return asyncio.run(main())
 
 
+def _existing_or_stdin(value: Path | None) -> Path | None:
+    """``--file``: a file that exists (checked while parsing, like typer's ``exists``), or - for stdin."""
+    if value is not None and str(value) != "-" and not value.is_file():
+        raise typer.BadParameter(f"File '{value}' does not exist.")
+    return value
+
+
 def verify(
     redis_url: RedisUrl = None,
     stream: StreamOpt = None,
@@ -84,10 +92,10 @@ def verify(
         typer.Option(
             "--file",
             "-f",
-            help="Verify an export (JSON lines) instead of Redis, trusting its first entry's seq and prev.",
+            help="Verify an export (JSON lines; - for standard input) instead of Redis, trusting its first "
+            "entry's seq and prev.",
             show_default=False,
-            exists=True,
-            dir_okay=False,
+            callback=_existing_or_stdin,
         ),
     ] = None,
 ) -> None:
@@ -96,7 +104,8 @@ def verify(
     from lingxi_compliance.audit import verify as verify_chain
 
     if file is not None:
-        lines = [line for line in file.read_bytes().splitlines() if line.strip()]
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        lines = [line for line in data.splitlines() if line.strip()]
         first = parse_entry(lines[0]) if lines else None
         anchor = ChainPoint(first["seq"], first["prev"]) if first else None
         broken = verify_chain(lines, anchor=anchor)
@@ -120,7 +129,10 @@ def verify(
 
 def export(
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="JSON lines file to write.", show_default=False)
+        Path,
+        typer.Option(
+            "--output", "-o", help="JSON lines file to write; - for standard output.", show_default=False
+        ),
     ],
     since: Annotated[
         str | None,
@@ -136,9 +148,11 @@ def export(
 ) -> None:
     """Write the audit trail as JSON lines, each entry exactly as stored (check with verify --file)."""
     moment = parse_since(since) if since else None
+    to_stdout = str(output) == "-"
 
     async def write(log: AuditLog) -> int:
-        return await log.export(output, moment)
+        return await log.export(sys.stdout.buffer if to_stdout else output, moment)
 
     count = _run(redis_url, stream, write)
-    typer.echo(f"wrote {count} entries to {output}")
+    # With the entries on standard output, the count goes to standard error, out of the pipe's way.
+    typer.echo(f"wrote {count} entries to {'standard output' if to_stdout else output}", err=to_stdout)
