@@ -278,6 +278,13 @@ def consumed_streams() -> dict[str, frozenset[str]]:
 
 
 @cache
+def partner_key_variables() -> frozenset[str]:
+    """The API key variables the assistant's packaged model-partner configuration names."""
+    path = ROOT / "services" / "assistant" / "src" / "lingxi_assistant" / "partners" / "providers.yaml"
+    providers = yaml.safe_load(path.read_text(encoding="utf-8"))["providers"]
+    return frozenset(p["api_key_env"] for p in providers.values() if p.get("api_key_env"))
+
+
 def setting_variables() -> frozenset[str]:
     """Every LINGXI_* variable the code reads: pydantic settings fields under their env_prefix, plus the
     LINGXI_* names the code spells out (os.environ lookups)."""
@@ -509,7 +516,7 @@ def test_every_service_has_a_hardened_deployment(objects: list[Obj], overlay: st
         values = {**settings, **{k: e["value"] for k, e in env.items() if "value" in e}}
         assert values.get("LINGXI_LOG_FORMAT") == "json", f"{where}: LINGXI_LOG_FORMAT must be json"
         assert values.get("LINGXI_HTTP_PORT", str(HTTP_PORT)) == str(HTTP_PORT), f"{where}: LINGXI_HTTP_PORT"
-        unknown = sorted((set(values) | set(env)) - setting_variables())
+        unknown = sorted((set(values) | set(env)) - setting_variables() - partner_key_variables())
         assert not unknown, f"{where}: sets {unknown}, which no code reads (a typo?)"
 
         graceful = float(values.get("LINGXI_GRACEFUL_TIMEOUT_S", graceful_timeout_s()))

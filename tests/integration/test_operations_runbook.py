@@ -249,6 +249,8 @@ class Manifests:
     objects: set[tuple[str, str]] = field(default_factory=set)
     labels: set[tuple[str, str]] = field(default_factory=set)
     secret_keys: dict[str, set[str]] = field(default_factory=dict)
+    optional_secret_keys: dict[str, set[str]] = field(default_factory=dict)
+    """Keys read with ``optional: true``: a command may leave them out."""
     """Keys read from each Secret (env, KEDA's TriggerAuthentication, volume items)."""
     secret_names: set[str] = field(default_factory=set)
     service_ports: dict[str, set[str]] = field(default_factory=dict)
@@ -282,6 +284,8 @@ def _walk(node: Any, parent: str | None, found: Manifests) -> None:
         if parent in {"secretKeyRef", "secretTargetRef"} and {"name", "key"} <= node.keys():
             found.secret_keys.setdefault(node["name"], set()).add(node["key"])
             found.secret_names.add(node["name"])
+            if node.get("optional") is True:
+                found.optional_secret_keys.setdefault(node["name"], set()).add(node["key"])
         if "secretName" in node:
             found.secret_names.add(node["secretName"])
             for item in node.get("items", []):
@@ -600,7 +604,8 @@ class Checker:
                 if word.startswith(prefix):
                     keys.add(word.removeprefix(prefix).split("=", 1)[0])
         wanted = found.secret_keys[words[0]]
-        if keys != wanted:
+        optional = found.optional_secret_keys.get(words[0], set())
+        if not wanted - optional <= keys <= wanted:
             raise Problem(
                 f"Secret {words[0]}: the manifests read {sorted(wanted)}, the command gives {sorted(keys)}"
             )
@@ -910,6 +915,11 @@ def test_right_commands_pass(command: str) -> None:
         (".venv/bin/lingxi publish NoSuchEvent text=hi", "not a stream"),
         (".venv/bin/lingxi audit verify --file never-written.jsonl", "does not exist"),
         (".venv/bin/lingxi dlq show assistant.query.received $NO_SUCH_ID", "$NO_SUCH_ID"),
+        (
+            "kubectl -n lingxi create secret generic lingxi-partners --from-literal=OPENAI_API_KEY=x "
+            "--dry-run=client -o yaml | kubectl apply -f -",
+            "OPENAI_API_KEY",
+        ),
         (".venv/bin/lingxi dlq show assistant.query.received <dlq-id>", "placeholder"),
         (".venv/bin/lingxi streams $(cat streams.txt)", "command substitution"),
         (".venv/bin/lingxi logs -f &", "background"),
