@@ -1,7 +1,12 @@
 """Open-loop HTTP load on ``POST /v1/assistant/queries?wait=S``: requests leave on a fixed schedule
 whatever the answers do, so a slow system builds a queue and the latency shows it.
 
-    python -m bench.loadgen --url http://127.0.0.1:PORT --rate 200 --duration 10 --warmup 2 --out F
+    python -m bench.loadgen --url http://127.0.0.1:PORT --tokens TOKENS.json --rate 200 --duration 10 \
+        --warmup 2 --out F
+
+Requests come from the devices in ``DEVICES`` in turn, each with its own device token: the generator
+signs nothing, it reads the tokens (``{device id: token}``, written by ``write_tokens``) from the file
+``--tokens`` names before the schedule starts.
 
 Latency is measured from the moment a request was *scheduled* to leave, so time the generator itself
 fell behind counts too (no coordinated omission); the generator's own send lag is reported beside it,
@@ -16,6 +21,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -42,6 +48,30 @@ SATURATED_LAG_MS = 10.0
 
 MAX_CONNECTIONS = 2000
 
+DEVICES: tuple[str, ...] = tuple(f"bench-{n:04d}" for n in range(1000))
+"""The devices the requests come from, in turn; each needs a token in the ``--tokens`` file. A fleet,
+not a few devices: at 500 req/s each device sends one request every 2 s, well under the gateway's
+per-device rate limit (``LINGXI_GATEWAY_RATE_DEVICE``, 120 a minute by default), which stays on."""
+
+
+def write_tokens(path: Path, tokens: Mapping[str, str]) -> None:
+    """Write ``{device id: token}`` for ``--tokens``, readable by its owner only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump(dict(tokens), out)
+
+
+def read_headers(path: Path) -> dict[str, dict[str, str]]:
+    """Each device's ``Authorization`` header, from the ``--tokens`` file; ValueError when a device in
+    ``DEVICES`` has no token there."""
+    tokens = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(tokens, dict):
+        raise ValueError(f"{path}: expected a JSON object of device id to token")
+    missing = [device for device in DEVICES if not isinstance(tokens.get(device), str)]
+    if missing:
+        raise ValueError(f"{path}: no token for {len(missing)} devices ({', '.join(missing[:3])}...)")
+    return {device: {"Authorization": f"Bearer {tokens[device]}"} for device in DEVICES}
+
 
 @dataclass
 class Outcome:
@@ -53,11 +83,16 @@ class Outcome:
 
 
 async def _send(
-    session: aiohttp.ClientSession, url: str, body: dict[str, str], origin: float, scheduled: float
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, str],
+    headers: dict[str, str],
+    origin: float,
+    scheduled: float,
 ) -> Outcome:
     sent = time.perf_counter()
     try:
-        async with session.post(url, json=body) as response:
+        async with session.post(url, json=body, headers=headers) as response:
             await response.read()
             kind = "ok" if response.status == 200 else f"http_{response.status}"
     except TimeoutError:
@@ -69,8 +104,15 @@ async def _send(
 
 
 async def generate(
-    base_url: str, rate: float, duration: float, warmup: float, wait: float, cpu_pids: dict[str, int]
+    base_url: str,
+    headers: Mapping[str, dict[str, str]],
+    rate: float,
+    duration: float,
+    warmup: float,
+    wait: float,
+    cpu_pids: dict[str, int],
 ) -> dict[str, Any]:
+    """``headers``: each device's in ``DEVICES`` (``read_headers``), built before the schedule."""
     url = f"{base_url}/v1/assistant/queries?wait={wait:g}"
     total = round(rate * (warmup + duration))
     connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
@@ -89,8 +131,9 @@ async def generate(
             if "start" not in cpu_marks and time.perf_counter() >= window[0]:
                 cpu_marks["start"] = (time.perf_counter(), cpu_sample(cpu_pids))
             text, locale = QUERIES[i % len(QUERIES)]
-            body = {"text": text, "locale": locale, "device_id": f"bench-{i % 50:04d}", "region": "CN"}
-            tasks.append(asyncio.create_task(_send(session, url, body, origin, scheduled)))
+            device = DEVICES[i % len(DEVICES)]
+            body = {"text": text, "locale": locale, "device_id": device, "region": "CN"}
+            tasks.append(asyncio.create_task(_send(session, url, body, headers[device], origin, scheduled)))
         send_end = time.perf_counter()
         remaining = window[1] - time.perf_counter()
         if remaining > 0:
@@ -165,6 +208,12 @@ def _pids(pairs: list[str]) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
     parser.add_argument("--url", required=True, help="gateway base URL")
+    parser.add_argument(
+        "--tokens",
+        type=Path,
+        required=True,
+        help="JSON file of {device id: token} for every device in DEVICES",
+    )
     parser.add_argument("--rate", type=float, required=True, help="requests per second, offered")
     parser.add_argument("--duration", type=float, required=True, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds sent first and not counted")
@@ -172,7 +221,13 @@ def main() -> None:
     parser.add_argument("--cpu", nargs="*", default=[], metavar="NAME=PID")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    result = run(generate(args.url, args.rate, args.duration, args.warmup, args.wait, _pids(args.cpu)))
+    try:
+        headers = read_headers(args.tokens)
+    except (OSError, ValueError) as error:
+        parser.error(f"--tokens: {error}")
+    result = run(
+        generate(args.url, headers, args.rate, args.duration, args.warmup, args.wait, _pids(args.cpu))
+    )
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -11,24 +11,29 @@ import os
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from lingxi.testing.processes import ProcessGroup, ServiceProcess
+from lingxi.testing.tokens import bearer, device_token
 from redis.asyncio import Redis
 
 from bench.common import REPO_ROOT, Noise, Ticker, bench_env, private_redis
-from bench.loadgen import QUERIES, SATURATED_LAG_MS
+from bench.loadgen import DEVICES, QUERIES, SATURATED_LAG_MS, write_tokens
 from bench.stats import OTHERS
 
 METHOD = (
     "gateway-1, assistant-1 and compliance-1 run as separate processes (as `make run` starts them, JSON "
     "logs to files) on a private redis-server without persistence. An open-loop generator in its own "
     "process sends POST /v1/assistant/queries?wait={wait:g} on a fixed schedule, zh and en queries in "
-    "turn; latency counts from the scheduled send time, so queueing (in the system or the generator) "
-    "shows. Errors: any answer but 200 (a 202 means the wait ran out), timeouts, connection failures. "
+    "turn from {devices:,} devices, each request with its device's token (signed before the run and "
+    "verified once by the gateway in the warm-up, as a device's token is in the field); latency "
+    "counts from the scheduled send time, so queueing (in the system or the generator) shows. Errors: "
+    "any answer but 200 (a 202 means the wait ran out), timeouts, connection failures. "
     "The generator shares the machine's {cores} cores with the services and Redis; its send lag is "
     "reported and a p99 lag over {lag:g} ms marks it saturated."
 )
@@ -48,6 +53,10 @@ def steps(config: HttpConfig) -> int:
 
 async def run(config: HttpConfig, tick: Ticker, workdir: Path, noise: Noise) -> dict[str, Any]:
     levels: list[dict[str, Any]] = []
+    # The generator signs nothing: every device's token is signed here, once, and handed to it in a file.
+    tokens = {device: device_token(device) for device in DEVICES}
+    tokens_file = workdir / "loadgen-tokens.json"
+    write_tokens(tokens_file, tokens)
     with private_redis(workdir) as server:
         client = Redis.from_url(server.url)
         group = ProcessGroup(server.url, workdir / "logs")
@@ -59,6 +68,7 @@ async def run(config: HttpConfig, tick: Ticker, workdir: Path, noise: Noise) -> 
                 procs[service] = await asyncio.to_thread(group.start, service, f"{service}-1")
             gateway = procs["gateway"].base_url
             await _warm_up(gateway, config.wait_s)
+            await _introduce(gateway, tokens)
             tick.advance()
             pids = {name: _pid(proc) for name, proc in procs.items()}
             pids["bench"] = os.getpid()
@@ -72,7 +82,7 @@ async def run(config: HttpConfig, tick: Ticker, workdir: Path, noise: Noise) -> 
                     stop = asyncio.Event()
                     watcher = asyncio.create_task(_watch_backlog(client, stop))
                     try:
-                        level = await _load(gateway, rate, config, pids, workdir)
+                        level = await _load(gateway, tokens_file, rate, config, pids, workdir)
                     finally:
                         stop.set()
                     level["max_backlog"] = await watcher
@@ -88,7 +98,9 @@ async def run(config: HttpConfig, tick: Ticker, workdir: Path, noise: Noise) -> 
             await client.aclose()
     clean = [lv for lv in levels if lv["errors"] == 0 and lv["achieved_rps"] >= 0.95 * lv["offered_rps"]]
     return {
-        "method": METHOD.format(wait=config.wait_s, cores=os.cpu_count(), lag=SATURATED_LAG_MS),
+        "method": METHOD.format(
+            wait=config.wait_s, devices=len(DEVICES), cores=os.cpu_count(), lag=SATURATED_LAG_MS
+        ),
         "queries": [text for text, _ in QUERIES],
         "levels": levels,
         "highest_clean_offered_rps": max((lv["offered_rps"] for lv in clean), default=None),
@@ -103,9 +115,10 @@ def _pid(proc: ServiceProcess) -> int:
 
 async def _warm_up(gateway: str, wait: float) -> None:
     """Every query once, in turn: the whole path answers before any load (and its caches are warm)."""
-    async with httpx.AsyncClient(timeout=wait + 10) as http:
+    device = "bench-warmup"
+    async with httpx.AsyncClient(timeout=wait + 10, headers=bearer(device_token(device))) as http:
         for text, locale in QUERIES:
-            body = {"text": text, "locale": locale, "device_id": "bench-warmup", "region": "CN"}
+            body = {"text": text, "locale": locale, "device_id": device, "region": "CN"}
             answer = await http.post(f"{gateway}/v1/assistant/queries", params={"wait": wait}, json=body)
             if answer.status_code != 200:
                 raise RuntimeError(
@@ -113,8 +126,29 @@ async def _warm_up(gateway: str, wait: float) -> None:
                 )
 
 
+async def _introduce(gateway: str, tokens: Mapping[str, str], at_once: int = 50) -> None:
+    """One cheap request per device (an unknown request id: 404), so the gateway has verified every
+    token before the clock runs: a device keeps its token for an hour, so in the field nearly every
+    request finds it verified already. A token the gateway refuses stops the scenario here."""
+    devices = list(tokens)
+    async with httpx.AsyncClient(timeout=10) as http:
+        for start in range(0, len(devices), at_once):
+            batch = devices[start : start + at_once]
+            answers = await asyncio.gather(
+                *(
+                    http.get(f"{gateway}/v1/requests/{uuid.uuid4()}", headers=bearer(tokens[device]))
+                    for device in batch
+                )
+            )
+            for device, answer in zip(batch, answers, strict=True):
+                if answer.status_code != 404:
+                    raise RuntimeError(
+                        f"{device}'s first request answered {answer.status_code}: {answer.text[:500]}"
+                    )
+
+
 async def _load(
-    gateway: str, rate: int, config: HttpConfig, pids: dict[str, int], workdir: Path
+    gateway: str, tokens: Path, rate: int, config: HttpConfig, pids: dict[str, int], workdir: Path
 ) -> dict[str, Any]:
     out = workdir / f"loadgen-{rate}.json"
     command = [
@@ -123,6 +157,8 @@ async def _load(
         "bench.loadgen",
         "--url",
         gateway,
+        "--tokens",
+        str(tokens),
         "--rate",
         str(rate),
         "--duration",

@@ -14,6 +14,7 @@ from lingxi.events import QueryReceived
 from lingxi.events.registry import dead_letter_stream
 from lingxi.testing.otlp import OtlpReceiver, ReceivedSpan
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually, metric
+from lingxi.testing.tokens import device_headers
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -64,6 +65,7 @@ def test_round_trip_with_both_ai_labels(
         f"{system['gateway-1'].base_url}/v1/assistant/queries",
         params={"wait": 10},
         json={"text": text, "locale": locale, "device_id": "dev-e2e", "region": "CN"},
+        headers=device_headers("dev-e2e"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text
@@ -89,6 +91,7 @@ def test_result_is_served_by_a_replica_that_did_not_take_the_request(
     accepted = httpx.post(
         f"{system['gateway-1'].base_url}/v1/assistant/queries",
         json={"text": "打开微信", "locale": "zh-CN", "device_id": "dev-e2e", "region": "CN"},
+        headers=device_headers("dev-e2e"),
         timeout=10,
     )
     assert accepted.status_code == 202, accepted.text
@@ -96,7 +99,11 @@ def test_result_is_served_by_a_replica_that_did_not_take_the_request(
     assert accepted.headers["location"] == f"/v1/requests/{request_id}"
     deadline = time.monotonic() + 15
     while True:
-        state = httpx.get(f"{system['gateway-2'].base_url}/v1/requests/{request_id}", timeout=5).json()
+        state = httpx.get(
+            f"{system['gateway-2'].base_url}/v1/requests/{request_id}",
+            headers=device_headers("dev-e2e"),
+            timeout=5,
+        ).json()
         if state["status"] != "pending" or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -114,6 +121,7 @@ def test_waiting_on_one_replica_is_woken_by_a_result_consumed_anywhere(
                 f"{system[replica].base_url}/v1/assistant/queries",
                 params={"wait": 10},
                 json={"text": "call mom", "locale": "en-US", "device_id": "dev-e2e", "region": "CN"},
+                headers=device_headers("dev-e2e"),
                 timeout=20,
             )
             assert answer.status_code == 200, answer.text
@@ -136,6 +144,7 @@ def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
             "device_id": "d",
             "region": "CN",
         },
+        headers=device_headers("d"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text
@@ -178,20 +187,31 @@ def test_garbage_on_the_stream_is_dead_lettered_and_service_goes_on(
 def test_bad_requests_are_refused_naming_the_problem(
     system: dict[str, ServiceProcess], body: dict[str, object], status: int, needle: str
 ) -> None:
-    answer = httpx.post(f"{system['gateway-1'].base_url}/v1/assistant/queries", json=body, timeout=5)
+    # A valid token of the device the bodies name: the refusal is about the body, not the caller.
+    answer = httpx.post(
+        f"{system['gateway-1'].base_url}/v1/assistant/queries",
+        json=body,
+        headers=device_headers("d"),
+        timeout=5,
+    )
     assert answer.status_code == status, answer.text
     assert needle in answer.text
 
 
 def test_malformed_json_and_unknown_requests(system: dict[str, ServiceProcess]) -> None:
     base = system["gateway-1"].base_url
+    # A valid device token on each: what is refused is the body or the request id, not the caller.
+    device = device_headers("d")
     answer = httpx.post(
-        f"{base}/v1/assistant/queries", content=b"{nope", headers={"content-type": "application/json"}
+        f"{base}/v1/assistant/queries",
+        content=b"{nope",
+        headers={"content-type": "application/json", **device},
     )
     assert answer.status_code == 422
     assert "json" in answer.text.lower()
-    assert httpx.get(f"{base}/v1/requests/8d0f1c2a-1b2c-4d3e-9f40-123456789abc").status_code == 404
-    assert httpx.get(f"{base}/v1/requests/not-a-uuid").status_code == 422
+    unknown = httpx.get(f"{base}/v1/requests/8d0f1c2a-1b2c-4d3e-9f40-123456789abc", headers=device)
+    assert unknown.status_code == 404
+    assert httpx.get(f"{base}/v1/requests/not-a-uuid", headers=device).status_code == 422
 
 
 def test_a_chunked_body_over_the_limit_is_refused_too(system: dict[str, ServiceProcess]) -> None:
@@ -204,7 +224,7 @@ def test_a_chunked_body_over_the_limit_is_refused_too(system: dict[str, ServiceP
     answer = httpx.post(
         f"{system['gateway-1'].base_url}/v1/assistant/queries",
         content=chunks(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **device_headers("d")},
         timeout=10,
     )
     assert answer.status_code == 413, answer.text[:200]
@@ -219,6 +239,7 @@ def test_one_trace_follows_a_request_through_every_service(
         f"{system['gateway-1'].base_url}/v1/assistant/queries",
         params={"wait": 10},
         json={"text": "打开微信", "locale": "zh-CN", "device_id": "dev-trace", "region": "CN"},
+        headers=device_headers("dev-trace"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text

@@ -13,12 +13,15 @@ import pytest
 import redis
 from lingxi.events.personalization import user_preferences_key
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually
+from lingxi.testing.tokens import device_headers
 from lingxi_personalization.store import consent_key, profile_key
 
 pytestmark = pytest.mark.e2e
 REFRESH_DELAY_S = "0.5"
 """Lists follow purchases after this (the default, 10 s, would only slow the test down)."""
 ELEME, MEITUAN = "me.ele", "com.sankuai.meituan"
+DEVICE = "dev-e2e"
+"""The handset each user is signed in on: its token carries the user to the gateway."""
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,10 @@ def system(module_services: Callable[..., ServiceProcess]) -> dict[str, ServiceP
 
 def orders_from_eleme(gateway: str, user: str, scopes: list[str]) -> None:
     """The user's consent, then three food deliveries paid through Ele.me in the last days."""
-    granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": scopes}, timeout=5)
+    signed_in = device_headers(DEVICE, user_id=user)
+    granted = httpx.put(
+        f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": scopes}, headers=signed_in, timeout=5
+    )
     assert granted.status_code == 202, granted.text
     for n in range(3):
         bought = datetime.now(UTC) - timedelta(days=n)
@@ -53,7 +59,9 @@ def orders_from_eleme(gateway: str, user: str, scopes: list[str]) -> None:
             "purchased_at": bought.isoformat().replace("+00:00", "Z"),
             "city": "上海",
         }
-        sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": purchase}, timeout=5)
+        sent = httpx.post(
+            f"{gateway}/v1/users/{user}/purchases", json={"purchase": purchase}, headers=signed_in, timeout=5
+        )
         assert sent.status_code == 202, sent.text
 
 
@@ -61,7 +69,8 @@ def ask(gateway: str, user: str, text: str, locale: str) -> dict[str, Any]:
     answer = httpx.post(
         f"{gateway}/v1/assistant/queries",
         params={"wait": 10},
-        json={"text": text, "locale": locale, "device_id": "dev-e2e", "user_id": user, "region": "CN"},
+        json={"text": text, "locale": locale, "device_id": DEVICE, "user_id": user, "region": "CN"},
+        headers=device_headers(DEVICE, user_id=user),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text
@@ -100,7 +109,10 @@ def test_order_food_opens_the_usual_app_only_when_consent_allows(
 
     # A withdraws personalisation: the share is deleted and the default app is opened again.
     withdrawn = httpx.put(
-        f"{gateway}/v1/users/u-e2e-a/consent", json={"granted_scopes": ["purchase_data"]}, timeout=5
+        f"{gateway}/v1/users/u-e2e-a/consent",
+        json={"granted_scopes": ["purchase_data"]},
+        headers=device_headers(DEVICE, user_id="u-e2e-a"),
+        timeout=5,
     )
     assert withdrawn.status_code == 202, withdrawn.text
     assert eventually(lambda: not live_redis.exists(user_preferences_key("u-e2e-a")))

@@ -15,6 +15,7 @@ import pytest
 import redis
 from lingxi.events.user import ERASURE_SERVICES, user_digest
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually
+from lingxi.testing.tokens import device_headers
 from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
@@ -23,6 +24,12 @@ REFRESH_DELAY_S = "0.5"
 """Lists follow purchases after this (the default, 10 s, would only slow the test down)."""
 USER = "u-e2e-forget-me"
 OTHER = "u-e2e-keep-me"
+DEVICE = "dev-erasure"
+"""The handset each user is signed in on (in turn): its token acts for the user at the gateway."""
+
+
+def signed_in(user: str) -> dict[str, str]:
+    return device_headers(DEVICE, user_id=user)
 
 
 @pytest.fixture(scope="module")
@@ -91,38 +98,50 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
     requests: dict[str, str] = {}
     for user in (USER, OTHER):
         consent = {"granted_scopes": ["personalisation", "purchase_data", "payment_data"]}
-        assert httpx.put(f"{gateway}/v1/users/{user}/consent", json=consent, timeout=5).status_code == 202
+        granted = httpx.put(
+            f"{gateway}/v1/users/{user}/consent", json=consent, headers=signed_in(user), timeout=5
+        )
+        assert granted.status_code == 202, granted.text
         assert eventually(lambda user=user: live_redis.exists(consent_key(user)))
         for n in range(3):
             sent = httpx.post(
-                f"{gateway}/v1/users/{user}/purchases", json={"purchase": purchase(n)}, timeout=5
+                f"{gateway}/v1/users/{user}/purchases",
+                json={"purchase": purchase(n)},
+                headers=signed_in(user),
+                timeout=5,
             )
             assert sent.status_code == 202, sent.text
         query = {
-            "device_id": "dev-erasure",
+            "device_id": DEVICE,
             "user_id": user,
             "text": "点外卖",
             "locale": "zh-CN",
             "region": "CN",
         }
-        asked = httpx.post(f"{gateway}/v1/assistant/queries?wait=10", json=query, timeout=20)
+        asked = httpx.post(
+            f"{gateway}/v1/assistant/queries?wait=10", json=query, headers=signed_in(user), timeout=20
+        )
         assert asked.status_code in (200, 202), asked.text
         requests[user] = asked.json()["request_id"]
     assert eventually(lambda: live_redis.exists(profile_key(USER)) and live_redis.exists(profile_key(OTHER)))
     other_recs = f"{gateway}/v1/users/{OTHER}/recommendations"
-    assert eventually(lambda: httpx.get(other_recs, timeout=5).json()["personalised"])
+    assert eventually(
+        lambda: httpx.get(other_recs, headers=signed_in(OTHER), timeout=5).json()["personalised"]
+    )
     assert mentions(live_redis, USER), "the user left no trace to erase: the test would prove nothing"
 
-    assert httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).status_code == 404
-    erased = httpx.delete(f"{gateway}/v1/users/{USER}", timeout=5)
+    erasure = f"{gateway}/v1/users/{USER}/erasure"
+    assert httpx.get(erasure, headers=signed_in(USER), timeout=5).status_code == 404
+    # Asked by the user from their device (requested_by defaults to user for a device's token).
+    erased = httpx.delete(f"{gateway}/v1/users/{USER}", headers=signed_in(USER), timeout=5)
     assert erased.status_code == 202, erased.text
 
     def complete() -> dict[str, Any] | None:
-        status = httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).json()
+        status = httpx.get(erasure, headers=signed_in(USER), timeout=5).json()
         return status if status.get("complete") else None
 
     status = eventually(complete)
-    assert status is not None, httpx.get(f"{gateway}/v1/users/{USER}/erasure", timeout=5).text
+    assert status is not None, httpx.get(erasure, headers=signed_in(USER), timeout=5).text
     assert set(status["services"]) == set(ERASURE_SERVICES)
     assert all(s["status"] == "completed" for s in status["services"].values())
     assert status["services"]["personalization"]["erased_keys"] >= 3
@@ -135,10 +154,13 @@ def test_an_erased_user_leaves_nothing_behind_and_every_service_confirms(
     ]
     assert [e["subject"] for e in erased_entries] == [f"user:{user_digest(USER)}"]
     # The results of the user's requests are gone too (they hold what was answered, if not the id).
-    assert httpx.get(f"{gateway}/v1/requests/{requests[USER]}", timeout=5).status_code == 404
+    # Asked by the device that submitted them: another device's request is always 404, proving nothing.
+    mine = f"{gateway}/v1/requests/{requests[USER]}"
+    assert httpx.get(mine, headers=signed_in(USER), timeout=5).status_code == 404
     # The other user is untouched.
-    assert httpx.get(f"{gateway}/v1/requests/{requests[OTHER]}", timeout=5).status_code == 200
+    theirs = f"{gateway}/v1/requests/{requests[OTHER]}"
+    assert httpx.get(theirs, headers=signed_in(OTHER), timeout=5).status_code == 200
     assert live_redis.exists(profile_key(OTHER))
-    assert httpx.get(other_recs, timeout=5).json()["personalised"]
+    assert httpx.get(other_recs, headers=signed_in(OTHER), timeout=5).json()["personalised"]
     # A late consent change from before the erasure cannot bring the user back.
     assert not live_redis.exists(consent_key(USER))

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lingxi.auth import Role
 from lingxi.testing.processes import ServiceProcess, all_ready
+from lingxi.testing.tokens import admin_headers, device_headers
 
 pytestmark = pytest.mark.e2e
 LINGXI = Path(sys.executable).with_name("lingxi")
@@ -38,6 +40,7 @@ def ask(gateway: ServiceProcess, region: str, wait: float = 0) -> httpx.Response
         f"{gateway.base_url}/v1/assistant/queries",
         params={"wait": wait},
         json={**QUERY, "region": region},
+        headers=device_headers(QUERY["device_id"], region=region),
         timeout=20,
     )
 
@@ -90,9 +93,10 @@ def test_approval_and_suspension_reach_every_gateway_within_a_second(
             "region": "HK",
             "status": "approved",
             "filing_number": "HK-LINGXI-0001",
-            "requested_by": "admin:li.wei",
+            "requested_by": "admin:test-admin",
             "note": "filing approved",
         },
+        headers=admin_headers(Role.COMPLIANCE_OFFICER),
         timeout=20,
     )
     assert approved.status_code == 200, approved.text
@@ -121,14 +125,16 @@ def test_a_change_the_lifecycle_forbids_is_rejected_with_the_reason(
     no_number = httpx.post(
         f"{system['gateway-2'].base_url}/v1/admin/features/changes",
         params={"wait": 10},
-        json={"feature": "vision", "region": "SG", "status": "approved", "requested_by": "admin:li.wei"},
+        json={"feature": "vision", "region": "SG", "status": "approved", "requested_by": "admin:test-admin"},
+        headers=admin_headers(Role.COMPLIANCE_OFFICER),
         timeout=20,
     )
     assert no_number.status_code == 409
     assert "filing number" in no_number.json()["reason"]
     bad = httpx.post(
         f"{system['gateway-2'].base_url}/v1/admin/features/changes",
-        json={"feature": "Vision!", "region": "SG", "status": "approved", "requested_by": "admin:li.wei"},
+        json={"feature": "Vision!", "region": "SG", "status": "approved", "requested_by": "admin:test-admin"},
+        headers=admin_headers(Role.COMPLIANCE_OFFICER),
         timeout=20,
     )
     assert bad.status_code == 422
@@ -146,7 +152,9 @@ def test_the_registry_lists_what_happened_and_every_change_is_in_the_audit_trail
     assert rows[("assistant", "CN")]["status"] == "approved"
     assert rows[("assistant", "HK")]["status"] == "suspended"
     assert rows[("assistant", "HK")]["filing_number"] == "HK-LINGXI-0001"
-    over_http = httpx.get(f"{system['gateway-1'].base_url}/v1/admin/features", params={"region": "HK"}).json()
+    over_http = httpx.get(
+        f"{system['gateway-1'].base_url}/v1/admin/features", params={"region": "HK"}, headers=admin_headers()
+    ).json()
     assert [(r["feature"], r["status"]) for r in over_http] == [("assistant", "suspended")]
 
     verified = lingxi(redis_url, "audit", "verify")

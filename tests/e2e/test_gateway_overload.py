@@ -8,6 +8,7 @@ import httpx
 import pytest
 from lingxi.localredis import LocalRedis
 from lingxi.testing.processes import ProcessGroup
+from lingxi.testing.tokens import device_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +22,7 @@ def test_redis_down_is_a_503_with_retry_after(tmp_path: Path) -> None:
         answer = httpx.post(
             f"{gateway.base_url}/v1/assistant/queries",
             json={"text": "打开微信", "locale": "zh-CN", "device_id": "d", "region": "CN"},
+            headers=device_headers("d"),
             timeout=15,
         )
         assert answer.status_code == 503, answer.text

@@ -18,6 +18,7 @@ from lingxi.events.registry import dead_letter_stream
 from lingxi.runtime.delivery import stream_entry
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually
+from lingxi.testing.tokens import device_headers
 from lingxi_maintenance.cli import reading_json
 from lingxi_maintenance.readings import sample_reading
 
@@ -62,6 +63,7 @@ def test_a_crash_loop_becomes_an_alert_with_health_and_advice(
     answer = httpx.post(
         f"{gateway}/v1/telemetry",
         json={"readings": [*readings, reading(device, 1, battery_level=140)]},
+        headers=device_headers(device),
         timeout=20,
     )
     assert answer.status_code == 202, answer.text
@@ -70,7 +72,9 @@ def test_a_crash_loop_becomes_an_alert_with_health_and_advice(
     assert [r["index"] for r in body["rejected"]] == [6]
 
     def open_alerts() -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = httpx.get(f"{gateway}/v1/devices/{device}/alerts", timeout=5).json()
+        found: list[dict[str, Any]] = httpx.get(
+            f"{gateway}/v1/devices/{device}/alerts", headers=device_headers(device), timeout=5
+        ).json()
         return found
 
     alerts = eventually(open_alerts)
@@ -79,7 +83,7 @@ def test_a_crash_loop_becomes_an_alert_with_health_and_advice(
     assert alerts[0]["recommended_action_zh"]
     assert alerts[0]["recommended_action_en"]
 
-    health = httpx.get(f"{gateway}/v1/devices/{device}/health", timeout=5)
+    health = httpx.get(f"{gateway}/v1/devices/{device}/health", headers=device_headers(device), timeout=5)
     assert health.status_code == 200, health.text
     summary = health.json()
     assert summary["device_id"] == device
@@ -96,9 +100,10 @@ def test_the_same_readings_again_raise_nothing_new(system: dict[str, ServiceProc
     device = "dev-steady-1"
     readings = [reading(device, minutes_ago=30 - 5 * i, app_crash_count=4) for i in range(5)]
     for _ in range(2):  # a device retrying its upload sends the same readings twice
-        assert (
-            httpx.post(f"{gateway}/v1/telemetry", json={"readings": readings}, timeout=20).status_code == 202
+        sent = httpx.post(
+            f"{gateway}/v1/telemetry", json={"readings": readings}, headers=device_headers(device), timeout=20
         )
+        assert sent.status_code == 202, sent.text
     client = redis.Redis.from_url(redis_url)
 
     def raised_for_device() -> list[AlertRaised]:
@@ -125,14 +130,20 @@ def test_a_partner_reading_the_domain_refuses_is_dead_lettered_alone(
     gateway = system["gateway"].base_url
 
     def health_of_good() -> bool:
-        return httpx.get(f"{gateway}/v1/devices/dev-partner-ok/health", timeout=5).status_code == 200
+        ok = httpx.get(
+            f"{gateway}/v1/devices/dev-partner-ok/health", headers=device_headers("dev-partner-ok"), timeout=5
+        )
+        return ok.status_code == 200
 
     assert eventually(health_of_good)
     assert eventually(lambda: client.xlen(dead_letter_stream(TelemetryReported.stream)) == 1)
     ((_, fields),) = client.xrange(dead_letter_stream(TelemetryReported.stream))
     assert fields[b"dlq.reason"] == b"reading_refused"
     assert b"unknown_model" in fields[b"dlq.error"]
-    assert httpx.get(f"{gateway}/v1/devices/dev-partner-odd/health", timeout=5).status_code == 404
+    odd = httpx.get(
+        f"{gateway}/v1/devices/dev-partner-odd/health", headers=device_headers("dev-partner-odd"), timeout=5
+    )
+    assert odd.status_code == 404, odd.text
 
 
 def test_two_replicas_writing_the_same_devices_lose_no_reading(
@@ -162,7 +173,9 @@ def test_two_replicas_writing_the_same_devices_lose_no_reading(
     def readings_counted() -> dict[str, int]:
         counted = {}
         for device in devices:
-            answer = httpx.get(f"{gateway}/v1/devices/{device}/health", timeout=5)
+            answer = httpx.get(
+                f"{gateway}/v1/devices/{device}/health", headers=device_headers(device), timeout=5
+            )
             counted[device] = answer.json()["readings"] if answer.status_code == 200 else 0
         return counted
 

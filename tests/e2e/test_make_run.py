@@ -1,6 +1,7 @@
-"""`lingxi up` (what `make run` starts): the printed example request works as printed, its path through
-the services can be read back with `lingxi logs` and `lingxi trace`, and a replica that crashes is
-restarted by the supervisor."""
+"""`lingxi up` (what `make run` starts): the printed example request works as printed (with the
+development token it carries; without it the gateway refuses it), its path through the services can
+be read back with `lingxi logs` and `lingxi trace`, and a replica that crashes is restarted by the
+supervisor."""
 
 from __future__ import annotations
 
@@ -121,6 +122,18 @@ def test_up_prints_a_working_request_and_restarts_a_crashed_replica(tmp_path: Pa
         example = output.wait_for(lambda line: "| curl " in line, 120).split("| ", 1)[1].strip()
         body = ask(example)
         assert body["status"] == "released", body
+        unsigned = re.sub(r" -H 'Authorization: Bearer [^']+'", "", example)
+        assert unsigned != example, example
+        assert ask(unsigned)["code"] == "token_missing"
+        admin = output.wait_for(lambda line: "admin token (every role" in line, 5).rsplit(" ", 1)[1].strip()
+        gateway = re.search(r"curl -s -X POST '(http://127\.0\.0\.1:\d+)/", example)
+        assert gateway
+        features = httpx.get(
+            f"{gateway.group(1)}/v1/admin/features", headers={"Authorization": f"Bearer {admin}"}
+        )
+        assert features.status_code == 200, features.text
+        private_key = tmp_path / "lingxi-data" / "keys" / "dev.pem"
+        assert private_key.stat().st_mode & 0o777 == 0o600, "the development key is readable by others"
         result = body["result"]
         assert isinstance(result, dict)
         assert result["intent"] == "set_alarm"

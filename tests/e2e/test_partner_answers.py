@@ -13,6 +13,7 @@ from lingxi.events import QueryReceived
 from lingxi.testing.fake_provider import Behaviour, FakeProvider
 from lingxi.testing.otlp import OtlpReceiver, ReceivedSpan
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually
+from lingxi.testing.tokens import device_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -88,6 +89,7 @@ def ask(gateway: ServiceProcess, text: str, locale: str = "zh-CN") -> dict[str, 
         f"{gateway.base_url}/v1/assistant/queries",
         params={"wait": 10},
         json={"text": text, "locale": locale, "device_id": "dev-e2e", "region": "CN"},
+        headers=device_headers("dev-e2e"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text
@@ -129,6 +131,7 @@ def test_each_partner_attempt_is_a_span_under_the_query_it_answers(
         f"{gateway.base_url}/v1/assistant/queries",
         params={"wait": 10},
         json={"text": "为什么天空是蓝色的", "locale": "zh-CN", "device_id": "dev-e2e", "region": "CN"},
+        headers=device_headers("dev-e2e"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text
@@ -187,6 +190,7 @@ def test_a_partner_answer_moderation_blocks_never_reaches_the_device(
         f"{gateway.base_url}/v1/assistant/queries",
         params={"wait": 10},
         json={"text": "化肥有什么用", "locale": "zh-CN", "device_id": "dev-e2e", "region": "CN"},
+        headers=device_headers("dev-e2e"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text
@@ -222,6 +226,7 @@ def test_a_prompt_injection_is_blocked_before_any_partner_sees_it(
             "device_id": "dev-e2e",
             "region": "CN",
         },
+        headers=device_headers("dev-e2e"),
         timeout=20,
     )
     assert answer.status_code == 200, answer.text

@@ -16,6 +16,7 @@ import pytest
 import redis
 from lingxi.events import QueryReceived
 from lingxi.testing.processes import ServiceProcess, all_ready
+from lingxi.testing.tokens import device_headers
 
 pytestmark = pytest.mark.e2e
 LINGXI = Path(sys.executable).with_name("lingxi")
@@ -51,11 +52,15 @@ def test_personal_data_through_every_path_never_reaches_a_log_line(
     system: dict[str, ServiceProcess], redis_url: str, tmp_path: Path
 ) -> None:
     gateway = system["gateway"].base_url
+    pii_device, other_device = device_headers("dev-pii"), device_headers("d")
+    # Tokens are secrets too: none may be logged.
+    tokens = {headers["Authorization"].removeprefix("Bearer ") for headers in (pii_device, other_device)}
     for locale, text in QUERIES:
         answer = httpx.post(
             f"{gateway}/v1/assistant/queries",
             params={"wait": 10},
             json={"text": text, "locale": locale, "device_id": "dev-pii", "region": "CN"},
+            headers=pii_device,
             timeout=20,
         )
         assert answer.status_code == 200, answer.text
@@ -63,6 +68,7 @@ def test_personal_data_through_every_path_never_reaches_a_log_line(
     refused = httpx.post(
         f"{gateway}/v1/assistant/queries",
         json={"text": f"call {MOBILE}", "locale": "xx-XX", "device_id": "d", "region": "CN"},
+        headers=other_device,
         timeout=10,
     )
     assert refused.status_code == 422
@@ -76,6 +82,7 @@ def test_personal_data_through_every_path_never_reaches_a_log_line(
             f"{gateway}/v1/assistant/queries",
             params={"wait": 10},
             json={"text": "打开微信", "locale": "zh-CN", "device_id": "dev-pii", "region": "CN"},
+            headers=pii_device,
             timeout=20,
         ).json()["status"]
         == "released"
@@ -88,6 +95,8 @@ def test_personal_data_through_every_path_never_reaches_a_log_line(
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} in the {name} log"
         assert "身份证号是" not in text, f"the user's words in the {name} log"
+        for token in tokens:
+            assert token not in text, f"a bearer token in the {name} log"
 
     exported = tmp_path / "audit.jsonl"
     env = {**os.environ, "LINGXI_REDIS_URL": redis_url}

@@ -15,6 +15,7 @@ from lingxi.events.personalization import RecommendationsUpdated, user_preferenc
 from lingxi.events.user import user_digest
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually, metric
+from lingxi.testing.tokens import device_headers
 from lingxi_compliance.audit import DEFAULT_STREAM as AUDIT_STREAM
 from lingxi_personalization.store import consent_key, profile_key
 
@@ -22,6 +23,12 @@ pytestmark = pytest.mark.e2e
 REFRESH_DELAY_S = "0.5"
 """Lists follow purchases after this (the default, 10 s, would only slow the test down)."""
 ALL_SCOPES = ["personalisation", "purchase_data", "payment_data"]
+DEVICE = "dev-e2e-phone"
+"""The handset each user is signed in on: its token acts for the user at the gateway."""
+
+
+def signed_in(user: str, region: str = "CN") -> dict[str, str]:
+    return device_headers(DEVICE, user_id=user, region=region)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +88,7 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
 
     # Nobody known yet: the regional list, non-personalised.
     def regional() -> dict[str, Any] | None:
-        answer = httpx.get(recs, timeout=5)
+        answer = httpx.get(recs, headers=signed_in(user), timeout=5)
         return answer.json() if answer.status_code == 200 else None
 
     shown = eventually(regional)
@@ -92,7 +99,12 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
     assert all(not item["personalised"] for item in shown["items"])
 
     # A purchase before any consent is dropped unread: counted, nothing stored.
-    sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": coffee(0)}, timeout=5)
+    sent = httpx.post(
+        f"{gateway}/v1/users/{user}/purchases",
+        json={"purchase": coffee(0)},
+        headers=signed_in(user),
+        timeout=5,
+    )
     assert sent.status_code == 202, sent.text
     no_consent = 'outcome="no_consent"'
     assert eventually(
@@ -106,17 +118,27 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
     assert dropped[0]["actor"] == "service:personalization"
 
     # Consent to everything, then purchases: the list becomes the user's own, with reasons.
-    granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
+    granted = httpx.put(
+        f"{gateway}/v1/users/{user}/consent",
+        json={"granted_scopes": ALL_SCOPES},
+        headers=signed_in(user),
+        timeout=5,
+    )
     assert granted.status_code == 202, granted.text
     assert eventually(lambda: live_redis.exists(consent_key(user)))
     consented = eventually(lambda: audited(live_redis, "consent.changed", user))
     assert consented[0]["detail"] == {"granted": "payment_data,personalisation,purchase_data"}
     for n in range(1, 5):
-        sent = httpx.post(f"{gateway}/v1/users/{user}/purchases", json={"purchase": coffee(n)}, timeout=5)
+        sent = httpx.post(
+            f"{gateway}/v1/users/{user}/purchases",
+            json={"purchase": coffee(n)},
+            headers=signed_in(user),
+            timeout=5,
+        )
         assert sent.status_code == 202, sent.text
 
     def personalised() -> dict[str, Any] | None:
-        answer = httpx.get(recs, timeout=5).json()
+        answer = httpx.get(recs, headers=signed_in(user), timeout=5).json()
         return answer if answer.get("personalised") and answer.get("user_id") == user else None
 
     mine = eventually(personalised)
@@ -130,11 +152,18 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
 
     # Withdrawing purchase and payment data deletes the profile; the list is non-personalised again.
     withdrawn = httpx.put(
-        f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ["personalisation"]}, timeout=5
+        f"{gateway}/v1/users/{user}/consent",
+        json={"granted_scopes": ["personalisation"]},
+        headers=signed_in(user),
+        timeout=5,
     )
     assert withdrawn.status_code == 202, withdrawn.text
     assert eventually(lambda: not live_redis.exists(profile_key(user)))
-    after = eventually(lambda: (a := httpx.get(recs, timeout=5).json()) and not a["personalised"] and a)
+    after = eventually(
+        lambda: (
+            (a := httpx.get(recs, headers=signed_in(user), timeout=5).json()) and not a["personalised"] and a
+        )
+    )
     assert after, "recommendations stayed personal after the consent was withdrawn"
     assert all(not item["personalised"] for item in after["items"])
     # The announcement of the new list is the withdrawal's consequence, in the withdrawal's correlation.
@@ -150,36 +179,56 @@ def test_consent_gates_purchases_and_recommendations_follow_the_user(
 
 def test_bad_requests_are_refused_with_the_reason(system: dict[str, ServiceProcess]) -> None:
     gateway = system["gateway"].base_url
+    u1 = signed_in("u-1")
     negative = httpx.post(
-        f"{gateway}/v1/users/u-1/purchases", json={"purchase": coffee(0, amount_minor=-5)}, timeout=5
+        f"{gateway}/v1/users/u-1/purchases",
+        json={"purchase": coffee(0, amount_minor=-5)},
+        headers=u1,
+        timeout=5,
     )
     assert negative.status_code == 422
     assert negative.json()["detail"][0]["loc"] == ["body", "purchase", "amount_minor"]
     owned = httpx.post(
         f"{gateway}/v1/users/u-1/purchases",
         json={"purchase": {**coffee(0), "event_id": "0b6f1d2e-8f0a-4d7c-9a51-3c7e2f1b9a10"}},
+        headers=u1,
         timeout=5,
     )
     assert owned.status_code == 422
     assert owned.json()["detail"][0]["loc"] == ["body", "purchase", "event_id"]
     for currency in ("yuan", "XYZ"):
         unknown = httpx.post(
-            f"{gateway}/v1/users/u-1/purchases", json={"purchase": coffee(0, currency=currency)}, timeout=5
+            f"{gateway}/v1/users/u-1/purchases",
+            json={"purchase": coffee(0, currency=currency)},
+            headers=u1,
+            timeout=5,
         )
         assert unknown.status_code == 422, unknown.text
         assert unknown.json()["detail"][0]["loc"] == ["body", "purchase", "currency"]
     future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     ahead = httpx.post(
-        f"{gateway}/v1/users/u-1/purchases", json={"purchase": coffee(0, purchased_at=future)}, timeout=5
+        f"{gateway}/v1/users/u-1/purchases",
+        json={"purchase": coffee(0, purchased_at=future)},
+        headers=u1,
+        timeout=5,
     )
     assert ahead.status_code == 422
     assert ahead.json()["detail"][0]["loc"] == ["body", "purchase", "purchased_at"]
     assert "future" in ahead.json()["detail"][0]["msg"]
-    scope = httpx.put(f"{gateway}/v1/users/u-1/consent", json={"granted_scopes": ["everything"]}, timeout=5)
+    scope = httpx.put(
+        f"{gateway}/v1/users/u-1/consent", json={"granted_scopes": ["everything"]}, headers=u1, timeout=5
+    )
     assert scope.status_code == 422
-    bad_id = httpx.get(f"{gateway}/v1/users/bad%20id/recommendations", timeout=5)
+    # A valid token (u-1's device): the path's user id is refused as malformed (422) before whose it is.
+    bad_id = httpx.get(f"{gateway}/v1/users/bad%20id/recommendations", headers=u1, timeout=5)
     assert bad_id.status_code == 422
-    elsewhere = httpx.get(f"{gateway}/v1/users/u-1/recommendations", params={"region": "HK"}, timeout=5)
+    # A device acts only in its own region: a handset in HK, where personalization is not approved.
+    elsewhere = httpx.get(
+        f"{gateway}/v1/users/u-1/recommendations",
+        params={"region": "HK"},
+        headers=signed_in("u-1", region="HK"),
+        timeout=5,
+    )
     assert elsewhere.status_code == 451
 
 
@@ -188,7 +237,12 @@ def test_the_usual_delivery_app_is_shared_only_while_consent_allows(
 ) -> None:
     gateway = system["gateway"].base_url
     user = "u-e2e-eleme"
-    granted = httpx.put(f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ALL_SCOPES}, timeout=5)
+    granted = httpx.put(
+        f"{gateway}/v1/users/{user}/consent",
+        json={"granted_scopes": ALL_SCOPES},
+        headers=signed_in(user),
+        timeout=5,
+    )
     assert granted.status_code == 202, granted.text
     assert eventually(lambda: live_redis.exists(consent_key(user)))
     for n in range(3):
@@ -196,13 +250,19 @@ def test_the_usual_delivery_app_is_shared_only_while_consent_allows(
             n, purchase_id=f"eleme-{n}", category="food_delivery", merchant="沙县小吃", channel="eleme"
         )
         assert httpx.post(
-            f"{gateway}/v1/users/{user}/purchases", json={"purchase": order}, timeout=5
+            f"{gateway}/v1/users/{user}/purchases",
+            json={"purchase": order},
+            headers=signed_in(user),
+            timeout=5,
         ).is_success
     stored = eventually(lambda: live_redis.get(user_preferences_key(user)))
     assert stored is not None, "the usual app was never shared"
     assert json.loads(stored) == {"apps": {"food_delivery": "eleme"}}
     off = httpx.put(
-        f"{gateway}/v1/users/{user}/consent", json={"granted_scopes": ["purchase_data"]}, timeout=5
+        f"{gateway}/v1/users/{user}/consent",
+        json={"granted_scopes": ["purchase_data"]},
+        headers=signed_in(user),
+        timeout=5,
     )
     assert off.status_code == 202, off.text
     assert eventually(lambda: not live_redis.exists(user_preferences_key(user)))

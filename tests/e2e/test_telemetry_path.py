@@ -13,6 +13,7 @@ from uuid import uuid4
 import httpx
 import pytest
 import redis
+from lingxi.auth import Role
 from lingxi.device_health import HealthRecord, encode_health, health_view
 from lingxi.devices import known_models
 from lingxi.events import Region
@@ -26,6 +27,7 @@ from lingxi.events.compliance import (
 from lingxi.events.maintenance import TelemetryBatchReceived, device_alerts_key, device_health_key
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.tokens import admin_headers, device_headers
 from lingxi_maintenance.cli import reading_json
 from lingxi_maintenance.readings import sample_reading
 
@@ -79,8 +81,24 @@ def reading(device_id: str = "dev-tele-1", minutes_ago: float = 10, **changes: A
     return {**reading_json(sample_reading(measured, device_id, **known)), **changes}
 
 
-def send(gateway: ServiceProcess, readings: list[Any], **body: Any) -> httpx.Response:
-    return httpx.post(f"{gateway.base_url}/v1/telemetry", json={"readings": readings, **body}, timeout=20)
+def send(
+    gateway: ServiceProcess, readings: list[Any], *, headers: dict[str, str] | None = None, **body: Any
+) -> httpx.Response:
+    """POST the readings as ``headers`` say; by default as an operator, who may upload any device's
+    readings (most batches here mix many handsets)."""
+    return httpx.post(
+        f"{gateway.base_url}/v1/telemetry",
+        json={"readings": readings, **body},
+        headers=headers or admin_headers(Role.OPERATOR),
+        timeout=20,
+    )
+
+
+def read(gateway: ServiceProcess, path: str, device_id: str, **params: Any) -> httpx.Response:
+    """GET ``path`` (under the gateway) with the token of the device ``device_id``."""
+    return httpx.get(
+        f"{gateway.base_url}{path}", params=params, headers=device_headers(device_id), timeout=10
+    )
 
 
 def batches(client: redis.Redis) -> list[TelemetryBatchReceived]:
@@ -149,7 +167,12 @@ def test_a_batch_with_no_good_reading_is_422_and_publishes_nothing(
     gateway: ServiceProcess, client: redis.Redis
 ) -> None:
     client.delete(TelemetryBatchReceived.stream)
-    response = send(gateway, [reading(battery_level=-1), reading(minutes_ago=60 * 24 * 40)])
+    # One device's own batch, with its own token.
+    response = send(
+        gateway,
+        [reading(battery_level=-1), reading(minutes_ago=60 * 24 * 40)],
+        headers=device_headers("dev-tele-1"),
+    )
     assert response.status_code == 422, response.text
     answer = response.json()
     assert answer["accepted"] == 0
@@ -179,7 +202,8 @@ def test_a_region_where_maintenance_is_not_approved_is_451(
     gateway: ServiceProcess, client: redis.Redis
 ) -> None:
     client.delete(TelemetryBatchReceived.stream)
-    refused = send(gateway, [reading()], region="HK")
+    # A device in HK (a device token uploads only in its own region).
+    refused = send(gateway, [reading()], headers=device_headers("dev-tele-1", region="HK"), region="HK")
     assert refused.status_code == 451, refused.text
     assert refused.json()["detail"] == "maintenance is not approved in region HK (status: not_filed)"
     assert not client.exists(TelemetryBatchReceived.stream)
@@ -213,7 +237,7 @@ def test_health_is_what_maintenance_stored_and_404_without(
         open_alerts=[("b0a1c2d3-0000-4000-8000-000000000001", "crash_loop", "warning", T0_US)],
     )
     client.set(device_health_key("dev-health"), encode_health(record))
-    found = httpx.get(f"{gateway.base_url}/v1/devices/dev-health/health", timeout=10)
+    found = read(gateway, "/v1/devices/dev-health/health", "dev-health")
     assert found.status_code == 200, found.text
     shown = found.json()
     assert shown == json.loads(json.dumps(health_view("dev-health", record)))
@@ -224,16 +248,19 @@ def test_health_is_what_maintenance_stored_and_404_without(
     # One an earlier version stored as the finished document is shown as it is.
     summary = {"device_id": "dev-old", "readings": 42, "battery_health_pct": 91.5, "open_alerts": []}
     client.set(device_health_key("dev-old"), json.dumps(summary))
-    assert httpx.get(f"{gateway.base_url}/v1/devices/dev-old/health", timeout=10).json() == summary
+    assert read(gateway, "/v1/devices/dev-old/health", "dev-old").json() == summary
     # An unreadable one is the server's fault, said without echoing it.
     client.set(device_health_key("dev-garbled"), b"[7, 1, 2]")
-    garbled = httpx.get(f"{gateway.base_url}/v1/devices/dev-garbled/health", timeout=10)
+    garbled = read(gateway, "/v1/devices/dev-garbled/health", "dev-garbled")
     assert garbled.status_code == 500
     assert garbled.json()["detail"] == "the health record of device dev-garbled is unreadable"
-    missing = httpx.get(f"{gateway.base_url}/v1/devices/dev-never-seen/health", timeout=10)
+    missing = read(gateway, "/v1/devices/dev-never-seen/health", "dev-never-seen")
     assert missing.status_code == 404
     assert "dev-never-seen" in missing.json()["detail"]
-    bad = httpx.get(f"{gateway.base_url}/v1/devices/bad%20id/health", timeout=10)
+    # An operator may read any device: the malformed id is what is refused, not the token.
+    bad = httpx.get(
+        f"{gateway.base_url}/v1/devices/bad%20id/health", headers=admin_headers(Role.OPERATOR), timeout=10
+    )
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["path", "device_id"]
 
@@ -261,7 +288,7 @@ def test_alerts_newest_first_filtered_by_status(gateway: ServiceProcess, client:
 
     def alerts(status: str | None = None) -> list[dict[str, Any]]:
         params = {"status": status} if status else {}
-        response = httpx.get(f"{gateway.base_url}/v1/devices/dev-alerts/alerts", params=params, timeout=10)
+        response = read(gateway, "/v1/devices/dev-alerts/alerts", "dev-alerts", **params)
         assert response.status_code == 200, response.text
         body: list[dict[str, Any]] = response.json()
         return body
@@ -271,8 +298,8 @@ def test_alerts_newest_first_filtered_by_status(gateway: ServiceProcess, client:
     [cleared] = alerts("cleared")
     assert cleared["condition"] == "overheating"
     assert cleared["cleared_at"] == "2026-11-04T08:00:00+00:00"
-    none = httpx.get(f"{gateway.base_url}/v1/devices/dev-quiet/alerts", timeout=10)
+    none = read(gateway, "/v1/devices/dev-quiet/alerts", "dev-quiet")
     assert none.status_code == 200
     assert none.json() == []
-    wrong = httpx.get(f"{gateway.base_url}/v1/devices/dev-alerts/alerts", params={"status": "x"}, timeout=10)
+    wrong = read(gateway, "/v1/devices/dev-alerts/alerts", "dev-alerts", status="x")
     assert wrong.status_code == 422

@@ -21,11 +21,13 @@ from lingxi.events.registry import dead_letter_stream
 from lingxi.events.vision import ImageReceived, image_key
 from lingxi.runtime.delivery import stream_entry
 from lingxi.testing.processes import ServiceProcess, all_ready
+from lingxi.testing.tokens import device_headers
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data as samples
 
 pytestmark = pytest.mark.e2e
 IMAGE_TTL_S = 3
+CAMERA = "dev-camera"
 FONT = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
 
 
@@ -66,7 +68,7 @@ def upload(
     wait: float = 10,
     locale: str = "zh-CN",
 ) -> httpx.Response:
-    form = {"locale": locale, "device_id": "dev-camera", "region": "CN"}
+    form = {"locale": locale, "device_id": CAMERA, "region": "CN"}
     if tasks:
         form["tasks"] = tasks
     return httpx.post(
@@ -74,6 +76,7 @@ def upload(
         params={"wait": wait},
         data=form,
         files={"file": ("photo", data, file_type)},
+        headers=device_headers(CAMERA),
         timeout=wait + 10,
     )
 
@@ -123,9 +126,10 @@ def test_json_upload_finds_the_astronauts_face_and_says_objects_are_not_configur
             "image_base64": base64.b64encode(photo).decode(),
             "tasks": ["faces", "objects", "labels"],
             "locale": "en-US",
-            "device_id": "dev-camera",
+            "device_id": CAMERA,
             "region": "CN",
         },
+        headers=device_headers(CAMERA),
         timeout=30,
     )
     result = released(response, system["gateway"])
@@ -213,7 +217,7 @@ def test_wrong_content_types_are_refused(system: dict[str, ServiceProcess]) -> N
     plain = httpx.post(
         f"{system['gateway'].base_url}/v1/vision/analyses",
         content=png,
-        headers={"content-type": "image/png"},
+        headers={"content-type": "image/png", **device_headers(CAMERA)},
         timeout=10,
     )
     assert plain.status_code == 415
@@ -256,7 +260,7 @@ def test_images_published_straight_to_the_stream_fail_with_a_reason_and_vision_g
         client.xadd(ImageReceived.stream, stream_entry(event, str(event.request_id)))  # type: ignore[arg-type]
         requests[event.request_id] = expected
     for request_id, expected in requests.items():
-        state = poll(system["gateway"], str(request_id))
+        state = poll(system["gateway"], str(request_id), device_id="dev-partner")
         assert state["status"] == "failed", state
         assert state["result"]["reason_code"] == expected
         assert state["result"]["detail"]
@@ -298,11 +302,16 @@ def all_values(client: redis.Redis) -> list[bytes]:
     return values
 
 
-def poll(gateway: ServiceProcess, request_id: str, timeout_s: float = 20) -> dict[str, Any]:
+def poll(
+    gateway: ServiceProcess, request_id: str, timeout_s: float = 20, device_id: str = CAMERA
+) -> dict[str, Any]:
+    """The request's state as ``device_id`` (the device that sent it) reads it."""
     deadline = time.monotonic() + timeout_s
     while True:
         # 404 until the first result of a request published straight to the stream (no pending record)
-        state: dict[str, Any] = httpx.get(f"{gateway.base_url}/v1/requests/{request_id}", timeout=5).json()
+        state: dict[str, Any] = httpx.get(
+            f"{gateway.base_url}/v1/requests/{request_id}", headers=device_headers(device_id), timeout=5
+        ).json()
         if state.get("status", "pending") != "pending" or time.monotonic() > deadline:
             return state
         time.sleep(0.1)

@@ -14,20 +14,24 @@ split at pipes, ``&&``, ``||`` and ``;``, and each part is checked by its progra
 - ``docker compose``: a known sub-command, known options, and services of docker-compose.yml;
   ``docker build``: the Dockerfile, a service folder, and an image name the overlays deploy.
 - ``curl``: the path (and method, query parameters and their values) is a route of the gateway, read from
-  its OpenAPI document and its routes.
+  its OpenAPI document and its routes. A ``/v1`` route needs ``-H "Authorization: Bearer $TOKEN"``; a token
+  the runbook signed (``TOKEN=$(lingxi token issue ...)``, the one command substitution allowed, checked
+  like any ``lingxi`` command with the key variables it exported) must be one the route takes (``CALLERS``):
+  a device token for that device, user and region, or an admin token with the route's role.
 - ``make``: the target exists and each ``VAR=`` is used by the Makefile.
 - ``export``: only variables the runbook uses (``SAMPLES``, ``LINGXI_*``, the partners' key variables).
 
 Variables (``$REQUEST_ID``) take the runbook's own ``export`` values or the samples in ``SAMPLES``; an
-unknown one is an error, as are ``<placeholders>`` (they are redirections in bash), command substitution and
-any other program. ``test_wrong_commands_are_refused`` shows each check failing on a deliberately wrong
-command.
+unknown one is an error, as are ``<placeholders>`` (they are redirections in bash), any other command
+substitution and any other program. ``test_wrong_commands_are_refused`` shows each check failing on a
+deliberately wrong command.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shlex
 import uuid
@@ -37,6 +41,7 @@ from functools import cache
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -82,6 +87,7 @@ ALLOWED: dict[tuple[str, ...], str] = {
     ("kubectl", "create", "namespace"): "the production namespace before its Secret (the name is checked)",
     ("kubectl", "create", "secret", "generic"): "the Redis Secret the overlays read (name and keys checked)",
     ("kubectl", "create", "secret", "tls"): "the Ingress certificate (its name is checked)",
+    ("kubectl", "create", "configmap"): "the JWKS the gateways check tokens with (name and keys checked)",
     ("kubectl", "apply", "-f", "-"): "applies the Secret rendered by the create --dry-run before the pipe",
     ("kubectl", "exec"): "runs the image's own lingxi in a pod (the pod's command is checked)",
     ("kubectl", "port-forward"): "reaches the admin API, which is not on the Ingress (Service, port checked)",
@@ -129,6 +135,59 @@ CURL_VALUED = {
 SEPARATORS = {"|", "&&", "||", ";"}
 ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
 VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=\$\((.*)\)")
+"""``NAME=$(command)``: only ``lingxi token issue`` may stand in it (a token is a value only a command
+gives)."""
+TOKEN_KEY_VARIABLES = frozenset({"LINGXI_AUTH_PRIVATE_KEY", "LINGXI_AUTH_KEY_ID"})
+"""What ``lingxi token issue`` reads when ``--private-key`` and ``--kid`` are left out: the runbook's
+exports, never the environment the test runs in."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Whom a token the runbook signed stands for (the options of its ``lingxi token issue``)."""
+
+    device: str | None = None
+    user: str | None = None
+    region: str = "CN"
+    admin: str | None = None
+    roles: frozenset[str] = frozenset()
+
+    def __str__(self) -> str:
+        if self.admin is not None:
+            return f"an admin token for {self.admin} ({', '.join(sorted(self.roles))})"
+        user = f", user {self.user}" if self.user else ", nobody signed in"
+        return f"a device token for {self.device}{user}, region {self.region}"
+
+
+@dataclass(frozen=True)
+class Callers:
+    """Who may call a route: a device (acting for the path's device or user, in its own region), and
+    administrators with one of ``admin_roles`` (any administrator when empty; none when None)."""
+
+    device: bool
+    admin_roles: frozenset[str] | None
+
+
+OPERATOR, OFFICER = frozenset({"operator"}), frozenset({"compliance_officer"})
+ANY_ADMIN: frozenset[str] = frozenset()
+CALLERS: dict[tuple[str, str], Callers] = {
+    ("POST", "/v1/assistant/queries"): Callers(device=True, admin_roles=None),
+    ("POST", "/v1/vision/analyses"): Callers(device=True, admin_roles=None),
+    ("GET", "/v1/requests/{request_id}"): Callers(device=True, admin_roles=None),
+    ("POST", "/v1/telemetry"): Callers(device=True, admin_roles=OPERATOR),
+    ("GET", "/v1/devices/{device_id}/health"): Callers(device=True, admin_roles=OPERATOR),
+    ("GET", "/v1/devices/{device_id}/alerts"): Callers(device=True, admin_roles=OPERATOR),
+    ("PUT", "/v1/users/{user_id}/consent"): Callers(device=True, admin_roles=OFFICER),
+    ("POST", "/v1/users/{user_id}/purchases"): Callers(device=True, admin_roles=None),
+    ("GET", "/v1/users/{user_id}/recommendations"): Callers(device=True, admin_roles=None),
+    ("DELETE", "/v1/users/{user_id}"): Callers(device=True, admin_roles=OFFICER),
+    ("GET", "/v1/users/{user_id}/erasure"): Callers(device=True, admin_roles=OFFICER),
+    ("GET", "/v1/admin/features"): Callers(device=False, admin_roles=ANY_ADMIN),
+    ("GET", "/v1/admin/features/changes/{request_id}"): Callers(device=False, admin_roles=ANY_ADMIN),
+    ("POST", "/v1/admin/features/changes"): Callers(device=False, admin_roles=OFFICER),
+}
+"""Whose token each ``/v1`` route takes (services/gateway/src/lingxi_gateway/security.py and the routes)."""
 
 
 # --------------------------------------------------------------------------- extraction
@@ -229,6 +288,8 @@ def gateway_routes() -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, A
             routes[(path, method.upper())] = params
     for route in app.routes:
         path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if not isinstance(path, str):
+            continue
         for method in methods or ():
             routes.setdefault((path, method), {})
     return routes, spec.get("components", {}).get("schemas", {})
@@ -253,6 +314,8 @@ class Manifests:
     """Keys read with ``optional: true``: a command may leave them out."""
     """Keys read from each Secret (env, KEDA's TriggerAuthentication, volume items)."""
     secret_names: set[str] = field(default_factory=set)
+    config_maps: dict[str, set[str]] = field(default_factory=dict)
+    """ConfigMaps mounted as volumes: the keys each mount reads."""
     service_ports: dict[str, set[str]] = field(default_factory=dict)
     images: set[str] = field(default_factory=set)
 
@@ -286,6 +349,8 @@ def _walk(node: Any, parent: str | None, found: Manifests) -> None:
             found.secret_names.add(node["name"])
             if node.get("optional") is True:
                 found.optional_secret_keys.setdefault(node["name"], set()).add(node["key"])
+        if parent == "configMap" and "name" in node:
+            found.config_maps.setdefault(node["name"], set()).update(i["key"] for i in node.get("items", []))
         if "secretName" in node:
             found.secret_names.add(node["secretName"])
             for item in node.get("items", []):
@@ -353,11 +418,16 @@ class Checker:
 
     variables: dict[str, str] = field(default_factory=lambda: dict(SAMPLES))
     allowed_used: set[tuple[str, ...]] = field(default_factory=set)
+    signed: dict[str, Signed] = field(default_factory=dict)
+    """The tokens signed so far, by the sample value their variable holds."""
 
     def check(self, text: str) -> list[str]:
         try:
-            expanded = self._expand(text)
-            self._check_line(expanded, container=None)
+            if assignment := ASSIGNMENT.fullmatch(text.strip()):
+                self._assign(assignment.group(1), assignment.group(2))
+            else:
+                expanded = self._expand(text)
+                self._check_line(expanded, container=None)
         except Problem as problem:
             return [str(problem)]
         return []
@@ -376,7 +446,8 @@ class Checker:
 
         return VARIABLE.sub(value, text)
 
-    def _check_line(self, text: str, *, container: str | None) -> None:
+    @staticmethod
+    def _tokens(text: str) -> list[str]:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|<>")
         lexer.whitespace_split = True
         lexer.commenters = "#"
@@ -386,6 +457,25 @@ class Checker:
             raise Problem(f"bash cannot read it: {error}") from None
         if not tokens:
             raise Problem("empty command")
+        return tokens
+
+    def _assign(self, name: str, command: str) -> None:
+        """``NAME=$(lingxi token issue ...)``: the command is checked, and ``$NAME`` stands for the token."""
+        words = self._tokens(self._expand(command))
+        if words[:1] not in (["lingxi"], [".venv/bin/lingxi"]) or words[1:3] != ["token", "issue"]:
+            raise Problem(
+                "command substitution: only NAME=$(lingxi token issue ...) for a token; write the value "
+                "or a $VARIABLE"
+            )
+        if any(re.fullmatch(r"[;&|<>]+", word) for word in words):
+            raise Problem("NAME=$(lingxi token issue ...) holds that one command only")
+        signed = _signed(self._lingxi(words[1:], container=None))
+        value = f"sample-token-{len(self.signed) + 1}"
+        self.signed[value] = signed
+        self.variables[name] = value
+
+    def _check_line(self, text: str, *, container: str | None) -> None:
+        tokens = self._tokens(text)
         segment: list[str] = []
         for token in [*tokens, ";"]:
             if token in SEPARATORS:
@@ -453,7 +543,7 @@ class Checker:
 
     # --- lingxi
 
-    def _lingxi(self, args: list[str], container: str | None) -> None:
+    def _lingxi(self, args: list[str], container: str | None) -> dict[str, Any]:
         if container is not None and container not in service_folders():
             raise Problem(f"the {container} container has no lingxi command (only Lingxi's images do)")
         command = cli_root()
@@ -471,8 +561,12 @@ class Checker:
                 context = sub.context_class(sub, info_name=name, parent=context)
             command = sub
         shown = "lingxi " + " ".join(path)
+        exported = {name: value for name, value in self.variables.items() if name.startswith("LINGXI_")}
         try:
-            parsed = command.make_context(path[-1], list(args), parent=context, resilient_parsing=False)
+            with mock.patch.dict(os.environ, exported):
+                for name in TOKEN_KEY_VARIABLES - set(exported):
+                    os.environ.pop(name, None)
+                parsed = command.make_context(path[-1], list(args), parent=context, resilient_parsing=False)
         except (typer.TyperException, typer.Exit) as error:
             message = error.format_message() if hasattr(error, "format_message") else type(error).__name__
             raise Problem(f"{shown}: {message}") from None
@@ -482,6 +576,8 @@ class Checker:
             if owners and not owners & image_distributions(container):
                 raise Problem(f"{shown} comes with {sorted(owners)}, which the {container} image lacks")
         self._lingxi_values(shown, parsed.params)
+        params: dict[str, Any] = parsed.params
+        return params
 
     def _lingxi_values(self, shown: str, params: dict[str, Any]) -> None:
         streams, classes = event_streams()
@@ -556,6 +652,8 @@ class Checker:
             raise Problem(f"namespace {rest[1]!r} is not an overlay's")
         if words[:3] == ["create", "secret", "generic"]:
             self._secret(words[3:], found)
+        if words[:2] == ["create", "configmap"]:
+            self._config_map(words[2:], found)
         if words[:3] == ["create", "secret", "tls"] and words[3:4] and words[3] not in found.secret_names:
             raise Problem(f"no Secret {words[3]!r} is used by deploy/k8s")
         if words[:1] == ["port-forward"]:
@@ -594,6 +692,21 @@ class Checker:
                 key, _, value = pair.partition("=")
                 if (key, value) not in found.labels:
                     raise Problem(f"no object in deploy/k8s carries the label {pair!r}")
+
+    def _config_map(self, words: list[str], found: Manifests) -> None:
+        if not words or words[0] not in found.config_maps:
+            raise Problem(f"no ConfigMap {words[:1]} is mounted by deploy/k8s ({sorted(found.config_maps)})")
+        keys = set()
+        for word in words[1:]:
+            for prefix in ("--from-literal=", "--from-file="):
+                if word.startswith(prefix):
+                    source = word.removeprefix(prefix)
+                    keys.add(source.split("=", 1)[0] if "=" in source else Path(source).name)
+        wanted = found.config_maps[words[0]]
+        if keys != wanted:
+            raise Problem(
+                f"ConfigMap {words[0]}: the manifests mount {sorted(wanted)}, the command has {sorted(keys)}"
+            )
 
     def _secret(self, words: list[str], found: Manifests) -> None:
         if not words or words[0] not in found.secret_keys:
@@ -691,7 +804,7 @@ class Checker:
                 if word in {"-X", "--request"}:
                     method = value.upper()
                 elif word in {"-H", "--header"}:
-                    headers.append(value.lower())
+                    headers.append(value)
                 elif word in {"-d", "--data", "--data-raw", "--data-binary", "-F", "--form"}:
                     body = value
                 elif word in {"-o", "--output", "-D", "--dump-header"} and value not in {"-", "/dev/null"}:
@@ -705,18 +818,79 @@ class Checker:
         if len(urls) != 1 or not urls[0].startswith(("http://", "https://")):
             raise Problem(f"curl: one http(s) URL, got {urls}")
         method = method or ("POST" if body is not None else "GET")
-        if body is not None and any("content-type: application/json" in h for h in headers):
+        fields: dict[str, Any] = {}
+        if body is not None and any("content-type: application/json" in h.lower() for h in headers):
             try:
-                json.loads(body)
+                parsed = json.loads(body)
             except ValueError as error:
                 raise Problem(f"curl: the JSON body does not parse: {error}") from None
-        self._route(method, urls[0])
+            fields = parsed if isinstance(parsed, dict) else {}
+        template, values = self._route(method, urls[0])
+        if template.startswith("/v1/"):
+            self._authorization(method, template, values, fields, headers)
+
+    def _authorization(
+        self, method: str, template: str, values: dict[str, str], body: dict[str, Any], headers: list[str]
+    ) -> None:
+        """A ``/v1`` route needs a bearer token; one the runbook signed must be one the route takes."""
+        given = [
+            h.partition(":")[2].strip()
+            for h in headers
+            if h.partition(":")[0].strip().lower() == "authorization"
+        ]
+        shown = f"{method} {template}"
+        if not given:
+            raise Problem(f'{shown} needs a token: -H "Authorization: Bearer $TOKEN" (lingxi token issue)')
+        scheme, _, token = given[-1].partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(f"{shown}: the Authorization header is not 'Bearer <token>'")
+        signed = self.signed.get(token.strip())
+        if signed is None:
+            return  # a token written out: only its presence can be checked
+        callers = CALLERS.get((method, template))
+        if callers is None:
+            raise Problem(f"{shown}: the test's CALLERS does not say whose token it takes")
+        if signed.admin is not None:
+            if callers.admin_roles is None:
+                raise Problem(f"{shown} takes a device token, not {signed}")
+            if callers.admin_roles and not callers.admin_roles & signed.roles:
+                raise Problem(
+                    f"{shown} needs the role {' or '.join(sorted(callers.admin_roles))}, not {signed}"
+                )
+            requested_by = body.get("requested_by")
+            if template == "/v1/admin/features/changes" and requested_by not in {
+                None,
+                f"admin:{signed.admin}",
+            }:
+                raise Problem(
+                    f"{shown}: requested_by {requested_by!r} is not the token's admin:{signed.admin}"
+                )
+            if "user" in (values.get("requested_by"), body.get("changed_by")):
+                raise Problem(f"{shown}: an administrator acts as admin or system, not as user")
+            return
+        if not callers.device:
+            raise Problem(f"{shown} takes an admin token, not {signed}")
+        if "user_id" in values and signed.user is None:
+            raise Problem(f"{shown}: the token is {signed}; issue it with --user")
+        wanted = {
+            "device": [values.get("device_id"), body.get("device_id")],
+            "user": [values.get("user_id"), body.get("user_id")],
+            "region": [values.get("region"), body.get("region")],
+        }
+        for what, named in wanted.items():
+            for value in named:
+                if value is not None and value != getattr(signed, what):
+                    raise Problem(f"{shown} for {what} {value}: the token is {signed}")
+        for acting in (values.get("requested_by"), body.get("changed_by")):
+            if acting not in {None, "user"}:
+                raise Problem(f"{shown}: a device acts as user, not as {acting}")
 
     @staticmethod
     def _short_flags(word: str) -> bool:
         return all(f"-{letter}" in CURL_FLAGS for letter in word[1:])
 
-    def _route(self, method: str, url: str) -> None:
+    def _route(self, method: str, url: str) -> tuple[str, dict[str, str]]:
+        """The route's template and the request's path and query values; Problem when none fits."""
         routes, schemas = gateway_routes()
         parts = urlsplit(url)
         for (template, route_method), params in routes.items():
@@ -733,7 +907,7 @@ class Checker:
                     raise Problem(f"{method} {template} has no {where} parameter {name!r}")
                 if not _valid(value, params[name][1], schemas):
                     raise Problem(f"{method} {template}: {name}={value!r} does not fit {params[name][1]}")
-            return
+            return template, {name: value for name, value, _ in values}
         same_path = sorted(
             {m for (t, m) in routes if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", t), parts.path)}
         )
@@ -766,6 +940,34 @@ class Checker:
             self.variables[name] = value
 
 
+def _signed(params: dict[str, Any]) -> Signed:
+    """Whom ``lingxi token issue`` with these options signs for; Problem where the command would refuse
+    them (its own checks, which parsing alone does not run)."""
+    from lingxi.auth import Role
+    from lingxi.events import Region
+
+    device, admin, roles = params.get("device"), params.get("admin"), _values(params.get("role"))
+    if (device is None) == (admin is None):
+        raise Problem("lingxi token issue: give exactly one of --device or --admin")
+    if admin is None:
+        if roles:
+            raise Problem("lingxi token issue: --role is for admin tokens")
+        region = params.get("region") or "CN"
+        if region not in {r.value for r in Region}:
+            raise Problem(
+                f"lingxi token issue: --region {region} is not a region ({[r.value for r in Region]})"
+            )
+        return Signed(device=device, user=params.get("user"), region=region)
+    if params.get("user") is not None or params.get("region") is not None:
+        raise Problem("lingxi token issue: --user and --region are for device tokens")
+    unknown = set(roles) - {r.value for r in Role}
+    if not roles or unknown:
+        raise Problem(
+            f"lingxi token issue: an admin token needs --role, each one of {[r.value for r in Role]}"
+        )
+    return Signed(admin=admin, roles=frozenset(roles))
+
+
 def _values(value: Any) -> list[Any]:
     """A parsed parameter as a list: none, one, or each of a repeated one."""
     if value is None:
@@ -788,7 +990,7 @@ def _valid(value: str, schema: dict[str, Any], schemas: dict[str, Any]) -> bool:
             number = float(value)
         except ValueError:
             return False
-        return schema.get("minimum", number) <= number <= schema.get("maximum", number)
+        return bool(schema.get("minimum", number) <= number <= schema.get("maximum", number))
     if schema.get("format") == "uuid":
         try:
             uuid.UUID(value)
@@ -813,6 +1015,65 @@ def test_every_runbook_command_is_right(tmp_path: Path, monkeypatch: pytest.Monk
     assert checker.allowed_used == set(ALLOWED), (
         f"unused allow-list entries: {set(ALLOWED) - checker.allowed_used}"
     )
+
+
+def test_callers_says_whose_token_each_v1_route_takes() -> None:
+    routes, _ = gateway_routes()
+    v1 = {(method, path) for path, method in routes if path.startswith("/v1/")}
+    assert v1 == set(CALLERS), {"not in CALLERS": v1 - set(CALLERS), "not a route": set(CALLERS) - v1}
+
+
+DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "deploy" / "README.md")
+"""Documents whose examples call the gateway."""
+HTTP_CLIENT = re.compile(r"(?:^|[\s;&|(])(?:curl|http|https)\s")
+"""A command that sends HTTP: curl, or HTTPie's ``http``/``https``."""
+
+
+def shell_commands(markdown: str) -> list[Command]:
+    """The commands of every fenced block that may hold some (any language but ``NOT_COMMAND_FENCES``),
+    ``\\`` continuations joined."""
+    commands: list[Command] = []
+    fence: str | None = None
+    pending: list[str] = []
+    start = 0
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        opening = re.match(r"^\s*```\s*(\S*)\s*$", line)
+        if fence is None:
+            fence = opening.group(1).lower() if opening else None
+            continue
+        if re.match(r"^\s*```\s*$", line):
+            fence, pending = None, []
+            continue
+        if fence in NOT_COMMAND_FENCES:
+            continue
+        if not pending:
+            start = number
+        stripped = line.strip()
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1].strip())
+            continue
+        commands.append(Command(start, " ".join([*pending, stripped])))
+        pending = []
+    return commands
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_http_examples_in_the_docs_carry_a_token(doc: Path) -> None:
+    """Every example that calls a ``/v1`` route (curl or HTTPie, in any command block) sends a token,
+    and the document says how to get one (``lingxi token issue``) before its first such example."""
+    text = doc.read_text(encoding="utf-8")
+    issued = next(
+        (n for n, line in enumerate(text.splitlines(), start=1) if "lingxi token issue" in line), None
+    )
+    for command in shell_commands(text):
+        if not HTTP_CLIENT.search(command.text) or "/v1/" not in command.text:
+            continue
+        assert re.search(r"Authorization:\s*Bearer \$\{?(ADMIN_)?TOKEN\b", command.text), (
+            f"{doc.name}:{command.line}: no Authorization: Bearer $TOKEN (or $ADMIN_TOKEN): {command.text}"
+        )
+        how = f"{doc.name}:{command.line}: say how to get the token (lingxi token issue) before this example"
+        assert issued is not None, how
+        assert issued <= command.line, how
 
 
 def test_http_routes_named_in_the_prose_exist() -> None:
@@ -855,6 +1116,26 @@ def test_metrics_and_dashboard_panels_named_by_the_runbook_exist() -> None:
 # --------------------------------------------------------------------------- the extractor and checks
 
 
+def test_the_docs_check_finds_http_examples_in_any_command_block() -> None:
+    markdown = (
+        "```sh\n"
+        "curl -s http://localhost:8000/v1/devices/d-1/health \\\n"
+        '  -H "Authorization: Bearer $TOKEN"\n'
+        "```\n"
+        "```json\n"
+        '{"curl": "/v1/x"}\n'
+        "```\n"
+        "```\n"
+        "http GET :8000/v1/admin/features\n"
+        "```\n"
+    )
+    found = [c for c in shell_commands(markdown) if HTTP_CLIENT.search(c.text) and "/v1/" in c.text]
+    assert found == [
+        Command(2, 'curl -s http://localhost:8000/v1/devices/d-1/health -H "Authorization: Bearer $TOKEN"'),
+        Command(9, "http GET :8000/v1/admin/features"),
+    ]
+
+
 def test_the_extractor_reads_bash_blocks_only_and_joins_continuations() -> None:
     markdown = (
         "text `.venv/bin/lingxi nothing`\n"
@@ -878,6 +1159,23 @@ def test_the_extractor_reads_bash_blocks_only_and_joins_continuations() -> None:
     assert "'sh'" in problems[0], problems
 
 
+SIGNING = (
+    "export LINGXI_AUTH_PRIVATE_KEY=keys/2026-11.pem LINGXI_AUTH_KEY_ID=2026-11",
+    'TOKEN=$(.venv/bin/lingxi token issue --device demo-device --user "$USER_ID")',
+    "ADMIN_TOKEN=$(.venv/bin/lingxi token issue --admin li.wei --role compliance_officer --role operator)",
+)
+"""How the runbook signs its tokens: ``$TOKEN`` for demo-device with u-42 signed in, ``$ADMIN_TOKEN``
+for an operator who is also a compliance officer."""
+
+
+def signing_checker() -> Checker:
+    """A checker that has read ``SIGNING``."""
+    checker = Checker()
+    for line in SIGNING:
+        assert checker.check(line) == [], line
+    return checker
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -889,14 +1187,19 @@ def test_the_extractor_reads_bash_blocks_only_and_joins_continuations() -> None:
         "docker compose up -d --scale vision=2",
         "kubectl -n lingxi-dev get pods,scaledobjects,hpa",
         "kubectl diff -k deploy/k8s/overlays/dev",
-        "curl -s 'http://127.0.0.1:8000/v1/devices/demo-device/alerts?status=all'",
-        "curl -s -X DELETE http://127.0.0.1:8000/v1/users/u-42",
+        "curl -s 'http://127.0.0.1:8000/v1/devices/demo-device/alerts?status=all' "
+        '-H "Authorization: Bearer $TOKEN"',
+        'curl -s -X DELETE http://127.0.0.1:8000/v1/users/u-42 -H "Authorization: Bearer $TOKEN"',
+        "curl -s -X DELETE 'http://127.0.0.1:8000/v1/users/u-42?requested_by=admin' "
+        '-H "Authorization: Bearer $ADMIN_TOKEN"',
+        "curl -s 'http://127.0.0.1:8000/v1/admin/features?region=HK' -H 'Authorization: Bearer eyJhbG.x.y'",
         "curl -s http://127.0.0.1:8000/readyz",
+        "export TOKEN=$(lingxi token issue --device dev-1 --user u-7 --region HK --ttl 2h)",
         "make run REPLICAS=assistant=2 PORT=9000",
     ],
 )
 def test_right_commands_pass(command: str) -> None:
-    assert Checker().check(command) == []
+    assert signing_checker().check(command) == []
 
 
 @pytest.mark.parametrize(
@@ -939,6 +1242,11 @@ def test_right_commands_pass(command: str) -> None:
             "manifests read",
         ),
         ("kubectl -n lingxi create secret tls gateway-tls --cert=a --key=b", "no Secret"),
+        (
+            "kubectl -n lingxi create configmap lingxi-keys --from-file=jwks.json=keys/jwks.json",
+            "no ConfigMap",
+        ),
+        ("kubectl -n lingxi create configmap lingxi-token-keys --from-file=keys/keys.json", "jwks.json"),
         ("docker compose up --scale assistent=3", "--scale"),
         ("docker compose logs -f redis-cache", "not a service"),
         ("docker compose up --detatch", "option '--detatch'"),
@@ -958,6 +1266,54 @@ def test_right_commands_pass(command: str) -> None:
             "curl -s -X POST http://127.0.0.1:8000/v1/telemetry -H 'content-type: application/json' -d '{x'",
             "does not parse",
         ),
+        ("curl -s http://127.0.0.1:8000/v1/devices/demo-device/health", "needs a token"),
+        (
+            "curl -s http://127.0.0.1:8000/v1/devices/demo-device/health -H 'Authorization: Basic dTpw'",
+            "not 'Bearer <token>'",
+        ),
+        (
+            'curl -s http://127.0.0.1:8000/v1/devices/dev-9/health -H "Authorization: Bearer $TOKEN"',
+            "for device dev-9",
+        ),
+        (
+            'curl -s http://127.0.0.1:8000/v1/users/u-7/recommendations -H "Authorization: Bearer $TOKEN"',
+            "for user u-7",
+        ),
+        (
+            "curl -s -X POST http://127.0.0.1:8000/v1/assistant/queries -H 'content-type: application/json' "
+            '-H "Authorization: Bearer $TOKEN" '
+            """-d '{"text": "hi", "locale": "en-US", "device_id": "demo-device", "region": "HK"}'""",
+            "for region HK",
+        ),
+        ('curl -s http://127.0.0.1:8000/v1/admin/features -H "Authorization: Bearer $TOKEN"', "admin token"),
+        (
+            "curl -s http://127.0.0.1:8000/v1/users/u-42/recommendations "
+            '-H "Authorization: Bearer $ADMIN_TOKEN"',
+            "takes a device token",
+        ),
+        (
+            "curl -s -X POST http://127.0.0.1:8000/v1/admin/features/changes "
+            """-H 'content-type: application/json' -H "Authorization: Bearer $ADMIN_TOKEN" """
+            """-d '{"feature": "assistant", "region": "HK", "status": "filed", """
+            """"requested_by": "admin:wang"}'""",
+            "requested_by",
+        ),
+        (
+            "curl -s -X DELETE 'http://127.0.0.1:8000/v1/users/u-42?requested_by=user' "
+            '-H "Authorization: Bearer $ADMIN_TOKEN"',
+            "not as user",
+        ),
+        (
+            "curl -s -X PUT http://127.0.0.1:8000/v1/users/u-42/consent -H 'content-type: application/json' "
+            '-H "Authorization: Bearer $TOKEN" -d \'{"granted_scopes": [], "changed_by": "admin"}\'',
+            "a device acts as user, not as admin",
+        ),
+        ("TOKEN=$(cat token.txt)", "only NAME=$(lingxi token issue"),
+        ("TOKEN=$(.venv/bin/lingxi token issue --device demo-device --role operator)", "--role is for admin"),
+        ("ADMIN_TOKEN=$(.venv/bin/lingxi token issue --admin li.wei)", "needs --role"),
+        ("ADMIN_TOKEN=$(.venv/bin/lingxi token issue --admin li.wei --role root)", "needs --role"),
+        ("TOKEN=$(.venv/bin/lingxi token issue --device demo-device --expires 1h)", "No such option"),
+        ("TOKEN=$(.venv/bin/lingxi token issue --device demo-device; rm -rf /)", "that one command"),
         ("make deploy", "no target 'deploy'"),
         ("make run REPLICA=assistant=3", "does not use REPLICA"),
         ("export PASSWORD=secret", "not a variable"),
@@ -968,9 +1324,26 @@ def test_wrong_commands_are_refused(
     command: str, why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    problems = Checker().check(command)
+    problems = signing_checker().check(command)
     assert problems, f"{command!r} passed"
     assert why in problems[0], problems
+
+
+def test_tokens_are_signed_with_the_exported_key_and_checked_against_each_route() -> None:
+    checker = Checker()
+    url = "http://127.0.0.1:8000/v1"
+    unsigned = checker.check(f'curl -s {url}/admin/features -H "Authorization: Bearer $TOKEN"')
+    assert "$TOKEN is neither exported above" in unsigned[0], unsigned
+    no_key = checker.check("TOKEN=$(.venv/bin/lingxi token issue --device demo-device)")
+    assert "--private-key" in no_key[0], no_key
+    assert checker.check("export LINGXI_AUTH_PRIVATE_KEY=keys/dev.pem LINGXI_AUTH_KEY_ID=dev") == []
+    assert checker.check("AUDITOR_TOKEN=$(.venv/bin/lingxi token issue --admin li.wei --role auditor)") == []
+    assert checker.check(f'curl -s {url}/admin/features -H "Authorization: Bearer $AUDITOR_TOKEN"') == []
+    erasure = checker.check(f'curl -s {url}/users/u-42/erasure -H "Authorization: Bearer $AUDITOR_TOKEN"')
+    assert "needs the role compliance_officer" in erasure[0], erasure
+    assert checker.check("TOKEN=$(.venv/bin/lingxi token issue --device demo-device)") == []
+    nobody = checker.check(f'curl -s {url}/users/u-42/erasure -H "Authorization: Bearer $TOKEN"')
+    assert "issue it with --user" in nobody[0], nobody
 
 
 def test_a_file_written_earlier_may_be_read_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -980,4 +1353,8 @@ def test_a_file_written_earlier_may_be_read_later(tmp_path: Path, monkeypatch: p
     assert checker.check(".venv/bin/lingxi audit export -o out/audit.jsonl --since 7d") == []
     assert checker.check(".venv/bin/lingxi audit verify --file out/audit.jsonl") == []
     assert checker.check("export GATEWAY=http://127.0.0.1:9000") == []
-    assert checker.check('curl -s "$GATEWAY/v1/users/$USER_ID/erasure"') == []
+    for line in SIGNING:
+        assert checker.check(line) == [], line
+    assert (
+        checker.check('curl -s "$GATEWAY/v1/users/$USER_ID/erasure" -H "Authorization: Bearer $TOKEN"') == []
+    )

@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import pytest
 import redis
+from lingxi.auth import Role
 from lingxi.cli.main import app
 from lingxi.events.base import Region
 from lingxi.events.compliance import (
@@ -26,6 +27,7 @@ from lingxi.events.maintenance import TelemetryBatchReceived
 from lingxi.localredis import free_port
 from lingxi.runtime.envelope import decode_entry
 from lingxi.testing.processes import ServiceProcess
+from lingxi.testing.tokens import admin_token
 from lingxi_maintenance.cli import reading_json
 from lingxi_maintenance.fleet import Fleet, FleetConfig
 from lingxi_maintenance.publish import (
@@ -122,6 +124,8 @@ def test_a_lost_redis_stops_publishing_with_the_reason() -> None:
 
 
 runner = CliRunner()
+OPERATOR = admin_token(Role.OPERATOR)
+AUDITOR = admin_token(Role.AUDITOR)
 
 
 def simulate(*args: str) -> tuple[int, str]:
@@ -151,7 +155,9 @@ def test_unreachable_destinations_are_one_line_and_exit_1(tmp_path: Path) -> Non
     code, output = simulate("--publish", "stream", "--redis-url", f"redis://127.0.0.1:{dead}/0", "-o", folder)
     assert code == 1
     assert f"cannot reach Redis at redis://127.0.0.1:{dead}/0" in output
-    code, output = simulate("--publish", "gateway", "--gateway-url", f"http://127.0.0.1:{dead}", "-o", folder)
+    code, output = simulate(
+        "--publish", "gateway", "--gateway-url", f"http://127.0.0.1:{dead}", "--token", OPERATOR, "-o", folder
+    )
     assert code == 1
     assert f"cannot reach the gateway at http://127.0.0.1:{dead}" in output
     assert "after 0 readings sent" in output
@@ -185,7 +191,9 @@ def gateway(start_service: Callable[..., ServiceProcess], redis_url: str) -> Ser
 def test_the_command_publishes_through_the_gateway(
     gateway: ServiceProcess, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    code, output = simulate("--publish", "gateway", "--gateway-url", gateway.base_url, "-o", str(tmp_path))
+    code, output = simulate(
+        "--publish", "gateway", "--gateway-url", gateway.base_url, "--token", OPERATOR, "-o", str(tmp_path)
+    )
     assert code == 0, output
     published = entries(redis_client)
     accepted = sum(len(b.readings) for b in published)
@@ -197,7 +205,21 @@ def test_the_command_publishes_through_the_gateway(
     assert latest < datetime.now(UTC) + timedelta(minutes=5)
     assert (tmp_path / "truth.json").is_file()
 
-    code, output = simulate("--publish", "gateway", "--gateway-url", gateway.base_url, "--region", "HK")
+    code, output = simulate(
+        "--publish", "gateway", "--gateway-url", gateway.base_url, "--token", OPERATOR, "--region", "HK"
+    )
     assert code == 1
     assert "refused a batch: 451" in output
     assert "maintenance is not approved in region HK" in output
+
+    code, output = simulate("--publish", "gateway", "--gateway-url", gateway.base_url, "--token", AUDITOR)
+    assert code == 1
+    assert "refused a batch: 403" in output
+    assert "the role operator" in output
+
+
+def test_publishing_through_the_gateway_needs_a_token(tmp_path: Path) -> None:
+    code, output = simulate("--publish", "gateway", "-o", str(tmp_path))
+    assert code == 2
+    assert "needs an operator's admin" in output  # the rest is wrapped in a box
+    assert "LINGXI_TOKEN" in output

@@ -2,8 +2,8 @@
 
 The gateway never writes the registry: a change is a ``FeatureChangeRequested`` event that compliance
 decides on, records, audits and announces. The gateway reads the outcome compliance stores for it.
-Authentication of admins (and roles) arrives with the security work; until then ``requested_by``
-names the operator.
+Every administrator reads the registry; only a ``compliance_officer`` asks for a change, and the
+change's ``requested_by`` is the name in their token.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from lingxi.features import FeatureRegistryView, request_change, summaries, wait
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
-from lingxi_gateway.api import MAX_WAIT_S, body_error
+from lingxi_gateway.api import COMMON_RESPONSES, MAX_WAIT_S, body_error
+from lingxi_gateway.security import ANY_ADMIN, ComplianceOfficer, Forbidden
 
 
 class ScheduledChange(BaseModel):
@@ -50,7 +51,11 @@ class FeatureChangeBody(BaseModel):
         default=None, description="When the change takes effect (default: now)."
     )
     note: str | None = Field(default=None, examples=["filing approved on 2026-11-24"])
-    requested_by: str = Field(examples=["admin:li.wei"])
+    requested_by: str | None = Field(
+        default=None,
+        examples=["admin:li.wei"],
+        description="Who asks: always ``admin:<name>`` of the token; when given it must be that.",
+    )
 
 
 class ChangeState(BaseModel):
@@ -70,9 +75,10 @@ def _state(request_id: UUID, outcome: FeatureChangeOutcome | None) -> ChangeStat
 
 
 def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
-    router = APIRouter(prefix="/v1/admin/features", tags=["admin"])
+    router = APIRouter(prefix="/v1/admin/features", tags=["admin"], responses=COMMON_RESPONSES)
+    any_admin = [ANY_ADMIN]
 
-    @router.get("", response_model=list[FeatureView])
+    @router.get("", response_model=list[FeatureView], dependencies=any_admin)
     async def list_features(region: Region | None = None) -> list[FeatureView]:
         await approvals.refresh()
         rows = summaries(approvals.records.values(), datetime.now(UTC), region.value if region else None)
@@ -81,9 +87,13 @@ def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
     @router.post("/changes", response_model=ChangeState, status_code=202)
     async def request_feature_change(
         body: FeatureChangeBody,
+        caller: ComplianceOfficer,
         response: Response,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for compliance.")] = 0,
     ) -> ChangeState:
+        requested_by = f"admin:{caller.name}"
+        if body.requested_by is not None and body.requested_by != requested_by:
+            raise Forbidden(f"requested_by is {body.requested_by!r} but the token is for {requested_by!r}")
         try:
             request = FeatureChangeRequested(
                 region=body.region,
@@ -91,7 +101,7 @@ def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
                 status=body.status,
                 filing_number=body.filing_number,
                 effective_at=body.effective_at or datetime.now(UTC),
-                requested_by=body.requested_by,
+                requested_by=requested_by,
                 note=body.note,
             )
         except ValidationError as error:
@@ -106,7 +116,12 @@ def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
             response.status_code = 409
         return state
 
-    @router.get("/changes/{request_id}", response_model=ChangeState)
+    @router.get(
+        "/changes/{request_id}",
+        response_model=ChangeState,
+        dependencies=any_admin,
+        responses={404: {"description": "No outcome yet (pending, unknown or expired)."}},
+    )
     async def get_feature_change(request_id: UUID) -> ChangeState:
         outcome = await wait_for_outcome(redis, request_id, wait_s=0)
         if outcome is None:

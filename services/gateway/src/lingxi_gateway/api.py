@@ -7,12 +7,23 @@ from uuid import UUID
 
 from fastapi.exceptions import RequestValidationError
 from lingxi.events import MAX_QUERY_CHARS, Event, Locale, Region
+from lingxi.events._values import DeviceId, UserId
 from lingxi.features import Standing
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
 # Below the 15 s graceful shutdown, so a wait in flight is answered, not cut, when a replica stops.
 MAX_WAIT_S = 10.0
+
+
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A body that cannot be read at all (not UTF-8, a broken multipart form)."},
+    401: {"description": "No bearer token, or one that is refused (the body's ``code`` says how)."},
+    403: {"description": "The token may not do this (the body says what it lacks)."},
+    429: {"description": "The device, user or administrator is over a rate limit (see Retry-After)."},
+}
+"""The refusals every ``/v1`` route may answer with: an unreadable body, and those of
+``lingxi_gateway.security`` and ``lingxi_gateway.ratelimits``."""
 
 
 class AssistantQuery(BaseModel):
@@ -22,9 +33,11 @@ class AssistantQuery(BaseModel):
 
     text: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, examples=["明天早上七点叫我起床"])
     locale: Locale = Field(examples=["zh-CN"])
-    device_id: str = Field(examples=["dev-42"])
+    device_id: DeviceId = Field(examples=["dev-42"])
     region: Region = Field(examples=["CN"])
-    user_id: str | None = Field(default=None, examples=["user-7"])
+    user_id: UserId | None = Field(
+        default=None, examples=["user-7"], description="Default: the user signed in, as the token says."
+    )
     timezone: str = Field(default="Asia/Shanghai", examples=["Asia/Shanghai"])
 
 

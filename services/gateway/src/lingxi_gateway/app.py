@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from limits.aio.storage import RedisStorage
 from lingxi import tracing
 from lingxi.events import (
     AnswerBlocked,
@@ -47,6 +48,7 @@ from starlette.routing import Route
 from lingxi_gateway.access import AccessLog
 from lingxi_gateway.admin import admin_router
 from lingxi_gateway.api import (
+    COMMON_RESPONSES,
     MAX_BODY_BYTES,
     MAX_WAIT_S,
     AssistantQuery,
@@ -59,7 +61,17 @@ from lingxi_gateway.asyncapi import asyncapi_router
 from lingxi_gateway.devices import MAX_TELEMETRY_BODY_BYTES, TELEMETRY_PATH, devices_router
 from lingxi_gateway.erasure import ErasureLedger, register_erasure
 from lingxi_gateway.limits import BodyLimit
+from lingxi_gateway.ratelimits import KEY_PREFIX as RATE_KEY_PREFIX
+from lingxi_gateway.ratelimits import RateLimiter, RateLimitSettings
 from lingxi_gateway.results import Completion, RequestStatus, ResultStore, ResultWaiter
+from lingxi_gateway.security import (
+    EXCEPTION_HANDLERS,
+    DeviceCaller,
+    check_device,
+    check_region,
+    check_user,
+    guard,
+)
 from lingxi_gateway.uploads import (
     MAX_UPLOAD_BODY_BYTES,
     REQUEST_BODY_DOC,
@@ -95,6 +107,7 @@ PUBLISHES = (
 )
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
 settings = GatewaySettings()
+rate_settings = RateLimitSettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
 approvals = FeatureRegistryView(service.redis)
@@ -117,7 +130,9 @@ RESULTS: list[tuple[type[Result], str, RequestStatus]] = [
 
 def _result_store(kind: str, status: RequestStatus) -> Callable[..., Awaitable[None]]:
     async def store(events: Sequence[Result], ctx: HandlerContext) -> None:
-        await results.complete([Completion(e.request_id, kind, status, device_view(e)) for e in events])
+        await results.complete(
+            [Completion(e.request_id, kind, status, device_view(e), e.device_id) for e in events]
+        )
 
     return store
 
@@ -129,6 +144,16 @@ for result_type, result_kind, result_status in RESULTS:
 
 @contextlib.asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    keys = guard.load()  # first: without keys the gateway would refuse every request
+    access_log.info("token keys loaded", key_ids=list(keys.kids))
+    # The limiter shares the service's connections (and so its Redis user and TLS settings).
+    storage = RedisStorage(
+        service.settings.redis_url,
+        implementation="redispy",
+        key_prefix=RATE_KEY_PREFIX,
+        connection_pool=service.redis.connection_pool,  # type: ignore[arg-type]  # typed too narrowly
+    )
+    guard.limiter = RateLimiter(rate_settings, storage)
     await approvals.start()
     await waiter.start()
     await service.start()
@@ -157,6 +182,8 @@ app.include_router(admin_router(service.redis, approvals))
 app.include_router(devices_router(service, approvals))
 app.include_router(users_router(service, approvals, erasures))
 app.include_router(asyncapi_router())
+for refusal, answer in EXCEPTION_HANDLERS.items():
+    app.add_exception_handler(refusal, answer)
 
 
 @app.exception_handler(FeatureNotApproved)
@@ -189,13 +216,21 @@ def _state(record: dict[str, Any]) -> RequestState:
     "/v1/assistant/queries",
     response_model=RequestState,
     status_code=202,
-    responses={451: {"description": "The assistant is not approved in the request's region."}},
+    responses={
+        **COMMON_RESPONSES,
+        451: {"description": "The assistant is not approved in the request's region."},
+    },
 )
 async def submit_query(
     body: AssistantQuery,
+    caller: DeviceCaller,
     response: Response,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the result.")] = 0,
 ) -> RequestState:
+    check_device(caller, body.device_id)
+    check_region(caller, body.region.value)
+    if body.user_id is not None:
+        check_user(caller, body.user_id)
     standing = await approvals.check(ASSISTANT_FEATURE, body.region.value)
     if not standing.approved:
         raise FeatureNotApproved(standing)
@@ -205,7 +240,7 @@ async def submit_query(
             region=body.region,
             request_id=request_id,
             device_id=body.device_id,
-            user_id=body.user_id,
+            user_id=body.user_id if body.user_id is not None else caller.user_id,
             text=body.text,
             locale=body.locale,
             timezone=body.timezone,
@@ -221,6 +256,7 @@ async def submit_query(
     status_code=202,
     openapi_extra={"requestBody": REQUEST_BODY_DOC},
     responses={
+        **COMMON_RESPONSES,
         413: {"description": "The image (or the body) is larger than the limit."},
         415: {"description": "Not a supported image format, or not the format the file was sent as."},
         422: {"description": "A bad field, or an image that cannot be read (truncated, a bomb, no pixels)."},
@@ -229,6 +265,7 @@ async def submit_query(
 )
 async def submit_image(
     request: Request,
+    caller: DeviceCaller,
     response: Response,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the result.")] = 0,
 ) -> RequestState:
@@ -236,6 +273,8 @@ async def submit_image(
     plus ``locale``, ``device_id``, ``region`` and optionally ``tasks``, comma-separated) or as JSON
     with ``image_base64``. The image is checked from its bytes before anything is published."""
     upload = await read_upload(request)
+    check_device(caller, upload.device_id)
+    check_region(caller, upload.region.value)
     standing = await approvals.check(VISION_FEATURE, upload.region.value)
     if not standing.approved:
         raise FeatureNotApproved(standing)
@@ -286,7 +325,7 @@ async def _submit(
         async with service.redis.pipeline(transaction=False) as pipe:
             if before is not None:
                 before(pipe)
-            results.stage_pending(pipe, request_id, kind)
+            results.stage_pending(pipe, request_id, kind, event.device_id)
             service.stage_publish(pipe, event, correlation_id=str(request_id))
             await pipe.execute()
         if wait > 0:
@@ -302,9 +341,15 @@ async def _submit(
     return state
 
 
-@app.get("/v1/requests/{request_id}", response_model=RequestState)
-async def get_request(request_id: UUID) -> RequestState:
+@app.get(
+    "/v1/requests/{request_id}",
+    response_model=RequestState,
+    responses={**COMMON_RESPONSES, 404: {"description": "No such request of the calling device."}},
+)
+async def get_request(request_id: UUID, caller: DeviceCaller) -> RequestState:
+    """Where one of the calling device's requests stands. Another device's request is answered as
+    unknown: a request id says nothing about whether it exists."""
     record = await results.get(request_id)
-    if record is None:
+    if record is None or record.get("device_id") != caller.device_id:
         raise HTTPException(status_code=404, detail=f"no request {request_id} (unknown or expired)")
     return _state(record)

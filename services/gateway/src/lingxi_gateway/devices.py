@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from lingxi.auth import DevicePrincipal, Principal, Role
 from lingxi.device_health import DeviceHealth, decode_health, health_view
 from lingxi.devices import known_models
 from lingxi.events import Region
@@ -35,7 +36,8 @@ from lingxi.runtime import Service
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from lingxi_gateway.api import FeatureNotApproved
+from lingxi_gateway.api import COMMON_RESPONSES, FeatureNotApproved
+from lingxi_gateway.security import Caller, Forbidden, check_device, check_region, who
 
 TELEMETRY_PATH = "/v1/telemetry"
 MAX_READINGS_PER_REQUEST = 500
@@ -53,7 +55,7 @@ _device_id = TypeAdapter(DeviceId)
 
 
 class TelemetryUpload(BaseModel):
-    """A batch of health readings from one or more handsets."""
+    """A batch of health readings: a device's own, or (an operator's upload) any handsets'."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -141,8 +143,11 @@ def _edge_problem(reading: TelemetryReading, now: datetime) -> str | None:
     return None
 
 
-def check_readings(raw_readings: list[Any], now: datetime) -> tuple[list[TelemetryReading], list[Rejection]]:
-    """Each raw reading checked on its own: the accepted ones in order, and a rejection for each other."""
+def check_readings(
+    raw_readings: list[Any], now: datetime, *, device_id: str | None = None
+) -> tuple[list[TelemetryReading], list[Rejection]]:
+    """Each raw reading checked on its own: the accepted ones in order, and a rejection for each other.
+    With ``device_id`` (a device's own upload), a reading of any other device is rejected."""
     accepted: list[TelemetryReading] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(raw_readings):
@@ -158,7 +163,10 @@ def check_readings(raw_readings: list[Any], now: datetime) -> tuple[list[Telemet
             errors = error.errors(include_url=False)[:_MAX_ERRORS_PER_READING]
             rejected.append(Rejection(index=index, device_id=raw_id, reason="; ".join(map(_reason, errors))))
             continue
-        problem = _edge_problem(reading, now)
+        if device_id is not None and reading.device_id != device_id:
+            problem: str | None = f"device_id: the token is for device {device_id}, not this one"
+        else:
+            problem = _edge_problem(reading, now)
         if problem is None:
             accepted.append(reading)
         else:
@@ -182,12 +190,25 @@ def _alert_time(alert: dict[str, Any]) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
+def _schema(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def devices_router(
-    service: Service, approvals: FeatureRegistryView, *, clock: Callable[[], datetime] | None = None
+    service: Service,
+    approvals: FeatureRegistryView,
+    *,
+    clock: Callable[[], datetime] | None = None,
 ) -> APIRouter:
-    """The telemetry route and a device's health and alerts; ``clock`` (UTC now) judges reading times."""
-    router = APIRouter(tags=["devices"])
+    """The telemetry route and a device's health and alerts; ``clock`` (UTC now) judges reading times.
+    A device sends and reads its own; an operator sends and reads any device's."""
+    router = APIRouter(tags=["devices"], responses=COMMON_RESPONSES)
     now = clock or (lambda: datetime.now(UTC))
+
+    def check_reader(caller: Principal, device_id: str) -> str:
+        checked = _checked_device_id(device_id)
+        check_device(caller, checked, admin_roles=[Role.OPERATOR])
+        return checked
 
     @router.post(
         TELEMETRY_PATH,
@@ -196,20 +217,34 @@ def devices_router(
         responses={
             413: {"description": f"The body is larger than {MAX_TELEMETRY_BODY_BYTES} bytes."},
             422: {
-                "description": f"A malformed body, more than {MAX_READINGS_PER_REQUEST} readings, or "
-                "every reading rejected (then the body says why for each, and nothing was published).",
-                "model": TelemetryAnswer,
+                "description": f"A malformed body, more than {MAX_READINGS_PER_REQUEST} readings (the "
+                "usual validation errors), or every reading rejected (a TelemetryAnswer saying why for "
+                "each; nothing was published).",
+                "content": {
+                    "application/json": {
+                        "schema": {"anyOf": [_schema("TelemetryAnswer"), _schema("HTTPValidationError")]}
+                    }
+                },
             },
             451: {"description": "Maintenance is not approved in the request's region."},
         },
     )
-    async def submit_telemetry(body: TelemetryUpload) -> Response:
+    async def submit_telemetry(body: TelemetryUpload, caller: Caller) -> Response:
         """Health readings from handsets: each is checked on its own, the accepted ones are published
-        as one ``TelemetryBatchReceived`` and each rejected one is named with its reason."""
+        as one ``TelemetryBatchReceived`` and each rejected one is named with its reason. A device's
+        token sends only its own readings; an operator's sends any device's."""
+        own_device: str | None = None
+        if isinstance(caller, DevicePrincipal):
+            check_region(caller, body.region.value)
+            own_device = caller.device_id
+        elif Role.OPERATOR not in caller.roles:
+            raise Forbidden(
+                f"telemetry needs a device token or the role operator; the token is for {who(caller)}"
+            )
         standing = await approvals.check(MAINTENANCE_FEATURE, body.region.value)
         if not standing.approved:
             raise FeatureNotApproved(standing)
-        accepted, rejected = check_readings(body.readings, now())
+        accepted, rejected = check_readings(body.readings, now(), device_id=own_device)
         event_id = None
         if accepted:
             event = TelemetryBatchReceived(region=body.region, readings=accepted)
@@ -226,10 +261,10 @@ def devices_router(
             500: {"description": "The stored health record is unreadable (logged)."},
         },
     )
-    async def device_health(device_id: str) -> Any:
+    async def device_health(device_id: str, caller: Caller) -> Any:
         """The device's health as of its newest reading maintenance assessed: each model's figures
         (null where there is no estimate yet) and the open alerts."""
-        raw = await service.redis.get(device_health_key(_checked_device_id(device_id)))
+        raw = await service.redis.get(device_health_key(check_reader(caller, device_id)))
         if raw is None:
             raise HTTPException(
                 status_code=404,
@@ -249,12 +284,13 @@ def devices_router(
     @router.get("/v1/devices/{device_id}/alerts", response_model=list[dict[str, Any]])
     async def device_alerts(
         device_id: str,
+        caller: Caller,
         status: Annotated[
             Literal["open", "cleared", "all"], Query(description="Which alerts: open, cleared or all.")
         ] = "open",
     ) -> list[dict[str, Any]]:
         """The device's alerts, newest first (cleared ones stay until their time to live runs out)."""
-        raw = await service.redis.hgetall(device_alerts_key(_checked_device_id(device_id)))
+        raw = await service.redis.hgetall(device_alerts_key(check_reader(caller, device_id)))
         alerts: list[dict[str, Any]] = []
         for field, value in raw.items():
             alert_id = field.decode() if isinstance(field, bytes) else field

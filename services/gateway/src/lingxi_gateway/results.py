@@ -39,19 +39,27 @@ class Completion:
     kind: str
     status: RequestStatus
     result: dict[str, Any]
+    device_id: str
 
 
 class ResultStore:
-    """One Redis hash per request (request_id, kind, status, created_at, completed_at, result)."""
+    """One Redis hash per request (request_id, kind, status, device_id, created_at, completed_at, result)."""
 
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
 
-    def stage_pending(self, pipe: Pipeline, request_id: UUID, kind: str) -> None:
+    def stage_pending(self, pipe: Pipeline, request_id: UUID, kind: str, device_id: str) -> None:
         """Queue the pending record on ``pipe``; queue the event's publish after it on the same pipe,
-        so the record exists before any result can complete it."""
-        record = {"request_id": str(request_id), "kind": kind, "status": "pending", "created_at": _now()}
+        so the record exists before any result can complete it. ``device_id``: the device that may
+        read it."""
+        record = {
+            "request_id": str(request_id),
+            "kind": kind,
+            "status": "pending",
+            "created_at": _now(),
+            "device_id": device_id,
+        }
         pipe.hset(_key(request_id), mapping=record)  # type: ignore[arg-type]
         pipe.expire(_key(request_id), self.ttl_s)
 
@@ -72,6 +80,8 @@ class ResultStore:
                     "result": orjson.dumps(done.result).decode(),
                 }
                 pipe.hsetnx(key, "created_at", _now())
+                # Published straight to the stream, a request has no pending record: its device owns it.
+                pipe.hsetnx(key, "device_id", done.device_id)
                 pipe.hset(key, mapping=record)  # type: ignore[arg-type]
                 pipe.expire(key, self.ttl_s)
                 pipe.publish(DONE_CHANNEL, orjson.dumps(record))

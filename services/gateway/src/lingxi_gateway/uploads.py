@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from lingxi.events import Locale, Region
+from lingxi.events._values import DeviceId
 from lingxi.events.vision import MAX_IMAGE_BYTES, VISION_TASKS, VisionTask
 from lingxi.images import ImageInfo, ImageRejected
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,7 +48,7 @@ class _Fields(BaseModel):
 
     tasks: Tasks = Field(default_factory=lambda: list(VISION_TASKS))
     locale: Locale = Field(examples=["zh-CN"])
-    device_id: str = Field(examples=["dev-42"])
+    device_id: DeviceId = Field(examples=["dev-42"])
     region: Region = Field(examples=["CN"])
 
 

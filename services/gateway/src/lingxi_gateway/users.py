@@ -5,7 +5,13 @@ on: purchase and payment data are separate, sensitive consents under PIPL); ``PO
 /v1/users/{id}/purchases`` publishes ``PurchaseRecorded`` (personalization drops it unread unless the user
 granted ``purchase_data``); ``GET /v1/users/{id}/recommendations`` returns the list personalization keeps
 for the user (``user_recommendations_key``), or the regional non-personalised list when it keeps none.
-Every route needs the ``personalization`` feature approved in the region (451 otherwise).
+Every route needs the ``personalization`` feature approved in the region (451 otherwise), except
+erasure, which never waits on a feature.
+
+Who may call: a device token on which the user is signed in (``uid``) acts for that user, in its own
+region (the default when a body or query leaves ``region`` out), always as ``user``. A
+``compliance_officer`` may change a user's consent and erase a user (as ``admin`` or ``system``) and
+follow the erasure; nobody else reads a user's purchases or recommendations.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from lingxi.auth import DevicePrincipal, Principal, Role
 from lingxi.events import Region
 from lingxi.events._values import Initiator
 from lingxi.events.personalization import (
@@ -34,8 +41,9 @@ from lingxi.logging import get_logger
 from lingxi.runtime import Service
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lingxi_gateway.api import FeatureNotApproved
+from lingxi_gateway.api import COMMON_RESPONSES, FeatureNotApproved, body_error
 from lingxi_gateway.erasure import ErasureLedger
+from lingxi_gateway.security import Caller, Forbidden, check_region, check_user, who
 
 _log = get_logger("lingxi.gateway.users")
 
@@ -45,6 +53,9 @@ _SET_BY_GATEWAY = frozenset(
 _SET_BY_GATEWAY_MSG = (
     "set by the gateway (user_id from the path, region beside purchase), not in the purchase"
 )
+
+_REGION_DOC = "Default: the device token's region (CN for an administrator)."
+_OFFICER = (Role.COMPLIANCE_OFFICER,)
 
 UserIdPath = Annotated[
     str,
@@ -57,7 +68,7 @@ class ConsentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    region: Region = Field(default=Region.CN, examples=["CN"])
+    region: Region | None = Field(default=None, examples=["CN"], description=_REGION_DOC)
     granted_scopes: list[ConsentScope] = Field(
         max_length=len(ConsentScope), examples=[["personalisation", "purchase_data"]]
     )
@@ -73,7 +84,7 @@ class PurchaseUpload(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    region: Region = Field(default=Region.CN, examples=["CN"])
+    region: Region | None = Field(default=None, examples=["CN"], description=_REGION_DOC)
     purchase: dict[str, Any] = Field(
         description="The PurchaseRecorded fields other than user_id and region: purchase_id, merchant, "
         "category, amount_minor, currency, channel, purchased_at, city.",
@@ -96,8 +107,29 @@ class ErasureAccepted(BaseModel):
     status: str = Field(description="Where to follow it.", examples=["/v1/users/u-42/erasure"])
 
 
+def region_for(caller: Principal, given: Region | None) -> Region:
+    """The region a request acts in: as given (a device only in its own), else the device's."""
+    if given is not None:
+        check_region(caller, given.value)
+        return given
+    if isinstance(caller, DevicePrincipal):
+        try:
+            return Region(caller.region)
+        except ValueError:
+            raise Forbidden(f"the token's region {caller.region} is not one Lingxi serves") from None
+    return Region.CN
+
+
+def check_initiator(caller: Principal, initiator: Initiator) -> None:
+    """A device acts as the user; an administrator as admin or system, never as the user."""
+    as_device = isinstance(caller, DevicePrincipal)
+    if as_device != (initiator is Initiator.USER):
+        allowed = "user" if as_device else "admin or system"
+        raise Forbidden(f"{who(caller)} acts as {allowed}, not as {initiator.value}")
+
+
 def users_router(service: Service, approvals: FeatureRegistryView, ledger: ErasureLedger) -> APIRouter:
-    router = APIRouter(tags=["users"])
+    router = APIRouter(tags=["users"], responses=COMMON_RESPONSES)
 
     async def require_approval(region: Region) -> None:
         standing = await approvals.check(PERSONALIZATION_FEATURE, region.value)
@@ -110,15 +142,21 @@ def users_router(service: Service, approvals: FeatureRegistryView, ledger: Erasu
         status_code=202,
         responses={451: {"description": "Personalization is not approved in the region."}},
     )
-    async def set_consent(user_id: UserIdPath, body: ConsentUpdate) -> Accepted:
+    async def set_consent(user_id: UserIdPath, body: ConsentUpdate, caller: Caller) -> Accepted:
         """Set the scopes the user grants (withdrawing a scope deletes what was derived from it)."""
-        await require_approval(body.region)
-        event = ConsentChanged(
-            region=body.region,
-            user_id=user_id,
-            granted_scopes=body.granted_scopes,
-            changed_by=body.changed_by,
-        )
+        check_user(caller, user_id, admin_roles=_OFFICER)
+        check_initiator(caller, body.changed_by)
+        region = region_for(caller, body.region)
+        await require_approval(region)
+        try:
+            event = ConsentChanged(
+                region=region,
+                user_id=user_id,
+                granted_scopes=body.granted_scopes,
+                changed_by=body.changed_by,
+            )
+        except ValidationError as error:  # e.g. a scope named twice
+            raise body_error(error) from error
         await service.publish(event, correlation_id=str(event.event_id))
         return Accepted(event_id=str(event.event_id))
 
@@ -131,9 +169,11 @@ def users_router(service: Service, approvals: FeatureRegistryView, ledger: Erasu
             451: {"description": "Personalization is not approved in the region."},
         },
     )
-    async def record_purchase(user_id: UserIdPath, body: PurchaseUpload) -> Accepted:
+    async def record_purchase(user_id: UserIdPath, body: PurchaseUpload, caller: Caller) -> Accepted:
         """Record a purchase; it is used only while the user grants ``purchase_data``."""
-        await require_approval(body.region)
+        check_user(caller, user_id)
+        region = region_for(caller, body.region)
+        await require_approval(region)
         owned = sorted(set(body.purchase) & _SET_BY_GATEWAY)
         if owned:
             raise RequestValidationError(
@@ -142,7 +182,7 @@ def users_router(service: Service, approvals: FeatureRegistryView, ledger: Erasu
                     for k in owned
                 ]
             )
-        fields = {**body.purchase, "user_id": user_id, "region": body.region.value}
+        fields = {**body.purchase, "user_id": user_id, "region": region.value}
         try:
             event = PurchaseRecorded.model_validate_json(orjson.dumps(fields))
         except ValidationError as error:
@@ -171,16 +211,23 @@ def users_router(service: Service, approvals: FeatureRegistryView, ledger: Erasu
         },
     )
     async def recommendations(
-        user_id: UserIdPath, region: Annotated[Region, Query()] = Region.CN
+        user_id: UserIdPath,
+        caller: Caller,
+        region: Annotated[Region | None, Query(description=_REGION_DOC)] = None,
     ) -> JSONResponse:
         """The user's recommendations, best first, each with its reason; the regional non-personalised
         list (``personalised`` false, ``user_id`` null) for a user with none."""
-        await require_approval(region)
+        check_user(caller, user_id)
+        await require_approval(region_for(caller, region))
         raw = await service.redis.get(user_recommendations_key(user_id))
         if raw is None:
             raw = await service.redis.get(REGIONAL_RECOMMENDATIONS_KEY)
         if raw is None:
-            raise HTTPException(status_code=503, detail="no recommendations published yet; try again shortly")
+            raise HTTPException(
+                status_code=503,
+                detail="no recommendations published yet; try again shortly",
+                headers={"Retry-After": "5"},
+            )
         try:
             return JSONResponse(orjson.loads(raw))
         except orjson.JSONDecodeError as error:
@@ -192,13 +239,23 @@ def users_router(service: Service, approvals: FeatureRegistryView, ledger: Erasu
     @router.delete("/v1/users/{user_id}", response_model=ErasureAccepted, status_code=202)
     async def erase_user(
         user_id: UserIdPath,
-        region: Annotated[Region, Query()] = Region.CN,
-        requested_by: Annotated[Initiator, Query()] = Initiator.USER,
+        caller: Caller,
+        region: Annotated[Region | None, Query(description=_REGION_DOC)] = None,
+        requested_by: Annotated[
+            Initiator | None,
+            Query(description="Default: user for a device token, admin for an administrator."),
+        ] = None,
     ) -> ErasureAccepted:
         """Erase everything Lingxi holds about the user (PIPL): every service that holds user data
         deletes it and confirms; follow it at ``/v1/users/{id}/erasure``. Not gated on any feature's
         approval: a user's rights do not depend on a feature running."""
-        request = ErasureRequested(region=region, user_id=user_id, requested_by=requested_by)
+        check_user(caller, user_id, admin_roles=_OFFICER)
+        if requested_by is None:
+            requested_by = Initiator.USER if isinstance(caller, DevicePrincipal) else Initiator.ADMIN
+        check_initiator(caller, requested_by)
+        request = ErasureRequested(
+            region=region_for(caller, region), user_id=user_id, requested_by=requested_by
+        )
         await ledger.open(user_id, request)
         await service.publish(request, correlation_id=str(request.event_id))
         return ErasureAccepted(event_id=str(request.event_id), status=f"/v1/users/{user_id}/erasure")
@@ -207,8 +264,9 @@ def users_router(service: Service, approvals: FeatureRegistryView, ledger: Erasu
         "/v1/users/{user_id}/erasure",
         responses={404: {"description": "No erasure was asked for this user."}},
     )
-    async def erasure_status(user_id: UserIdPath) -> JSONResponse:
+    async def erasure_status(user_id: UserIdPath, caller: Caller) -> JSONResponse:
         """Which services have confirmed the user's erasure (``complete`` once all have)."""
+        check_user(caller, user_id, admin_roles=_OFFICER)
         status = await ledger.status(user_id)
         if status is None:
             raise HTTPException(status_code=404, detail=f"no erasure was asked for user {user_id}")

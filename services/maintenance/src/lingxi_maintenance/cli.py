@@ -193,6 +193,15 @@ def simulate_telemetry(
     gateway_url: Annotated[
         str, typer.Option(help="The gateway, for --publish gateway.")
     ] = DEFAULT_GATEWAY_URL,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LINGXI_TOKEN",
+            help="For --publish gateway: an operator's admin token (lingxi token issue --admin NAME "
+            "--role operator), since a fleet's batches mix many devices.",
+            show_default=False,
+        ),
+    ] = None,
     redis_url: RedisUrl = None,
     rate: Annotated[
         float, typer.Option(min=0, help="Readings a second to publish at (0: as fast as they are taken).")
@@ -223,9 +232,22 @@ def simulate_telemetry(
     config = _fleet_config(devices, days, faults, fault_share, seed, _start(start, days, publish))
     console = Console(stderr=True)
     fleet = Fleet(config)
+    if publish is PublishTo.GATEWAY and not token:
+        raise typer.BadParameter(
+            "--publish gateway needs an operator's admin token: --token or LINGXI_TOKEN", param_hint="--token"
+        )
     if publish is not None:
         _publish_fleet(
-            fleet, publish, Region(region), output, console, gateway_url, redis_url, rate=rate, batch=batch
+            fleet,
+            publish,
+            Region(region),
+            output,
+            console,
+            gateway_url,
+            redis_url,
+            rate=rate,
+            batch=batch,
+            token=token or "",
         )
         return
     ids = random.Random(f"{seed}/event-ids")
@@ -256,6 +278,7 @@ def _publish_fleet(
     *,
     rate: float,
     batch: int,
+    token: str,
 ) -> None:
     """``simulate telemetry --publish``: the truth to ``output``, the readings to the gateway or stream."""
     import time
@@ -283,7 +306,7 @@ def _publish_fleet(
             client = stack.enter_context(open_redis(redis_url))
             publisher = StreamPublisher(client, region, f"Redis at {mask_url(resolve_redis_url(redis_url))}")
         else:
-            publisher = GatewayPublisher(gateway_url, region)
+            publisher = GatewayPublisher(gateway_url, region, token=token)
             if config.days >= GATEWAY_MAX_AGE_DAYS:
                 console.print(
                     f"note: the gateway refuses readings over {GATEWAY_MAX_AGE_DAYS} days old: the first "

@@ -103,10 +103,13 @@ class GatewayPublisher:
         base_url: str,
         region: Region,
         *,
+        token: str,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``token``: an operator's admin token (a fleet's batches mix many devices)."""
         self.url = base_url.rstrip("/") + "/v1/telemetry"
+        self._headers = {**_JSON, "Authorization": f"Bearer {token}"}
         self.destination = f"the gateway at {base_url.rstrip('/')}"
         self.region = region
         self._client = client or httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
@@ -129,7 +132,7 @@ class GatewayPublisher:
         content = orjson.dumps(body)
         for attempt in range(MAX_RETRIES + 1):
             try:
-                response = self._client.post(self.url, content=content, headers=_JSON)
+                response = self._client.post(self.url, content=content, headers=self._headers)
             except httpx.TransportError as error:
                 reason = str(error).strip() or type(error).__name__
                 raise PublishError(f"cannot reach {self.destination}: {reason}") from None

@@ -7,6 +7,11 @@ Ctrl-C (or SIGTERM) stops every replica gracefully, then Redis.
 Replicas always log JSON: each line is appended as it is to ``<log dir>/<replica>.jsonl`` (what
 ``lingxi logs`` and ``lingxi trace`` read) and shown in the terminal, rendered by the supervisor when
 the terminal's format is ``console``.
+
+The gateway takes only signed tokens. Unless ``LINGXI_AUTH_JWKS`` names your own JWKS, ``lingxi up``
+keeps a development signing key in ``<data dir>/keys`` (made on first use), points the gateways at its
+JWKS and prints a device token and an admin token signed with it, good for a day; the example request
+carries the device token.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -27,6 +32,8 @@ import orjson
 import structlog
 import typer
 
+from lingxi.auth import KeySet, Role, TokenIssuer, generate_key, load_private_key, private_key_pem
+from lingxi.cli.keys import JWKS_MODE, PRIVATE_KEY_MODE, jwks_bytes, write_atomically
 from lingxi.localredis import LocalRedis, free_port
 from lingxi.logview import service_colour
 
@@ -38,6 +45,10 @@ EXAMPLE_QUERY = {
     "device_id": "demo-device",
     "region": "CN",
 }
+DEMO_USER = "demo-user"
+DEV_KEY_ID = "dev"
+DEV_TOKEN_TTL = timedelta(days=1)
+JWKS_ENV = "LINGXI_AUTH_JWKS"
 
 
 _MAX_LOG_LINE = 8 * 1024 * 1024
@@ -104,10 +115,50 @@ def terminal_line(raw: bytes, console: structlog.dev.ConsoleRenderer | None) -> 
     return text if text.endswith("\n") else text + "\n"
 
 
-def example_request(gateway_url: str) -> str:
+def example_request(gateway_url: str, token: str | None) -> str:
+    """A curl command asking the assistant something; with ``token`` it runs as printed, else it reads
+    the token from ``$TOKEN``."""
     body = json.dumps(EXAMPLE_QUERY, ensure_ascii=False)
     url = f"{gateway_url}/v1/assistant/queries?wait=5"
-    return f"curl -s -X POST {shlex.quote(url)} -H 'content-type: application/json' -d {shlex.quote(body)}"
+    authorization = (
+        shlex.quote(f"Authorization: Bearer {token}") if token else '"Authorization: Bearer $TOKEN"'
+    )
+    return (
+        f"curl -s -X POST {shlex.quote(url)} -H 'content-type: application/json' -H {authorization} "
+        f"-d {shlex.quote(body)}"
+    )
+
+
+@dataclass(frozen=True)
+class DevTokens:
+    device: str
+    """For the example device, with the demo user signed in."""
+    admin: str
+    """Every role."""
+
+
+def development_key(key_dir: Path) -> tuple[Path, TokenIssuer]:
+    """The development signing key kept in ``key_dir`` (made there on first use, or again when its
+    files do not match): its JWKS file and an issuer."""
+    private_path, jwks_path = key_dir / f"{DEV_KEY_ID}.pem", key_dir / "jwks.json"
+    try:
+        key = load_private_key(private_path.read_bytes())
+        keys = KeySet.load(jwks_path)
+        if keys.kids != (DEV_KEY_ID,) or keys.to_jwks() != KeySet({DEV_KEY_ID: key.public_key()}).to_jwks():
+            raise ValueError("the JWKS does not hold the development key")
+    except (OSError, ValueError):
+        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = generate_key()
+        write_atomically(private_path, private_key_pem(key), PRIVATE_KEY_MODE)
+        write_atomically(jwks_path, jwks_bytes(KeySet({DEV_KEY_ID: key.public_key()})), JWKS_MODE)
+    return jwks_path, TokenIssuer(key, DEV_KEY_ID)
+
+
+def development_tokens(issuer: TokenIssuer) -> DevTokens:
+    return DevTokens(
+        device=issuer.device(str(EXAMPLE_QUERY["device_id"]), user_id=DEMO_USER, ttl=DEV_TOKEN_TTL),
+        admin=issuer.admin("dev-admin", list(Role), ttl=DEV_TOKEN_TTL),
+    )
 
 
 @dataclass
@@ -127,9 +178,20 @@ class Replica:
 
 class Supervisor:
     def __init__(
-        self, counts: dict[str, int], redis_url: str, gateway_port: int, log_format: str, log_dir: Path
+        self,
+        counts: dict[str, int],
+        redis_url: str,
+        gateway_port: int,
+        log_format: str,
+        log_dir: Path,
+        *,
+        jwks: Path,
+        tokens: DevTokens | None = None,
     ) -> None:
         self.redis_url = redis_url
+        self.jwks = jwks
+        self.tokens = tokens
+        """Printed when ready; None when the keys are the caller's own (``LINGXI_AUTH_JWKS``)."""
         self.log_format = log_format
         """How the terminal shows the replicas' lines (json or console); the files always get JSON."""
         self.log_dir = log_dir
@@ -155,6 +217,7 @@ class Supervisor:
             "LINGXI_COMPLIANCE_APPROVALS_SEED": "dev",
             **os.environ,
             "LINGXI_REDIS_URL": self.redis_url,
+            JWKS_ENV: str(self.jwks),
             "LINGXI_REPLICA": replica.name,
             "LINGXI_HTTP_HOST": "127.0.0.1",
             "LINGXI_HTTP_PORT": str(replica.port),
@@ -229,6 +292,16 @@ class Supervisor:
             await asyncio.wait({with_timeout}, timeout=delay)
             with_timeout.cancel()
 
+    def token_lines(self) -> list[str]:
+        if self.tokens is None:
+            return [f"tokens: the keys are yours ({JWKS_ENV}={self.jwks}); sign one with lingxi token issue"]
+        device, private_key = EXAMPLE_QUERY["device_id"], self.jwks.parent / f"{DEV_KEY_ID}.pem"
+        return [
+            f"device token ({device}, user {DEMO_USER}, 24 h): {self.tokens.device}",
+            f"admin token (every role, 24 h): {self.tokens.admin}",
+            f"more tokens: lingxi token issue --private-key {private_key} --kid {DEV_KEY_ID} ...",
+        ]
+
     def logs_command(self) -> str:
         if self.log_dir.resolve() == DEFAULT_LOG_DIR.resolve():
             return "lingxi logs -f"
@@ -279,8 +352,10 @@ class Supervisor:
             for replica in self.replicas:
                 probes = f"http://127.0.0.1:{replica.port}"
                 self.say(f"  {replica.name:<{self.width}} {probes}  (/healthz /readyz /metrics)")
+            for line in self.token_lines():
+                self.say(line)
             self.say("try:")
-            self.say(example_request(url))
+            self.say(example_request(url, self.tokens.device if self.tokens else None))
             self.say("Ctrl-C stops everything.")
         elif not self.stopping.is_set():
             self.say("some replicas are not ready after 60s; see their logs above")
@@ -330,8 +405,21 @@ def up(
             typer.echo(f"lingxi up: could not start a local Redis: {error}", err=True)
             raise typer.Exit(1) from error
         redis_url = local.url
+    tokens: DevTokens | None = None
+    if own_jwks := os.environ.get(JWKS_ENV):
+        jwks = Path(own_jwks)
+    else:
+        try:
+            jwks, issuer = development_key(data_dir / "keys")
+        except OSError as error:
+            typer.echo(
+                f"lingxi up: cannot keep the development key in {data_dir / 'keys'}: {error}", err=True
+            )
+            raise typer.Exit(1) from error
+        tokens = development_tokens(issuer)
     try:
-        asyncio.run(Supervisor(counts, redis_url, port, log_format, log_dir).run())
+        supervisor = Supervisor(counts, redis_url, port, log_format, log_dir, jwks=jwks, tokens=tokens)
+        asyncio.run(supervisor.run())
     finally:
         if local:
             local.stop()

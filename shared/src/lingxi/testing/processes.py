@@ -15,6 +15,7 @@ from typing import TypeVar
 import httpx
 
 from lingxi.localredis import free_port
+from lingxi.testing.tokens import jwks_path
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ class ServiceProcess:
             # Development approvals unless the caller's environment says otherwise (empty: none).
             "LINGXI_COMPLIANCE_APPROVALS_SEED": "dev",
             **os.environ,
+            # The gateway verifies tokens with the run's test key (lingxi.testing.tokens).
+            "LINGXI_AUTH_JWKS": str(jwks_path()),
             "LINGXI_REDIS_URL": self.redis_url,
             "LINGXI_REPLICA": self.replica,
             "LINGXI_HTTP_HOST": "127.0.0.1",
