@@ -59,6 +59,20 @@ async def test_a_user_has_one_allowance_across_their_devices(storage: RedisStora
     await limited.admit(device("tablet"))  # signed out, the tablet counts only as itself
 
 
+async def test_an_erased_user_leaves_no_counter_behind(
+    storage: RedisStorage, redis_client: redis.Redis
+) -> None:
+    limited = limiter(storage, device="", user="3/minute;100/day")
+    for _ in range(3):
+        await limited.admit(device("phone", "u-gone"))
+    keys = redis_client.keys("*")
+    assert len(keys) >= 2, "one counter per limit"
+    assert not any(b"u-gone" in key or b"phone" in key for key in keys), "keys name nobody"
+    await limited.forget_user("u-gone")
+    assert redis_client.keys("*") == [], keys
+    await limited.admit(device("phone", "u-gone"))  # a fresh allowance
+
+
 async def test_administrators_count_by_name_and_an_empty_limit_is_none(storage: RedisStorage) -> None:
     limited = limiter(storage, admin="2/minute", device="")
     officer = AdminPrincipal("li.wei", frozenset({Role.COMPLIANCE_OFFICER}), "k1", LATER)

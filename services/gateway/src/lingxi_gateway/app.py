@@ -112,7 +112,14 @@ results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)
 waiter = ResultWaiter(service.redis)
 approvals = FeatureRegistryView(service.redis)
 erasures = ErasureLedger(service.redis)
-register_erasure(service, results, erasures)
+
+
+async def forget_rate_counts(user_id: str) -> None:
+    if guard.limiter is not None:
+        await guard.limiter.forget_user(user_id)
+
+
+register_erasure(service, results, erasures, forget_rate_counts)
 access_log = get_logger("lingxi.gateway.http")
 
 
@@ -148,7 +155,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     access_log.info("token keys loaded", key_ids=list(keys.kids))
     # The limiter shares the service's connections (and so its Redis user and TLS settings).
     storage = RedisStorage(
-        service.settings.redis_url,
+        service.redis_url,
         implementation="redispy",
         key_prefix=RATE_KEY_PREFIX,
         connection_pool=service.redis.connection_pool,  # type: ignore[arg-type]  # typed too narrowly

@@ -11,6 +11,7 @@ what was erased and when, and names no one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -83,14 +84,21 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def register_erasure(service: Service, results: ResultStore, ledger: ErasureLedger) -> None:
-    """Subscribe the gateway's two erasure handlers."""
+def register_erasure(
+    service: Service,
+    results: ResultStore,
+    ledger: ErasureLedger,
+    forget_rate_counts: Callable[[str], Awaitable[None]],
+) -> None:
+    """Subscribe the gateway's two erasure handlers. ``forget_rate_counts(user_id)`` deletes the
+    user's rate-limit counters (their keys name the user)."""
 
     @service.consumer(ErasureRequested)
     async def erase_gateway_data(request: ErasureRequested, ctx: HandlerContext) -> None:
         removed = await scrub_streams(service.redis, INBOUND_USER_STREAMS, request.user_id)
         requests = {UUID(e["request_id"]) for e in removed if isinstance(e.get("request_id"), str)}
         forgotten = await results.forget(requests)
+        await forget_rate_counts(request.user_id)
         completed = ErasureCompleted(
             region=request.region, user_id=request.user_id, service=service.name, erased_keys=forgotten
         )

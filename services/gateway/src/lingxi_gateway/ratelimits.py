@@ -3,8 +3,9 @@ gateway replica shares them (the ``limits`` library, sliding window counters, ke
 
 Every ``/v1`` request with a valid token counts against its device and, when a user is signed in on the
 device, against that user (a user with several phones has one allowance); an administrator's against
-their name. Over a limit the answer is ``429`` with ``Retry-After``. Spending at model partners is
-capped separately, per provider and per day, by the assistant (docs/partners.md).
+their name. Keys hold a hash of the device or user id, not the id; erasing a user deletes theirs.
+Over a limit the answer is ``429`` with ``Retry-After``. Spending at model partners is capped
+separately, per provider and per day, by the assistant (docs/partners.md).
 
 Limits are written as the library parses them: ``120/minute``, or several at once,
 ``10/second;120/minute;2000/day``. An empty setting turns that limit off.
@@ -13,6 +14,7 @@ Limits are written as the library parses them: ``120/minute``, or several at onc
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 
@@ -49,6 +51,11 @@ class RateLimitSettings(BaseSettings):
         return value
 
 
+def _pseudonym(identifier: str) -> str:
+    """What a counter's key holds instead of a device or user id: a listing of keys names nobody."""
+    return hashlib.blake2b(identifier.encode(), digest_size=12).hexdigest()
+
+
 def _items(value: str) -> list[RateLimitItem]:
     return parse_many(value) if value.strip() else []
 
@@ -71,15 +78,18 @@ class RateLimiter:
 
     def _counters(self, caller: Principal) -> list[tuple[str, RateLimitItem, tuple[str, str]]]:
         if isinstance(caller, DevicePrincipal):
-            counters = [
-                (f"device {caller.device_id}", item, ("device", caller.device_id)) for item in self._device
-            ]
+            device = ("device", _pseudonym(caller.device_id))
+            counters = [(f"device {caller.device_id}", item, device) for item in self._device]
             if caller.user_id is not None:
-                counters += [
-                    (f"user {caller.user_id}", item, ("user", caller.user_id)) for item in self._user
-                ]
+                user = ("user", _pseudonym(caller.user_id))
+                counters += [(f"user {caller.user_id}", item, user) for item in self._user]
             return counters
         return [(f"administrator {caller.name}", item, ("admin", caller.name)) for item in self._admin]
+
+    async def forget_user(self, user_id: str) -> None:
+        """Delete the user's counters (their erasure: the keys name them)."""
+        user = _pseudonym(user_id)
+        await asyncio.gather(*(self._limiter.clear(item, "user", user) for item in self._user))
 
     async def admit(self, caller: Principal) -> None:
         """Count one request of ``caller``; RateLimited when it is over any of its limits. Every

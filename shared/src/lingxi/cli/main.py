@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from lingxi.cli import dlq, keys, token
+from lingxi.cli import dlq, keys, redis, token
 from lingxi.cli.asyncapi import asyncapi
 from lingxi.cli.logs import logs, trace
 from lingxi.cli.publish import publish
@@ -33,6 +33,7 @@ app.command()(trace)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(keys.app, name="keys")
 app.add_typer(token.app, name="token")
+app.add_typer(redis.app, name="redis")
 app.command()(asyncapi)
 
 

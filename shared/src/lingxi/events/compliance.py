@@ -295,9 +295,12 @@ FEATURE_OUTCOME_TTL_S = 7 * 24 * 3600
 """How long the outcome of a change request can be looked up."""
 
 
+FEATURE_OUTCOME_KEY_PREFIX = "lingxi:compliance:feature-requests:"
+
+
 def feature_outcome_key(request_id: UUID) -> str:
     """Redis key of a change request's ``FeatureChangeOutcome`` (the request event's ``event_id``)."""
-    return f"lingxi:compliance:feature-requests:{request_id}"
+    return f"{FEATURE_OUTCOME_KEY_PREFIX}{request_id}"
 
 
 _RequestIdOfChange = Annotated[

@@ -204,9 +204,11 @@ class Service:
         tracing.configure_tracing(name, self.settings.replica)
         # Bound now: a lazy logger would resolve the configuration again on every line.
         self.log = get_logger("lingxi.runtime").bind()
+        self.redis_url = self.settings.connection_url(name)
+        """Where and as whom this service connects (its own ACL user once it has a password)."""
         # A blocking pool: under a burst, callers wait for a free connection instead of failing.
         pool = BlockingConnectionPool.from_url(
-            self.settings.redis_url,
+            self.redis_url,
             max_connections=self.settings.redis_max_connections,
             timeout=5,
             # Idle connections (the gateway's pub/sub) are checked, so a half-open one is replaced.
@@ -214,16 +216,16 @@ class Service:
             socket_keepalive=True,
         )
         # After from_url, whose URL options would override a connection_class argument (TLS).
-        pool.connection_class = packing_connection_class(self.settings.redis_url)
+        pool.connection_class = packing_connection_class(self.redis_url)
         self.redis: Redis = Redis(connection_pool=pool)
         self.committer = Committer(self.redis, group=name, ttl_s=self.settings.processed_ttl_s)
         self.registry = registry
         self.broker = RedisBroker(
-            self.settings.redis_url,
+            self.redis_url,
             message_format=JsonEnvelopeFormat,
             max_connections=self.settings.redis_max_connections,
             # FastStream's annotation names the TCP class; a TLS or Unix socket class serves as well.
-            connection_class=cast("type[Connection]", packing_connection_class(self.settings.redis_url)),
+            connection_class=cast("type[Connection]", packing_connection_class(self.redis_url)),
             graceful_timeout=self.settings.graceful_timeout_s,
             middlewares=[
                 RedisPrometheusMiddleware(registry=registry, app_name=name),
@@ -546,7 +548,7 @@ class Service:
         self._watchdog = asyncio.create_task(self._watch_subscribers(), name="subscriber-watchdog")
         if self.streams and self.settings.backlog_poll_s > 0:
             self._backlog_watch = asyncio.create_task(self._watch_backlog(), name="backlog-watch")
-        self.log.info("service started", streams=self.streams, redis=_safe_url(self.settings.redis_url))
+        self.log.info("service started", streams=self.streams, redis=_safe_url(self.redis_url))
 
     async def _before_stop(self) -> None:
         self.started = False
@@ -574,7 +576,7 @@ class Service:
 
     async def _watch_backlog(self) -> None:
         """Keep the backlog gauges (``backlog.py``) current; a Redis hiccup only skips a turn."""
-        client = Redis.from_url(self.settings.redis_url)
+        client = Redis.from_url(self.redis_url)
         try:
             while True:
                 try:

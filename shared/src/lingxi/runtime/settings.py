@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lingxi.logging import LogFormat
@@ -26,6 +27,12 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINGXI_", extra="ignore")
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis the streams live in.")
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="The service's own Redis ACL user's password (lingxi redis acl); it then connects as "
+        "redis_username, default lingxi-<service>, whatever user the URL names.",
+    )
+    redis_username: str | None = Field(default=None, description="Default: lingxi-<service>.")
     replica: str = Field(
         default_factory=default_replica,
         min_length=1,
@@ -62,6 +69,16 @@ class ServiceSettings(BaseSettings):
         description="Seconds between measures of the consumed streams' lag and pending (0: never).",
     )
     log_format: LogFormat = "auto"
+
+    def connection_url(self, service: str) -> str:
+        """``redis_url``, as the service's own ACL user when ``redis_password`` is set."""
+        if self.redis_password is None:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        user = quote(self.redis_username or f"lingxi-{service}", safe="")
+        secret = quote(self.redis_password.get_secret_value(), safe="")
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}"))
 
     @property
     def effective_handler_timeout_s(self) -> float:
