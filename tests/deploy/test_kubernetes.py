@@ -41,7 +41,12 @@ SLOW_STARTERS = {"assistant": 120, "vision": 120}
 MIN_STARTUP_S = 30
 USER_ID = 10001  # deploy/Dockerfile: the image's user `lingxi`
 HTTP_PORT = 8080
-REDIS_SECRET_KEYS = {"url", "address", "username", "password"}
+REDIS_SECRET_KEYS = {"url", "address", "username"}
+"""What the dev overlay's Secret lingxi-redis holds: no password, each user's is in REDIS_USERS_SECRET."""
+REDIS_USERS_SECRET = "lingxi-redis-users"
+"""Each Redis ACL user's password, under the service's name (and `operator`): created, never rendered."""
+REDIS_ACL_SECRET = "lingxi-redis-acl"
+"""The dev Redis's ACL file (`lingxi redis acl`), key users.acl: created, never rendered."""
 CA_MOUNT = "/etc/lingxi/redis-tls"
 
 Obj = dict[str, Any]
@@ -252,8 +257,8 @@ def _consumed_types(path: Path, tree: ast.Module) -> Iterator[tuple[str, int]]:
                 pytest.fail(
                     f"{path.relative_to(ROOT)}:{node.lineno}: cannot tell which event .consumer() takes"
                 )
-            for name in loops.get(arg.id, [arg.id]):
-                yield imported.get(name, name), node.lineno
+            for type_name in loops.get(arg.id, [arg.id]):
+                yield imported.get(type_name, type_name), node.lineno
 
 
 @cache
@@ -324,13 +329,15 @@ def graceful_timeout_s() -> float:
             assert isinstance(call, ast.Call)
             for keyword in call.keywords:
                 if keyword.arg == "default" and isinstance(keyword.value, ast.Constant):
-                    return float(keyword.value.value)
+                    value = keyword.value.value
+                    assert isinstance(value, int | float), f"graceful_timeout_s default {value!r}"
+                    return float(value)
     raise AssertionError("ServiceSettings.graceful_timeout_s has no literal default")
 
 
 def test_the_code_derivation_finds_the_consumers() -> None:
     consumed = consumed_streams()
-    assert consumed.get("assistant") == {"assistant.query.received"}, consumed
+    assert consumed.get("assistant") == frozenset({"assistant.query.received"}), consumed
     assert all(consumed[s] for s in service_names()), f"a service consumes nothing? {consumed}"
 
 
@@ -419,7 +426,7 @@ def test_the_schema_checks_catch_mistakes() -> None:
     assert schema_errors(deployment), (
         "a misspelt container field (readinessprobe) passed the Kubernetes schema"
     )
-    scaled = {
+    scaled: Obj = {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
         "metadata": {"name": "x"},
@@ -600,12 +607,51 @@ def test_every_consumer_scales_on_its_own_streams(objects: list[Obj], overlay: s
 
 
 def test_keda_reads_redis_from_the_secret_the_services_use(objects: list[Obj], overlay: str) -> None:
+    """KEDA finds Redis where the services do (lingxi-redis) and reads the backlog as the operator's ACL
+    user, with that user's password from the Secret that holds every user's (the default user may only
+    PING)."""
+    from lingxi.redis_acl import OPERATOR
+
     for name, auth in of_kind(objects, "TriggerAuthentication").items():
         refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
-        assert {"address", "password"} <= set(refs), f"overlay {overlay}, {name}: {sorted(refs)}"
-        assert {r["name"] for r in refs.values()} == {"lingxi-redis"}, (
-            f"overlay {overlay}, {name}: KEDA must read the Secret the services read (lingxi-redis)"
+        where = f"overlay {overlay}, {name}"
+        assert {"address", "username", "password"} <= set(refs), f"{where}: {sorted(refs)}"
+        others = {r["name"] for parameter, r in refs.items() if parameter != "password"}
+        assert others == {"lingxi-redis"}, (
+            f"{where}: KEDA must find Redis in the Secret the services read (lingxi-redis), reads {others}"
         )
+        assert (refs["password"]["name"], refs["password"]["key"]) == (REDIS_USERS_SECRET, OPERATOR), (
+            f"{where}: KEDA's password must be the operator's, Secret {REDIS_USERS_SECRET} key {OPERATOR}: "
+            f"{refs['password']}"
+        )
+
+
+def test_every_service_connects_to_redis_as_its_own_user(objects: list[Obj], overlay: str) -> None:
+    """Each Deployment reads LINGXI_REDIS_PASSWORD from lingxi-redis-users under its own name, so each
+    service is its own ACL user, lingxi-<service> (lingxi.redis_acl), allowed only its streams and keys."""
+    from lingxi.redis_acl import SERVICE_KEYS
+
+    keys: dict[str, str] = {}
+    for name, deployment in of_kind(objects, "Deployment").items():
+        where = f"overlay {overlay}, Deployment {name}"
+        assert name in SERVICE_KEYS, f"{where}: lingxi.redis_acl lists no Redis user for {name}"
+        env = env_of(container(deployment))
+        ref = env.get("LINGXI_REDIS_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {})
+        assert (ref.get("name"), ref.get("key")) == (REDIS_USERS_SECRET, name), (
+            f"{where}: LINGXI_REDIS_PASSWORD must come from Secret {REDIS_USERS_SECRET}, key {name} "
+            f"(its own user's password), found {env.get('LINGXI_REDIS_PASSWORD')}"
+        )
+        assert not ref.get("optional"), f"{where}: without its password the service would connect as nobody"
+        assert "LINGXI_REDIS_USERNAME" not in env, (
+            f"{where}: sets LINGXI_REDIS_USERNAME; its user is lingxi-{name}, the default"
+        )
+        keys[name] = ref["key"]
+    assert len(set(keys.values())) == len(keys), f"overlay {overlay}: services share a Redis password: {keys}"
+    secrets = set(of_kind(objects, "Secret"))
+    assert not secrets & {REDIS_USERS_SECRET, REDIS_ACL_SECRET}, (
+        f"overlay {overlay} renders {sorted(secrets)}: the Redis users' Secrets are created in the cluster "
+        '(deploy/README.md, "Redis users"), never committed with values'
+    )
 
 
 def test_the_gateway_scales_on_cpu_and_publishes_only_the_device_api(
@@ -666,6 +712,16 @@ def test_dev_runs_its_own_redis_with_persistence(rendered: dict[str, list[Obj]])
     assert set(values) >= REDIS_SECRET_KEYS, f"dev Secret lingxi-redis has {sorted(values)}"
     url = urlsplit(values["url"])
     assert (url.scheme, url.hostname, url.port or 6379) == ("redis", "redis", 6379), values["url"]
+    assert url.username is None, (
+        f"dev url {values['url']!r} names a user: each service connects as its own (LINGXI_REDIS_PASSWORD)"
+    )
+    from lingxi.redis_acl import OPERATOR, user_name
+
+    assert values["username"] == user_name(OPERATOR), (
+        f"dev Secret lingxi-redis: KEDA's username {values['username']!r} must be {user_name(OPERATOR)} "
+        "(the default user may only PING)"
+    )
+    assert "password" not in values, "dev Secret lingxi-redis: KEDA's password is in lingxi-redis-users"
     namespace = redis["metadata"]["namespace"]
     host, _, port = values["address"].partition(":")
     assert (host.split(".")[:3], port) == (["redis", namespace, "svc"], "6379"), (
@@ -675,6 +731,37 @@ def test_dev_runs_its_own_redis_with_persistence(rendered: dict[str, list[Obj]])
     for scaled in of_kind(objects, "ScaledObject").values():
         assert all(m.get("enableTLS", "false") == "false" for m in redis_triggers(scaled)), (
             "dev Redis has no TLS"
+        )
+
+
+def test_dev_redis_loads_its_users_from_the_acl_secret(rendered: dict[str, list[Obj]]) -> None:
+    """The dev Redis starts with --aclfile pointing into a read-only mount of the Secret lingxi-redis-acl
+    (key users.acl, what `lingxi redis acl` writes); its probes still PING, which the default user may."""
+    redis = only(rendered["dev"], "StatefulSet", "redis")
+    pod = redis["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    words = [*c.get("command", []), *c.get("args", [])]
+    assert "--aclfile" in words[:-1], f"dev Redis must start with --aclfile: {words}"
+    acl_path = words[words.index("--aclfile") + 1]
+    mounts = [m for m in c.get("volumeMounts", []) if acl_path.startswith(m["mountPath"].rstrip("/") + "/")]
+    assert len(mounts) == 1, f"dev Redis: --aclfile {acl_path} is on no volume mount"
+    mount = mounts[0]
+    assert mount.get("readOnly") is True, f"dev Redis: the ACL mount {mount} must be read-only"
+    assert "subPath" not in mount, "dev Redis: a subPath mount would never see a changed Secret"
+    volume = {v["name"]: v for v in pod.get("volumes", [])}.get(mount["name"], {})
+    secret = volume.get("secret", {})
+    assert secret.get("secretName") == REDIS_ACL_SECRET, (
+        f"dev Redis: the ACL file must come from Secret {REDIS_ACL_SECRET}, volume is {volume}"
+    )
+    relative = acl_path[len(mount["mountPath"].rstrip("/")) + 1 :]
+    items = {i["path"]: i["key"] for i in secret.get("items", [])} or {relative: relative}
+    assert items.get(relative) == "users.acl", (
+        f"dev Redis: {acl_path} must be the Secret's key users.acl, items are {secret.get('items')}"
+    )
+    for kind in ("readinessProbe", "livenessProbe"):
+        command = c.get(kind, {}).get("exec", {}).get("command", [])
+        assert command == ["redis-cli", "ping"], (
+            f"dev Redis {kind} {command}: PING as the default user, the one command it may run"
         )
 
 
@@ -697,6 +784,9 @@ def test_production_uses_a_managed_redis_over_tls(rendered: dict[str, list[Obj]]
         mounts = {m["mountPath"]: m["name"] for m in container(deployment).get("volumeMounts", [])}
         ca = volumes.get(mounts.get(CA_MOUNT, ""), {}).get("secret", {})
         assert ca.get("secretName") == "lingxi-redis", f"production {name}: the Redis CA is not at {CA_MOUNT}"
+        assert all(v.get("secret", {}).get("secretName") != REDIS_ACL_SECRET for v in volumes.values()), (
+            f"production {name}: the managed Redis has its users (ACL SETUSER), nothing mounts an ACL file"
+        )
         keys = {t["topologyKey"] for t in pod.get("topologySpreadConstraints", [])}
         assert "topology.kubernetes.io/zone" in keys, f"production {name}: replicas must spread over zones"
     gateway = [h for h in of_kind(objects, "HorizontalPodAutoscaler").values()]

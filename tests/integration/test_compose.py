@@ -1,13 +1,15 @@
 """Static checks of the container deployment: docker-compose.yml, deploy/Dockerfile, .dockerignore.
 
 No Docker engine is needed: the files are parsed and checked against the workspace (services/,
-their pyproject.toml, uv.lock). If the `docker compose` plugin is installed, `docker compose config`
-(which only parses and validates) is run as well.
+their pyproject.toml, uv.lock) and against lingxi.redis_acl (Redis loads the ACL file `lingxi redis acl`
+writes; each service connects as its own user). If the `docker compose` plugin is installed,
+`docker compose config` (which only parses and validates) is run as well, with the Redis passwords set.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from lingxi.redis_acl import SERVICE_KEYS, password_variable
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -29,6 +32,12 @@ REDIS = "redis"
 GATEWAY = "gateway"
 BUILD_ARG = "SERVICE"
 HTTP_PORT = "8080"
+ACL_FILE_VARIABLE = "LINGXI_REDIS_ACL_FILE"
+ACL_FILE_DEFAULT = "./.lingxi/redis/users.acl"
+"""Where `lingxi redis acl -o` writes the ACL file by the docs (.lingxi/ is kept out of git)."""
+SECRETS_DIR = "/run/secrets"
+REQUIRED = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?\?(?P<message>[^}]*)\}")
+"""``${NAME:?message}`` (or ``${NAME?message}``): compose refuses to run without NAME, saying message."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -241,6 +250,75 @@ def test_redis_data_volume_is_a_named_volume(compose: dict[str, Any]) -> None:
                 f"Redis /data is mounted from {source!r}, which is not a named volume declared under "
                 f"top-level `volumes:` ({sorted(declared)}): its data would not survive `compose down`"
             )
+
+
+def _secret_target(entry: Any) -> tuple[str, str]:
+    """(secret name, path in the container) of a service's short (`name`) or long `secrets:` entry."""
+    if isinstance(entry, dict):
+        name = str(entry.get("source"))
+        target = str(entry.get("target") or name)
+    else:
+        name = target = str(entry)
+    return name, target if target.startswith("/") else f"{SECRETS_DIR}/{target}"
+
+
+def test_redis_loads_its_acl_file_from_a_compose_secret(compose: dict[str, Any]) -> None:
+    """Redis starts with --aclfile on a compose secret whose file is $LINGXI_REDIS_ACL_FILE, by default
+    the one `lingxi redis acl -o` writes; the healthcheck's PING is what the default user may run."""
+    redis = compose["services"][REDIS]
+    words = _command_words(redis.get("command"))
+    assert "--aclfile" in words[:-1], (
+        f"service `{REDIS}` must start redis-server with `--aclfile <file>` (the users of `lingxi redis "
+        f"acl`), command is {words!r}"
+    )
+    path = words[words.index("--aclfile") + 1]
+    mounted = dict(_secret_target(entry)[::-1] for entry in redis.get("secrets") or [])
+    assert path in mounted, (
+        f"service `{REDIS}`: --aclfile {path} is none of its compose secrets {sorted(mounted)} "
+        f"(mounted at {SECRETS_DIR}/<name>)"
+    )
+    declared = compose.get("secrets") or {}
+    secret = declared.get(mounted[path])
+    assert isinstance(secret, dict), f"secret `{mounted[path]}` is not declared under top-level `secrets:`"
+    assert secret.get("file") == f"${{{ACL_FILE_VARIABLE}:-{ACL_FILE_DEFAULT}}}", (
+        f"secret `{mounted[path]}`: file is {secret.get('file')!r}, expected "
+        f"${{{ACL_FILE_VARIABLE}:-{ACL_FILE_DEFAULT}}} (where deploy/README.md writes it)"
+    )
+    assert "environment" not in secret, "the ACL file is a file `lingxi redis acl` writes"
+    assert _command_words((redis.get("healthcheck") or {}).get("test"))[-2:] == ["redis-cli", "ping"], (
+        f"service `{REDIS}`: the healthcheck must stay `redis-cli ping` with no credentials: the default "
+        "user may PING and nothing else"
+    )
+
+
+def test_each_service_is_its_own_redis_user(app_services: dict[str, dict[str, Any]]) -> None:
+    """Each service's LINGXI_REDIS_PASSWORD is ${LINGXI_REDIS_PASSWORD_<SERVICE>:?how}: its own user's
+    password (the variable `lingxi redis acl` reads), required, with a message saying how to set it."""
+    variables: dict[str, str] = {}
+    for name, svc in app_services.items():
+        assert name in SERVICE_KEYS, f"service `{name}` has no Redis user in lingxi.redis_acl"
+        env = _environment(svc)
+        value = env.get("LINGXI_REDIS_PASSWORD", "")
+        required = REQUIRED.fullmatch(value)
+        assert required, (
+            f"service `{name}`: LINGXI_REDIS_PASSWORD={value!r}, expected "
+            f"${{{password_variable(name)}:?<how to set it>}} (required: without it the service would be "
+            "the default user, which may only PING)"
+        )
+        assert required["name"] == password_variable(name), (
+            f"service `{name}` reads its Redis password from {required['name']}, but its user's password is "
+            f"{password_variable(name)} (what `lingxi redis acl` hashes into the ACL file)"
+        )
+        assert "lingxi redis acl" in required["message"], (
+            f"service `{name}`: the message for a missing {required['name']} ({required['message']!r}) "
+            "should say how to set it (lingxi redis acl)"
+        )
+        assert "LINGXI_REDIS_USERNAME" not in env, f"service `{name}`: its user is lingxi-{name}, the default"
+        assert urlsplit(env.get("LINGXI_REDIS_URL", "")).password is None, (
+            f"service `{name}`: LINGXI_REDIS_URL holds a password (its own is LINGXI_REDIS_PASSWORD)"
+        )
+        variables[name] = required["name"]
+    assert len(set(variables.values())) == len(variables), f"services share a Redis password: {variables}"
 
 
 # --------------------------------------------------------------------------- compose: services
@@ -512,19 +590,34 @@ def _compose_command() -> list[str] | None:
     return None
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    """`docker compose config` accepts the file given each service's Redis password and an ACL file, and
+    refuses it without the passwords, naming the variable."""
     cmd = _compose_command()
     if cmd is None:
         pytest.skip(
             "the docker compose plugin (or docker-compose) is not installed here, so "
             "`docker compose config` could not validate docker-compose.yml; the static checks above still ran"
         )
-    result = subprocess.run(
-        [*cmd, "-f", str(COMPOSE_FILE), "config", "--quiet"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    services = set(yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]) - {REDIS}
+    passwords = {password_variable(name): f"compose-config-{name}-0123456789" for name in services}
+    acl = tmp_path / "users.acl"
+    acl.write_text("user default on nopass resetkeys resetchannels -@all +ping\n", encoding="utf-8")
+    # Only what the test gives: no password from the shell, and an empty env file instead of a .env.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINGXI_REDIS_")}
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("", encoding="utf-8")
+    base = [*cmd, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "--quiet"]
+
+    def config(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            base, cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    result = config({**passwords, ACL_FILE_VARIABLE: str(acl)})
     assert result.returncode == 0, f"`{' '.join(cmd)} config` rejects docker-compose.yml:\n{result.stderr}"
+    missing = config({ACL_FILE_VARIABLE: str(acl)})
+    assert missing.returncode != 0, "`docker compose config` accepts the file without any Redis password"
+    assert "LINGXI_REDIS_PASSWORD_" in missing.stderr, (
+        f"without the Redis passwords, compose should name the missing variable:\n{missing.stderr}"
+    )

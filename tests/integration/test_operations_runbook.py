@@ -20,11 +20,13 @@ split at pipes, ``&&``, ``||`` and ``;``, and each part is checked by its progra
   a device token for that device, user and region, or an admin token with the route's role.
 - ``make``: the target exists and each ``VAR=`` is used by the Makefile.
 - ``export``: only variables the runbook uses (``SAMPLES``, ``LINGXI_*``, the partners' key variables).
+- ``kubectl create secret generic`` with a Redis user's key (a service, ``operator``): its value is that
+  user's password variable (``LINGXI_REDIS_PASSWORD_<USER>``, the one ``lingxi redis acl`` hashes).
 
-Variables (``$REQUEST_ID``) take the runbook's own ``export`` values or the samples in ``SAMPLES``; an
-unknown one is an error, as are ``<placeholders>`` (they are redirections in bash), any other command
-substitution and any other program. ``test_wrong_commands_are_refused`` shows each check failing on a
-deliberately wrong command.
+Variables (``$REQUEST_ID``) take the runbook's own ``export`` values, the samples in ``SAMPLES`` or, for
+the Redis users' passwords (kept in ``.env``), ``redis_passwords()``; an unknown one is an error, as are
+``<placeholders>`` (they are redirections in bash), any other command substitution and any other program.
+``test_wrong_commands_are_refused`` shows each check failing on a deliberately wrong command.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ ALLOWED: dict[tuple[str, ...], str] = {
     ("kubectl", "apply", "-f", "-"): "applies the Secret rendered by the create --dry-run before the pipe",
     ("kubectl", "exec"): "runs the image's own lingxi in a pod (the pod's command is checked)",
     ("kubectl", "port-forward"): "reaches the admin API, which is not on the Ingress (Service, port checked)",
+    ("mkdir", "-p"): "the folder lingxi redis acl writes the ACL file into (it creates none)",
 }
 """Programs checked only in part, each with why it may appear in the runbook."""
 
@@ -363,6 +366,22 @@ def _walk(node: Any, parent: str | None, found: Manifests) -> None:
 
 
 @cache
+def redis_passwords() -> dict[str, str]:
+    """A sample value for each Redis user's password variable (``LINGXI_REDIS_PASSWORD_GATEWAY``...), by
+    the code (``lingxi.redis_acl``): the runbook loads them from ``.env``, never writes them out."""
+    from lingxi.redis_acl import OPERATOR, password_variable
+
+    users = sorted(service_folders() | {OPERATOR})
+    return {password_variable(user): f"sample-redis-password-{user}" for user in users}
+
+
+def redis_user_of(value: str) -> str | None:
+    """Whose Redis password ``value`` is, when it is one of ``redis_passwords()``' samples."""
+    prefix = "sample-redis-password-"
+    return value.removeprefix(prefix) if value in redis_passwords().values() else None
+
+
+@cache
 def compose_services() -> frozenset[str]:
     return frozenset(yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"])
 
@@ -416,7 +435,7 @@ class Checker:
     """Checks command lines in runbook order: ``export`` sets variables and output files appear (in the
     working directory, a temporary one in the tests) for the commands after them."""
 
-    variables: dict[str, str] = field(default_factory=lambda: dict(SAMPLES))
+    variables: dict[str, str] = field(default_factory=lambda: {**SAMPLES, **redis_passwords()})
     allowed_used: set[tuple[str, ...]] = field(default_factory=set)
     signed: dict[str, Signed] = field(default_factory=dict)
     """The tokens signed so far, by the sample value their variable holds."""
@@ -441,7 +460,10 @@ class Checker:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.variables:
-                raise Problem(f"${name} is neither exported above nor a known sample ({', '.join(SAMPLES)})")
+                raise Problem(
+                    f"${name} is neither exported above nor a known sample ({', '.join(SAMPLES)}, "
+                    "LINGXI_REDIS_PASSWORD_<user>)"
+                )
             return self.variables[name]
 
         return VARIABLE.sub(value, text)
@@ -712,10 +734,20 @@ class Checker:
         if not words or words[0] not in found.secret_keys:
             raise Problem(f"no Secret {words[:1]} is read by deploy/k8s ({sorted(found.secret_keys)})")
         keys = set()
+        users = {redis_user_of(sample) for sample in redis_passwords().values()}
         for word in words[1:]:
             for prefix in ("--from-literal=", "--from-file="):
                 if word.startswith(prefix):
                     keys.add(word.removeprefix(prefix).split("=", 1)[0])
+            if word.startswith("--from-literal="):
+                key, _, value = word.removeprefix("--from-literal=").partition("=")
+                owner = redis_user_of(value)
+                if key in users and owner != key:
+                    raise Problem(
+                        f"Secret {words[0]}: key {key} is the password of Redis user lingxi-{key}; give it "
+                        f"$LINGXI_REDIS_PASSWORD_{key.upper()}"
+                        + (f", not lingxi-{owner}'s" if owner else " (from .env), not a written value")
+                    )
         wanted = found.secret_keys[words[0]]
         optional = found.optional_secret_keys.get(words[0], set())
         if not wanted - optional <= keys <= wanted:
@@ -1159,6 +1191,13 @@ def test_the_extractor_reads_bash_blocks_only_and_joins_continuations() -> None:
     assert "'sh'" in problems[0], problems
 
 
+REDIS_USERS = (
+    "kubectl -n lingxi create secret generic lingxi-redis-users "
+    + " ".join(f'--from-literal={u}="$LINGXI_REDIS_PASSWORD_{u.upper()}"' for u in sorted(service_folders()))
+    + ' --from-literal=operator="$LINGXI_REDIS_PASSWORD_OPERATOR"'
+)
+"""The Secret of the Redis users' passwords, each key given its user's variable."""
+
 SIGNING = (
     "export LINGXI_AUTH_PRIVATE_KEY=keys/2026-11.pem LINGXI_AUTH_KEY_ID=2026-11",
     'TOKEN=$(.venv/bin/lingxi token issue --device demo-device --user "$USER_ID")',
@@ -1196,6 +1235,10 @@ def signing_checker() -> Checker:
         "curl -s http://127.0.0.1:8000/readyz",
         "export TOKEN=$(lingxi token issue --device dev-1 --user u-7 --region HK --ttl 2h)",
         "make run REPLICAS=assistant=2 PORT=9000",
+        ".venv/bin/lingxi redis acl -o .lingxi/redis/users.acl",
+        "kubectl -n lingxi-dev create secret generic lingxi-redis-acl "
+        "--from-file=users.acl=.lingxi/redis/users.acl",
+        REDIS_USERS,
     ],
 )
 def test_right_commands_pass(command: str) -> None:
@@ -1314,6 +1357,24 @@ def test_right_commands_pass(command: str) -> None:
         ("ADMIN_TOKEN=$(.venv/bin/lingxi token issue --admin li.wei --role root)", "needs --role"),
         ("TOKEN=$(.venv/bin/lingxi token issue --device demo-device --expires 1h)", "No such option"),
         ("TOKEN=$(.venv/bin/lingxi token issue --device demo-device; rm -rf /)", "that one command"),
+        (
+            REDIS_USERS.replace(
+                'vision="$LINGXI_REDIS_PASSWORD_VISION"', 'vision="$LINGXI_REDIS_PASSWORD_GATEWAY"'
+            ),
+            "not lingxi-gateway's",
+        ),
+        (REDIS_USERS.replace("$LINGXI_REDIS_PASSWORD_VISION", "s3cret-in-the-docs"), "not a written value"),
+        (
+            REDIS_USERS.replace(' --from-literal=operator="$LINGXI_REDIS_PASSWORD_OPERATOR"', ""),
+            "manifests read",
+        ),
+        (REDIS_USERS.replace("$LINGXI_REDIS_PASSWORD_VISION", "$LINGXI_REDIS_PASSWORD_VISON"), "VISON"),
+        (".venv/bin/lingxi redis acl --out users.acl", "No such option"),
+        (
+            "kubectl -n lingxi-dev create secret generic lingxi-redis-acl "
+            "--from-file=acl=.lingxi/redis/users.acl",
+            "manifests read",
+        ),
         ("make deploy", "no target 'deploy'"),
         ("make run REPLICA=assistant=3", "does not use REPLICA"),
         ("export PASSWORD=secret", "not a variable"),

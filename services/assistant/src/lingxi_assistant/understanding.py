@@ -129,8 +129,13 @@ class Engine:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         tz = ZoneInfo(timezone)
-        ctx = Context(now=now.astimezone(tz), tz=tz, usual_apps=usual_apps)
         fallback = locale_lang(locale)
+        try:
+            local_now = now.astimezone(tz)
+        except OverflowError:  # an instant at the end of the calendar: no time can be said from it
+            reply = replies.not_understood(detect_lang(utt.text, fallback))
+            return Understanding(NOT_UNDERSTOOD, 0.0, {}, None, reply)
+        ctx = Context(now=local_now, tz=tz, usual_apps=usual_apps)
         if not has_words(utt.text):
             # Only symbols, emoji or punctuation: nothing a model partner could make sense of either, so
             # it is declined here (the contract's gibberish) and no partner call is spent on it.
@@ -144,7 +149,12 @@ class Engine:
             skill = self._skills.get(candidate.intent)
             if skill is None:
                 continue
-            fill = skill.fill(utt, ctx)
+            try:
+                fill = skill.fill(utt, ctx)
+            except (OverflowError, ValueError):
+                # Numbers or dates past what a calendar holds ("set a timer for 1e305 hours"): this
+                # intent's slots cannot be read, so it is not this intent, and the others still count.
+                continue
             confidence = candidate.strength * (1.0 if fill.complete else INCOMPLETE)
             if candidate.intent == "open_app" and fill.complete and _only_names(utt, fill):
                 # "打开支付宝" is opening Alipay, however often 支付宝 comes with paying in the data.

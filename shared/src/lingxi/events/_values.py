@@ -51,11 +51,15 @@ Count = Annotated[int, Field(ge=0)]
 """A count of things: never negative."""
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC; ValueError for an instant UTC cannot hold (past year 9999, before year 1)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 """A timezone-aware instant; naive times are rejected and aware ones are stored as UTC."""
 
 # --- JSON scalars and small maps of them ---------------------------------------------------------
@@ -147,7 +151,8 @@ LocaleField = Annotated[
 def _known_zone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: a name that is a folder of the zone database ("US", "Asia"), not a zone in it.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown IANA time zone {name!r}") from exc
     return name
 

@@ -13,6 +13,8 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from lingxi.events._values import to_utc
+
 
 class Region(StrEnum):
     """Where a user's data lives. ``CN`` (mainland China) comes first; the others exist so that
@@ -71,7 +73,7 @@ class Event(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return to_utc(value)
 
     @field_validator("schema_version")
     @classmethod
