@@ -31,6 +31,10 @@ def collector() -> Iterator[OtlpReceiver]:
         yield receiver
 
 
+QWEN_KEY = "sk-qwen-e2e-4f1c9b7d2a"
+DEEPSEEK_KEY = "sk-deepseek-e2e-8e2a6c0f51"
+
+
 @pytest.fixture(scope="module")
 def gateway(
     module_services: Callable[..., ServiceProcess],
@@ -67,8 +71,8 @@ def gateway(
             "assistant-1",
             wait=False,
             LINGXI_ASSISTANT_PROVIDERS_FILE=str(path),
-            E2E_QWEN_KEY="sk-qwen",
-            E2E_DEEPSEEK_KEY="sk-deepseek",
+            E2E_QWEN_KEY=QWEN_KEY,
+            E2E_DEEPSEEK_KEY=DEEPSEEK_KEY,
             OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
             OTEL_BSP_SCHEDULE_DELAY="200",
         ),
@@ -235,3 +239,20 @@ def test_a_prompt_injection_is_blocked_before_any_partner_sees_it(
     assert body["result"]["reason_code"] == "moderation.prompt_injection"
     assert "system prompt" not in body["result"]["safe_reply"]
     assert all(fake.requests == [] for fake in partners)
+
+
+def test_no_partner_api_key_reaches_a_log_line(
+    gateway: ServiceProcess, partners: tuple[FakeProvider, FakeProvider]
+) -> None:
+    qwen, deepseek = partners
+    qwen.script(Behaviour.error(500))  # both partners are called: both keys are used
+    deepseek.script(Behaviour.ok("长城全长约两万一千公里。"))
+    ask(gateway, "长城有多长")
+    assert qwen.requests[0].headers["authorization"] == f"Bearer {QWEN_KEY}"
+    assert deepseek.requests[0].headers["authorization"] == f"Bearer {DEEPSEEK_KEY}"
+    logs = sorted(gateway.log_path.parent.glob("*.log"))
+    assert {path.stem for path in logs} >= {"assistant-1", "compliance-1", "gateway-1"}
+    for path in logs:
+        text = path.read_text()
+        assert QWEN_KEY not in text, path.name
+        assert DEEPSEEK_KEY not in text, path.name
