@@ -19,6 +19,19 @@ def test_the_redis_url_comes_from_the_option_then_the_environment() -> None:
     assert resolve_redis_url(None, {}) == DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
 
 
+def test_with_the_operators_password_the_commands_connect_as_the_operator() -> None:
+    env = {
+        "LINGXI_REDIS_URL": "rediss://redis:6380/0?ssl_ca_certs=/ca.crt",
+        "LINGXI_REDIS_PASSWORD_OPERATOR": "p@ss/1",
+    }
+    assert (
+        resolve_redis_url(None, env)
+        == "rediss://lingxi-operator:p%40ss%2F1@redis:6380/0?ssl_ca_certs=/ca.crt"
+    )
+    named = {**env, "LINGXI_REDIS_URL": "redis://someone:theirs@redis:6379/0"}
+    assert resolve_redis_url(None, named) == "redis://someone:theirs@redis:6379/0", "a URL's own user wins"
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [

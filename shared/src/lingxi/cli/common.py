@@ -24,6 +24,8 @@ from rich.text import Text
 
 from lingxi.events.base import Event
 from lingxi.events.registry import DEAD_LETTER_SUFFIX, EVENT_TYPES
+from lingxi.redis_acl import OPERATOR, password_variable, user_name
+from lingxi.runtime.settings import url_as_user
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = ("LINGXI_REDIS_URL", "REDIS_URL")
@@ -42,14 +44,17 @@ RedisUrl = Annotated[
 
 
 def resolve_redis_url(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """``explicit``, else ``LINGXI_REDIS_URL``, else ``REDIS_URL``, else the local default (empty = unset)."""
+    """``explicit``, else ``LINGXI_REDIS_URL``, else ``REDIS_URL``, else the local default (empty = unset).
+
+    With ``LINGXI_REDIS_PASSWORD_OPERATOR`` set, a URL that names no user is used as the operator's
+    ACL user (``lingxi redis acl``): inside a service's container the URL is the service's, without
+    credentials, and the default user may only PING."""
     env = os.environ if environ is None else environ
-    if explicit:
-        return explicit
-    for name in REDIS_URL_ENV:
-        if value := env.get(name):
-            return value
-    return DEFAULT_REDIS_URL
+    url = explicit or next((value for name in REDIS_URL_ENV if (value := env.get(name))), DEFAULT_REDIS_URL)
+    operator_password = env.get(password_variable(OPERATOR))
+    if operator_password and urlsplit(url).username is None and urlsplit(url).password is None:
+        return url_as_user(url, user_name(OPERATOR), operator_password)
+    return url
 
 
 def mask_url(url: str) -> str:

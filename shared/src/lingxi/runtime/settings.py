@@ -21,6 +21,13 @@ def default_replica() -> str:
     return os.environ.get("HOSTNAME") or socket.gethostname()
 
 
+def url_as_user(url: str, user: str, password: str) -> str:
+    """``url`` with ``user`` and ``password`` in place of whatever credentials it names."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))
+
+
 class ServiceSettings(BaseSettings):
     """Runtime settings; every field can be set as ``LINGXI_<FIELD>`` (e.g. ``LINGXI_REDIS_URL``)."""
 
@@ -74,11 +81,8 @@ class ServiceSettings(BaseSettings):
         """``redis_url``, as the service's own ACL user when ``redis_password`` is set."""
         if self.redis_password is None:
             return self.redis_url
-        parts = urlsplit(self.redis_url)
-        user = quote(self.redis_username or f"lingxi-{service}", safe="")
-        secret = quote(self.redis_password.get_secret_value(), safe="")
-        host = parts.netloc.rsplit("@", 1)[-1]
-        return urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}"))
+        user = self.redis_username or f"lingxi-{service}"
+        return url_as_user(self.redis_url, user, self.redis_password.get_secret_value())
 
     @property
     def effective_handler_timeout_s(self) -> float:
