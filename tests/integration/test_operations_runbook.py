@@ -37,7 +37,7 @@ import os
 import re
 import shlex
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import distribution, entry_points
@@ -207,6 +207,15 @@ class Command:
 def extract_commands(markdown: str) -> tuple[list[Command], list[str]]:
     """The commands of every fenced ``bash`` block, and the problems with the other blocks (a shell block
     in another language would escape the checks)."""
+    return fenced_commands(markdown, holds_commands=lambda fence: fence == "bash", strict=True)
+
+
+def fenced_commands(
+    markdown: str, *, holds_commands: Callable[[str], bool], strict: bool = False
+) -> tuple[list[Command], list[str]]:
+    """The commands of the fenced blocks whose language ``holds_commands``, ``\\`` continuations joined;
+    with ``strict``, the problems too (a block in a language that is neither checked nor known to hold
+    no commands, a block or file that ends inside a command)."""
     commands: list[Command] = []
     problems: list[str] = []
     fence: str | None = None
@@ -217,7 +226,7 @@ def extract_commands(markdown: str) -> tuple[list[Command], list[str]]:
         if fence is None:
             if opening:
                 fence = opening.group(1).lower()
-                if fence != "bash" and fence not in NOT_COMMAND_FENCES:
+                if strict and not holds_commands(fence) and fence not in NOT_COMMAND_FENCES:
                     problems.append(
                         f"line {number}: a fenced block in {fence or 'no language'!r}: commands go in "
                         f"```bash blocks (checked), anything else in {sorted(NOT_COMMAND_FENCES)}"
@@ -228,7 +237,7 @@ def extract_commands(markdown: str) -> tuple[list[Command], list[str]]:
                 problems.append(f"line {start}: the block ends inside a continued command")
             fence, pending = None, []
             continue
-        if fence != "bash":
+        if not holds_commands(fence):
             continue
         stripped = line.strip()
         if not pending and (not stripped or stripped.startswith("#")):
@@ -243,7 +252,7 @@ def extract_commands(markdown: str) -> tuple[list[Command], list[str]]:
         pending = []
     if fence is not None:
         problems.append("the runbook ends inside a fenced block")
-    return commands, problems
+    return commands, problems if strict else []
 
 
 def sections(markdown: str) -> dict[str, str]:
@@ -1062,31 +1071,8 @@ HTTP_CLIENT = re.compile(r"(?:^|[\s;&|(])(?:curl|http|https)\s")
 
 
 def shell_commands(markdown: str) -> list[Command]:
-    """The commands of every fenced block that may hold some (any language but ``NOT_COMMAND_FENCES``),
-    ``\\`` continuations joined."""
-    commands: list[Command] = []
-    fence: str | None = None
-    pending: list[str] = []
-    start = 0
-    for number, line in enumerate(markdown.splitlines(), start=1):
-        opening = re.match(r"^\s*```\s*(\S*)\s*$", line)
-        if fence is None:
-            fence = opening.group(1).lower() if opening else None
-            continue
-        if re.match(r"^\s*```\s*$", line):
-            fence, pending = None, []
-            continue
-        if fence in NOT_COMMAND_FENCES:
-            continue
-        if not pending:
-            start = number
-        stripped = line.strip()
-        if stripped.endswith("\\"):
-            pending.append(stripped[:-1].strip())
-            continue
-        commands.append(Command(start, " ".join([*pending, stripped])))
-        pending = []
-    return commands
+    """The commands of every fenced block that may hold some (any language but ``NOT_COMMAND_FENCES``)."""
+    return fenced_commands(markdown, holds_commands=lambda fence: fence not in NOT_COMMAND_FENCES)[0]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda path: str(path.relative_to(ROOT)))

@@ -232,6 +232,12 @@ ANY_ADMIN = Depends(guard.admin())
 # --- what a caller may touch ------------------------------------------------------------------------
 
 
+def _check_admin(caller: AdminPrincipal, allowed: set[Role], needs_device: str) -> None:
+    """An administrator holds one of ``allowed``; else Forbidden: ``needs_device``, or one of them."""
+    if not caller.roles & allowed:
+        raise Forbidden(needs_device + (f" or the role {_roles(allowed)}" if allowed else ""))
+
+
 def check_device(caller: Principal, device_id: str, *, admin_roles: Iterable[Role] = ()) -> None:
     """``caller`` is the device ``device_id``, or an administrator with one of ``admin_roles``."""
     allowed = set(admin_roles)
@@ -239,9 +245,7 @@ def check_device(caller: Principal, device_id: str, *, admin_roles: Iterable[Rol
         if caller.device_id != device_id:
             raise Forbidden(f"the token is for device {caller.device_id}, not device {device_id}")
         return
-    if not caller.roles & allowed:
-        needs = f" or the role {_roles(allowed)}" if allowed else ""
-        raise Forbidden(f"device {device_id}'s data needs that device's token{needs}")
+    _check_admin(caller, allowed, f"device {device_id}'s data needs that device's token")
 
 
 def check_user(caller: Principal, user_id: str, *, admin_roles: Iterable[Role] = ()) -> None:
@@ -257,9 +261,7 @@ def check_user(caller: Principal, user_id: str, *, admin_roles: Iterable[Role] =
         if caller.user_id != user_id:
             raise Forbidden(f"the token is for user {caller.user_id}, not user {user_id}")
         return
-    if not caller.roles & allowed:
-        needs = f" or the role {_roles(allowed)}" if allowed else ""
-        raise Forbidden(f"user {user_id}'s data needs the token of a device they are signed in on{needs}")
+    _check_admin(caller, allowed, f"user {user_id}'s data needs the token of a device they are signed in on")
 
 
 def check_region(caller: Principal, region: str) -> None:
