@@ -84,7 +84,15 @@ def admin_router(redis: Redis, approvals: FeatureRegistryView) -> APIRouter:
         rows = summaries(approvals.records.values(), datetime.now(UTC), region.value if region else None)
         return [FeatureView.model_validate(row) for row in rows]
 
-    @router.post("/changes", response_model=ChangeState, status_code=202)
+    @router.post(
+        "/changes",
+        response_model=ChangeState,
+        status_code=202,
+        responses={
+            200: {"model": ChangeState, "description": "Compliance applied the change within the wait."},
+            409: {"model": ChangeState, "description": "Compliance rejected the change (reason given)."},
+        },
+    )
     async def request_feature_change(
         body: FeatureChangeBody,
         caller: ComplianceOfficer,

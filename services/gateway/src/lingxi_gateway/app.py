@@ -225,6 +225,7 @@ def _state(record: dict[str, Any]) -> RequestState:
     status_code=202,
     responses={
         **COMMON_RESPONSES,
+        200: {"model": RequestState, "description": "The result, when it came within the wait."},
         451: {"description": "The assistant is not approved in the request's region."},
     },
 )
@@ -264,6 +265,7 @@ async def submit_query(
     openapi_extra={"requestBody": REQUEST_BODY_DOC},
     responses={
         **COMMON_RESPONSES,
+        200: {"model": RequestState, "description": "The result, when it came within the wait."},
         413: {"description": "The image (or the body) is larger than the limit."},
         415: {"description": "Not a supported image format, or not the format the file was sent as."},
         422: {"description": "A bad field, or an image that cannot be read (truncated, a bomb, no pixels)."},
