@@ -146,6 +146,15 @@ async def test_purchases_make_the_list_due_once_and_a_refresh_makes_it_fresh(cli
     assert [f[b"__data__"] for _, f in await client.xrange(RecommendationsUpdated.stream)] == [entry.encode()]
 
 
+async def test_overdue_says_whether_any_list_was_due_before_a_time(client: Redis) -> None:
+    store = PersonalizationStore(client)
+    assert not await store.overdue(10_000), "nothing due at all"
+    await apply(store, "u-5", ConsentChange(ALL, 10))
+    await apply(store, "u-5", eleme(1), due_ms=5_000)
+    assert not await store.overdue(4_999)
+    assert await store.overdue(5_000)
+
+
 async def test_a_refresh_from_a_profile_a_purchase_changed_meanwhile_is_refused(client: Redis) -> None:
     store = PersonalizationStore(client)
     await apply(store, "u-4", ConsentChange(ALL, 10))

@@ -46,6 +46,7 @@ from prometheus_client import Counter, Gauge
 
 from lingxi_personalization.catalogue import load_catalogue
 from lingxi_personalization.moments import china_day, micros
+from lingxi_personalization.pacing import Backlog
 from lingxi_personalization.profile import Folded, Purchase
 from lingxi_personalization.recommend import Suggestion, regional
 from lingxi_personalization.settings import PURCHASES_PER_READ, PersonalizationSettings
@@ -265,6 +266,7 @@ def _updated(
 
 @service.consumer(PurchaseRecorded, batch=True, max_records=PURCHASES_PER_READ)
 async def on_purchases(purchases: Sequence[PurchaseRecorded], ctx: HandlerContext) -> None:
+    purchase_backlog.saw_read(len(purchases))
     usable = []
     for purchase in purchases:
         if purchase.purchased_at - purchase.occurred_at > MAX_PURCHASE_CLOCK_SKEW:
@@ -313,12 +315,25 @@ async def _publish_regional() -> None:
         await asyncio.sleep(3600)
 
 
+purchase_backlog = Backlog(PURCHASES_PER_READ)
+
+
+async def lists_may_wait() -> bool:
+    """Lists wait while purchases are backlogged: folding them first keeps up with a burst, and one
+    refresh afterwards covers all of a user's purchases. Never past ``refresh_max_lag_s`` after due."""
+    if not purchase_backlog.busy:
+        return False
+    limit_ms = _ms(datetime.now(UTC)) - round(settings.refresh_max_lag_s * 1000)
+    return not await store.overdue(limit_ms)
+
+
 async def _refresh_lists() -> None:
     """Refresh due lists while there are any, then look again every ``refresh_poll_s``."""
     while True:
         claimed = 0
         try:
-            claimed = await refresh_due_lists()
+            if not await lists_may_wait():
+                claimed = await refresh_due_lists()
             STALE_LISTS.set(await store.stale_count())
         except Exception as error:  # a Redis hiccup: the claimed users come back when their lease ends
             service.log.warning("recommendations not refreshed", error=repr(error))

@@ -26,3 +26,10 @@ class PersonalizationSettings(BaseSettings):
     refresh_lease_s: float = Field(
         default=60.0, gt=0.0, description="Users a refresher claimed and did not write are due again then."
     )
+    refresh_max_lag_s: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=3600.0,
+        description="While purchases are backlogged (a read comes back full), lists wait for them to be "
+        "folded, but never longer than this past due.",
+    )

@@ -340,6 +340,10 @@ class PersonalizationStore:
         users = cast(list[bytes], claimed)
         return [user.decode() for user in users]
 
+    async def overdue(self, before_ms: int) -> bool:
+        """Whether any user was due for a refresh before ``before_ms`` (ms since the epoch)."""
+        return bool(await self.redis.zrangebyscore(STALE_KEY, "-inf", before_ms, start=0, num=1))
+
     async def stale_count(self) -> int:
         """Users whose list is out of date (due now or later)."""
         return int(await self.redis.zcard(STALE_KEY))
