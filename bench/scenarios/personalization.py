@@ -112,7 +112,8 @@ METHOD = (
     "refresher, which waits while purchase reads come back full (at most 60 s past due), claims due users "
     "{batch} at a time, works out their lists and usual apps and writes each list with its "
     "`RecommendationsUpdated` (when it changed) in one compare-and-set. Purchases/s = purchases / seconds "
-    "(the clock stops when the purchases are drained; refreshes due meanwhile ran in the same process); then the bench polls the set of users due for a refresh until it is empty: "
+    "(the clock stops when the purchases are drained; refreshes due meanwhile ran in the same process); "
+    "then the bench polls the set of users due for a refresh until it is empty: "
     "the time from the drain's end is when every list had caught up. RSS is the replica's resident set "
     "(VmRSS) after the run (peak VmHWM). {cores} cores are shared by the consumers, Redis and the bench."
 )
