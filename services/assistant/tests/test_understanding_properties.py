@@ -9,7 +9,7 @@ makes a valid ``AnswerDrafted``. The time grammar (``timeparse``) on its own, to
 numbers and many repeated tokens.
 
 Numbers in the generated text stay within six digits (``small_numbers``): longer ones hit the overflow
-bugs kept below as strict xfails, each with its minimal example; drop the filter when they are fixed.
+bugs they found are pinned below, now fixed (the filter stays: it keeps the examples on ordinary numbers).
 
 Reproducible and cheap: derandomized, no example database, explicit example counts and deadlines; the
 engine is built (read from the model cache, or fitted) once for the module.
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import cn2an
 import pytest
-from hypothesis import Phase, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lingxi.events import MAX_QUERY_CHARS, Locale, QueryReceived, Region
 from lingxi_assistant.drafting import draft_answer
@@ -132,7 +132,7 @@ NUMERAL = re.compile(r"\d+|[零〇一二两三四五六七八九十百]+")
 
 def small_numbers(text: str) -> bool:
     """Whether every number in ``text`` is below a million: tokens that run together ("99999" "七")
-    can make a longer one, and those are the overflow bugs pinned by the xfails below."""
+    can make a longer one, and numbers past the calendar have tests of their own below."""
     for run in NUMERAL.findall(Utterance.of(text).numeric):
         if run.isdigit():
             if len(run) > 6:
@@ -153,7 +153,7 @@ texts = st.one_of(
     st.text(SCRIPT_CHAR, max_size=MAX_QUERY_CHARS),
     repeated,
 ).filter(small_numbers)
-# Realistic clocks: the ends of the calendar are a bug of their own (xfail below).
+# Realistic clocks: the ends of the calendar have a test of their own below.
 nows = st.datetimes(
     min_value=datetime(1971, 1, 1), max_value=datetime(2200, 12, 31), timezones=st.timezones()
 )
@@ -280,109 +280,47 @@ def test_zh_int_reads_any_arabic_number(n: int) -> None:
 
 
 @settings(BASE, max_examples=100, deadline=timedelta(milliseconds=200))
-@given(n=st.integers(0, 2**53))  # beyond, a float cannot hold every integer: see the xfail below
+@given(n=st.integers(0, 2**53))  # beyond: test_a_chinese_numeral_above_2_53_is_read_exactly
 @example(n=2**53)
 def test_zh_int_reads_chinese_numerals_exactly(n: int) -> None:
     assert zh_int(cn2an.an2cn(n)) == n
 
 
-# --- numbers past the calendar -----------------------------------------------------------------------
-# The time grammar raises on them (strict xfails below, minimal example first: they say where). The
-# engine contains it: a skill whose slots cannot be read is not the intent, and the sentence is still
-# answered (the tests after them). Only the explicit example runs (Phase.explicit).
+# --- numbers past the calendar ------------------------------------------------------------------------
+# Found by the properties above (each once raised OverflowError, or read a numeral wrong); now the time
+# grammar declines them: no duration, date or time, and the sentence is answered without one.
 
-bug = settings(BASE, phases=[Phase.explicit], deadline=None)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="timeparse.parse_duration (timeparse.py:128) rounds a duration that overflowed to inf: "
-    "float('1' + '0'*305) * 3600 is inf, round(inf) raises OverflowError",
-)
-@bug
-@given(text=st.just("1" + "0" * 305 + "h"))
-@example(text="1" + "0" * 305 + "h")
-def test_bug_a_duration_too_long_for_a_float(text: str) -> None:
-    parse_duration(text)
+exact = settings(BASE, deadline=None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="numerals.zh_int (numerals.py:46) does float(value) on what cn2an returns: a Chinese "
-    "numeral of 309 digits is an int too large for a float",
-)
-@bug
-@given(token=st.integers(309, 400).map(lambda n: "九" * n))
-@example(token="九" * 309)
-def test_bug_a_chinese_numeral_too_large_for_a_float(token: str) -> None:
-    zh_int(token)
+@exact
+@given(text=st.sampled_from(["1" + "0" * 305 + "h", "1" + "0" * 400 + "小时"]))
+def test_a_duration_too_long_for_a_float_is_no_duration(text: str) -> None:
+    assert parse_duration(text) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="numerals.zh_int (numerals.py:46) goes through float: above 2**53 a Chinese numeral is read "
-    "wrong (zh_int(an2cn(2**53 + 1)) is 2**53)",
-)
-@bug
-@given(n=st.integers(2**53 + 1, 10**16))
-@example(n=2**53 + 1)
-def test_bug_a_chinese_numeral_above_2_53_is_read_wrong(n: int) -> None:
+@exact
+@given(n=st.integers(309, 400))
+def test_a_chinese_numeral_too_large_for_a_float_is_read_exactly(n: int) -> None:
+    assert zh_int("九" * n) == int("9" * n)
+
+
+@exact
+@given(n=st.integers(2**53 + 1, 10**16 - 1))  # an2cn writes at most 16 digits
+def test_a_chinese_numeral_above_2_53_is_read_exactly(n: int) -> None:
     assert zh_int(cn2an.an2cn(n)) == n
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="timeparse.resolve_time (timeparse.py:744) adds the offset to now unchecked: 100000000小时后 "
-    "(11,400 years) is past datetime.max",
-)
-@bug
+@exact
 @given(text=st.sampled_from(["100000000小时后", "in 99999999999 minutes", "99999999999小时后"]))
-@example(text="100000000小时后")
-def test_bug_an_offset_past_the_end_of_the_calendar(text: str) -> None:
-    resolve_time(text, NOW, SHANGHAI)
+def test_an_offset_past_the_end_of_the_calendar_is_no_time(text: str) -> None:
+    assert resolve_time(text, NOW, SHANGHAI) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="timeparse._zh_date (timeparse.py:495) does today + timedelta(days=n) unchecked: 3000000天后 "
-    "is past date.max",
-)
-@bug
-@given(text=st.just("3000000天后"))
-@example(text="3000000天后")
-def test_bug_n_days_later_past_the_end_of_the_calendar(text: str) -> None:
-    parse_date(text, NOW.date())
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="timeparse._day_in_month_said (timeparse.py:642) catches only ValueError from "
-    "date.replace(day=...): a day of 2**31 or more (2147483648号) raises OverflowError",
-)
-@bug
-@given(text=st.sampled_from(["2147483648号", "12月99999999999日"]))
-@example(text="2147483648号")
-def test_bug_a_day_of_the_month_too_large_for_a_c_int(text: str) -> None:
-    parse_date(text, NOW.date())
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="timeparse._in_month (timeparse.py:448) catches only ValueError from date(...): "
-    "下个月2147483648号 raises OverflowError",
-)
-@bug
-@given(text=st.just("下个月2147483648号"))
-@example(text="下个月2147483648号")
-def test_bug_a_day_of_next_month_too_large_for_a_c_int(text: str) -> None:
-    parse_date(text, NOW.date())
+@exact
+@given(text=st.sampled_from(["3000000天后", "2147483648号", "12月99999999999日", "下个月2147483648号"]))
+def test_a_day_past_the_end_of_the_calendar_is_no_date(text: str) -> None:
+    assert parse_date(text, NOW.date()) is None
 
 
 # What a user sees: an answer. Before the engine contained these, understand() raised, the whole batch

@@ -43,6 +43,8 @@ def zh_int(token: str) -> int | None:
         value = cn2an.cn2an(token, "smart")
     except (ValueError, KeyError, IndexError):
         return None
+    if isinstance(value, int):  # exact, however large: a float would round past 2**53
+        return value
     number = float(value)
     return int(number) if number.is_integer() else None
 

@@ -27,6 +27,7 @@ Libraries measured (2026-11-25 10:00 Asia/Shanghai as the reference, this machin
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,7 +126,13 @@ def parse_duration(text: str) -> int | None:
     spans = duration_spans(text)
     if not spans:
         return None
-    seconds = round(spans[0].seconds)
+    try:
+        length = float(spans[0].seconds)
+    except OverflowError:  # a number of hours too large for a float: no duration anyone meant
+        return None
+    if not math.isfinite(length):
+        return None
+    seconds = round(length)
     return seconds if seconds > 0 else None
 
 
@@ -446,7 +453,7 @@ def _in_month(today: date, which: str, day: int | None) -> date | None:
     index = today.year * 12 + today.month - 1 + months
     try:
         return date(index // 12, index % 12 + 1, day or 0)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day, or a day number past what a date holds
         return None
 
 
@@ -492,7 +499,10 @@ def _zh_date(text: str, today: date) -> date | None:
         if m.group("n"):
             n = zh_int(m.group("n"))
             if n is not None:
-                return today + timedelta(days=n)
+                try:
+                    return today + timedelta(days=n)
+                except OverflowError:  # 3000000天后: past the end of the calendar, no date
+                    return None
     return None
 
 
@@ -640,7 +650,7 @@ def _day_in_month_said(m: re.Match[str], day: int | None, today: date) -> tuple[
         return None
     try:
         return today.replace(month=month or today.month, day=day), month
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day, or a day number past what a date holds
         return None
 
 
@@ -741,7 +751,10 @@ def resolve_time(
     local_now = now.astimezone(tz)
     offset = parse_offset(text)
     if offset is not None:
-        return local_now.replace(microsecond=0) + timedelta(seconds=offset)
+        try:
+            return local_now.replace(microsecond=0) + timedelta(seconds=offset)
+        except OverflowError:  # 100000000小时后: past the end of the calendar
+            return None
     clock = parse_clock(text, zh_first)
     if clock is None:
         return None
