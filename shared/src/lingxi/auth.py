@@ -48,6 +48,8 @@ from jwt.algorithms import OKPAlgorithm
 # The events' identifier pattern, so that a device id or user id a token carries fits the events too.
 from lingxi.events._values import _IDENTIFIER
 
+JWKS_ENV = "LINGXI_AUTH_JWKS"
+"""Where verifiers (the gateway, ``lingxi up``) find the JWKS file of the public keys."""
 ISSUER = "lingxi"
 AUDIENCE = "lingxi-api"
 ALGORITHM = "EdDSA"

@@ -37,6 +37,7 @@ from lingxi.events.personalization import (
 from lingxi.events.registry import dead_letter_stream
 from lingxi.events.user import ERASURE_STATUS_KEY_PREFIX
 from lingxi.events.vision import IMAGE_KEY_PREFIX
+from lingxi.runtime.settings import processed_key_prefix, redis_user
 
 __all__ = [
     "OPERATOR",
@@ -127,8 +128,8 @@ SERVICE_KEYS: Mapping[str, KeyAccess] = {
 """Each service's keys beyond its streams and its once-only markers (``lingxi:processed:<service>:*``)."""
 
 
-def user_name(service: str) -> str:
-    return f"lingxi-{service}"
+user_name = redis_user
+"""A service's Redis user (``lingxi-<service>``), as its runtime connects."""
 
 
 def password_variable(service: str) -> str:
@@ -146,7 +147,7 @@ def user_rules(contract: ServiceContract, access: KeyAccess, password: str) -> s
     _check_password(contract.name, password)
     keys = [
         *(f"~{stream}" for stream in _streams(contract)),
-        f"~lingxi:processed:{contract.name}:*",
+        f"~{processed_key_prefix(contract.name)}*",
         *(f"~{pattern}" for pattern in access.read_write),
         *(f"%R~{pattern}" for pattern in access.read_only),
     ]

@@ -91,7 +91,7 @@ def register_erasure(
     forget_rate_counts: Callable[[str], Awaitable[None]],
 ) -> None:
     """Subscribe the gateway's two erasure handlers. ``forget_rate_counts(user_id)`` deletes the
-    user's rate-limit counters (their keys name the user)."""
+    user's rate-limit counters (their keys are derived from the user's id)."""
 
     @service.consumer(ErasureRequested)
     async def erase_gateway_data(request: ErasureRequested, ctx: HandlerContext) -> None:

@@ -87,7 +87,7 @@ class RateLimiter:
         return [(f"administrator {caller.name}", item, ("admin", caller.name)) for item in self._admin]
 
     async def forget_user(self, user_id: str) -> None:
-        """Delete the user's counters (their erasure: the keys name them)."""
+        """Delete the user's counters (their erasure: the keys are derived from the user's id)."""
         user = _pseudonym(user_id)
         await asyncio.gather(*(self._limiter.clear(item, "user", user) for item in self._user))
 

@@ -28,6 +28,7 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from lingxi.auth import (
+    JWKS_ENV,
     AdminPrincipal,
     AuthError,
     DevicePrincipal,
@@ -41,10 +42,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lingxi_gateway.ratelimits import RateLimited, RateLimiter
 
-JWKS_ENV = "LINGXI_AUTH_JWKS"
 _CACHED_TOKENS = 10_000
 """Verified tokens remembered (a device sends the same token until it renews it): a hit skips the
-signature check, about a tenth of a request's CPU, and still checks the expiry."""
+signature check (about 180 µs measured here) and still checks the expiry."""
 
 
 class AuthSettings(BaseSettings):

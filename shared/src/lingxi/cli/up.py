@@ -32,7 +32,15 @@ import orjson
 import structlog
 import typer
 
-from lingxi.auth import KeySet, Role, TokenIssuer, generate_key, load_private_key, private_key_pem
+from lingxi.auth import (
+    JWKS_ENV,
+    KeySet,
+    Role,
+    TokenIssuer,
+    generate_key,
+    load_private_key,
+    private_key_pem,
+)
 from lingxi.cli.keys import JWKS_MODE, PRIVATE_KEY_MODE, jwks_bytes, write_atomically
 from lingxi.localredis import LocalRedis, free_port
 from lingxi.logview import service_colour
@@ -48,7 +56,6 @@ EXAMPLE_QUERY = {
 DEMO_USER = "demo-user"
 DEV_KEY_ID = "dev"
 DEV_TOKEN_TTL = timedelta(days=1)
-JWKS_ENV = "LINGXI_AUTH_JWKS"
 
 
 _MAX_LOG_LINE = 8 * 1024 * 1024

@@ -62,7 +62,7 @@ from lingxi.runtime.delivery import (
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
-from lingxi.runtime.settings import ServiceSettings
+from lingxi.runtime.settings import ServiceSettings, processed_key_prefix
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E, "HandlerContext"], Awaitable[None]]
@@ -204,6 +204,7 @@ class Service:
         tracing.configure_tracing(name, self.settings.replica)
         # Bound now: a lazy logger would resolve the configuration again on every line.
         self.log = get_logger("lingxi.runtime").bind()
+        self._processed_prefix = processed_key_prefix(name)
         self.redis_url = self.settings.connection_url(name)
         """Where and as whom this service connects (its own ACL user once it has a password)."""
         # A blocking pool: under a burst, callers wait for a free connection instead of failing.
@@ -310,7 +311,7 @@ class Service:
 
     def processed_key(self, event: Event) -> str:
         """The key marking ``event`` handled by this service (``delivery.py``)."""
-        return f"lingxi:processed:{self.name}:{event.event_id}"
+        return f"{self._processed_prefix}{event.event_id}"
 
     async def _deliver(
         self, event_type: type[E], handler: Any, batch: bool, message: RedisBatchStreamMessage

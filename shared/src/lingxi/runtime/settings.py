@@ -21,6 +21,16 @@ def default_replica() -> str:
     return os.environ.get("HOSTNAME") or socket.gethostname()
 
 
+def redis_user(service: str) -> str:
+    """The Redis ACL user a service connects as (``lingxi redis acl`` creates it)."""
+    return f"lingxi-{service}"
+
+
+def processed_key_prefix(service: str) -> str:
+    """The keys marking events handled by ``service`` start so (``delivery.py``)."""
+    return f"lingxi:processed:{service}:"
+
+
 def url_as_user(url: str, user: str, password: str) -> str:
     """``url`` with ``user`` and ``password`` in place of whatever credentials it names."""
     parts = urlsplit(url)
@@ -81,7 +91,7 @@ class ServiceSettings(BaseSettings):
         """``redis_url``, as the service's own ACL user when ``redis_password`` is set."""
         if self.redis_password is None:
             return self.redis_url
-        user = self.redis_username or f"lingxi-{service}"
+        user = self.redis_username or redis_user(service)
         return url_as_user(self.redis_url, user, self.redis_password.get_secret_value())
 
     @property

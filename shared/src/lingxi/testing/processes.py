@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import httpx
 
+from lingxi.auth import JWKS_ENV
 from lingxi.localredis import free_port
 from lingxi.testing.tokens import jwks_path
 
@@ -44,7 +45,7 @@ class ServiceProcess:
             "LINGXI_COMPLIANCE_APPROVALS_SEED": "dev",
             **os.environ,
             # The gateway verifies tokens with the run's test key (lingxi.testing.tokens).
-            "LINGXI_AUTH_JWKS": str(jwks_path()),
+            JWKS_ENV: str(jwks_path()),
             "LINGXI_REDIS_URL": self.redis_url,
             "LINGXI_REPLICA": self.replica,
             "LINGXI_HTTP_HOST": "127.0.0.1",
