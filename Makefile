@@ -48,8 +48,11 @@ $(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.j
 	cd tools/asyncapi && npm ci --no-audit --no-fund
 	@touch $@
 
+# Domain modules services list under [tool.lingxi.native], compiled with mypyc (lingxi.native); a no-op
+# when the compiled ones match the sources.
 install: .venv/.synced $(LABELS_MODEL) $(ASYNCAPI_VALIDATOR)
 	@.venv/bin/python -m compileall -q -j 0 shared/src services/*/src bench > /dev/null
+	@.venv/bin/python tools/build_native.py
 
 run: install
 	.venv/bin/lingxi up $(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(PORT),--port $(PORT))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
+from lingxi import native
 from lingxi.device_health import decode_health
 from lingxi.events.base import Region
 from lingxi.events.maintenance import (
@@ -84,7 +85,8 @@ METHOD = (
     "Baseline: `python -m bench.scenarios.maintenance`, a redis-py loop (XREADGROUP COUNT {count}, each "
     "entry decoded and validated as `TelemetryBatchReceived`, one XACK per read) on uvloop. Lingxi: "
     "`python -m lingxi_maintenance` replicas (the real service under uvicorn, default settings: "
-    "max_records {count}, JSON logs to a file), which load the states of a read's devices (one MGET), "
+    "max_records {count}, JSON logs to a file; {compiled}), which load the states of a read's devices "
+    "(one MGET), "
     "unpack, assess and pack the readings 100 devices at a time, each part written in one atomic Lua script "
     "(states, only over the bytes the read loaded: compare-and-set; health summaries; alert records and "
     "announcements) that runs in Redis while the next part is assessed, all before the commit; a device "
@@ -184,6 +186,14 @@ def build_backlog(config: MaintenanceConfig) -> Backlog:
     return Backlog(entries, accepted_total, rejected, sorted(devices), days, hours)
 
 
+def _compiled_text() -> str:
+    """How the replicas run their domain modules: they import them as this process did (same environment)."""
+    decided = native.status("lingxi_maintenance")
+    if decided is None or not decided.compiled:
+        return f"domain modules as plain Python: {decided.reason if decided else 'not asked'}"
+    return f"domain modules ({', '.join(decided.compiled)}) compiled with mypyc by `make install`"
+
+
 def _as_json(reading: Any) -> dict[str, Any]:
     """A simulator reading as a handset would send it in the request body."""
     out = dataclasses.asdict(reading)
@@ -229,6 +239,7 @@ async def run(config: MaintenanceConfig, tick: Ticker, workdir: Path, noise: Noi
         state["target_bytes"] = TARGET_STATE_BYTES
         state["met"] = state["state"]["memory_max"] < TARGET_STATE_BYTES
     tick.advance()
+    native_status = native.status("lingxi_maintenance")
     entry_bytes = sum(len(e["__data__"]) for e in backlog.entries) / max(len(backlog.entries), 1)
     return {
         "method": METHOD.format(
@@ -246,6 +257,7 @@ async def run(config: MaintenanceConfig, tick: Ticker, workdir: Path, noise: Noi
             entry_kb=entry_bytes / 1000,
             count=count,
             cores=os.cpu_count(),
+            compiled=_compiled_text(),
         ),
         "state_method": STATE_METHOD.format(
             per_device=backlog.readings / max(len(backlog.devices), 1),
@@ -259,6 +271,7 @@ async def run(config: MaintenanceConfig, tick: Ticker, workdir: Path, noise: Noi
         "gateway_rejected": backlog.gateway_rejected,
         "entry_bytes": round(entry_bytes),
         "count": count,
+        "compiled_modules": list(native_status.compiled) if native_status else [],
         "build_s": round(build_s, 1),
         "results": rows,
         "targets": {

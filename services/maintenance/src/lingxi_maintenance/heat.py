@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from lingxi_maintenance.health import HealthSettings
     from lingxi_maintenance.readings import ReadingFields
 
-__all__ = ["FleetModels", "HeatReading", "check", "context_of", "observe"]
+__all__ = ["FleetModels", "HeatReading", "LearningFleet", "check", "context_of", "observe"]
 
 _CRITICAL_THERMAL = frozenset({"critical", "emergency", "shutdown"})
 _US_PER_HOUR = float(HOUR_US)
@@ -136,6 +136,37 @@ class FleetModels:
                     )
                 models._stats[(model, context)] = stats.Var._from_state(n, mean, var)
         return models
+
+
+class LearningFleet(FleetModels):
+    """``FleetModels`` that also keeps what this replica learned since ``take_learned`` was last called,
+    so only that is added to the shared copy (adding the whole models again would count readings twice).
+    Here rather than beside ``store.SharedFleet``, its user: a compiled class is subclassed only by
+    compiled classes (``lingxi.native``)."""
+
+    __slots__ = ("_learned",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._learned: dict[tuple[str, str], stats.Var] = {}
+
+    def learn(self, device_model: str, context: str, temperature_c: float, settings: HealthSettings) -> float:
+        """Learn as ``FleetModels`` does, and record the value it learned (after its clipping)."""
+        value = super().learn(device_model, context, temperature_c, settings)
+        key = (device_model, context)
+        learned = self._learned.get(key)
+        if learned is None:
+            learned = self._learned[key] = stats.Var()
+        learned.update(value)
+        return value
+
+    def take_learned(self) -> FleetModels:
+        """What was learned since the last call (and start recording afresh)."""
+        learned, self._learned = self._learned, {}
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for (model, context), var in learned.items():
+            out.setdefault(model, {})[context] = {"n": var.n, "mean": var.mean.get(), "var": var.get()}
+        return FleetModels.from_dict(out)
 
 
 @dataclass(slots=True)  # not frozen: made for every reading, and frozen init costs

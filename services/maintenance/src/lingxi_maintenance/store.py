@@ -52,7 +52,7 @@ from river import stats
 
 from lingxi_maintenance.alerts import AlertChange, RaisedAlert
 from lingxi_maintenance.health import DEFAULT_SETTINGS, HealthSettings
-from lingxi_maintenance.heat import FleetModels
+from lingxi_maintenance.heat import FleetModels, LearningFleet
 from lingxi_maintenance.ingest import IngestOutcome
 from lingxi_maintenance.state import DeviceState
 
@@ -380,35 +380,6 @@ class MaintenanceStore:
             cutoff,
             orjson.dumps(change.evidence),
         ]
-
-
-class LearningFleet(FleetModels):
-    """``FleetModels`` that also keeps what this replica learned since ``take_learned`` was last called,
-    so only that is added to the shared copy (adding the whole models again would count readings twice)."""
-
-    __slots__ = ("_learned",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._learned: dict[tuple[str, str], stats.Var] = {}
-
-    def learn(self, device_model: str, context: str, temperature_c: float, settings: HealthSettings) -> float:
-        """Learn as ``FleetModels`` does, and record the value it learned (after its clipping)."""
-        value = super().learn(device_model, context, temperature_c, settings)
-        key = (device_model, context)
-        learned = self._learned.get(key)
-        if learned is None:
-            learned = self._learned[key] = stats.Var()
-        learned.update(value)
-        return value
-
-    def take_learned(self) -> FleetModels:
-        """What was learned since the last call (and start recording afresh)."""
-        learned, self._learned = self._learned, {}
-        out: dict[str, dict[str, dict[str, float]]] = {}
-        for (model, context), var in learned.items():
-            out.setdefault(model, {})[context] = {"n": var.n, "mean": var.mean.get(), "var": var.get()}
-        return FleetModels.from_dict(out)
 
 
 class SharedFleet:
