@@ -44,3 +44,61 @@ def test_validation_errors_never_repeat_the_input() -> None:
     with pytest.raises(ValidationError) as caught:
         QueryReceived.model_validate_json(json.dumps({"text": TEXT, "region": "CN", "locale": "xx"}))
     assert TEXT not in str(caught.value)
+
+
+class CountingStream:
+    """A text stream that records each write, as stdout under PYTHONUNBUFFERED=1 would make a system
+    call of each."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_a_turns_lines_are_written_together_in_order() -> None:
+    import asyncio
+
+    from lingxi.logging import LineWriter
+
+    stream = CountingStream()
+    writer = LineWriter(stream)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(writer)  # type: ignore[arg-type]
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    writer.msg("first")
+    handler.emit(logging.LogRecord("lib", logging.INFO, __file__, 1, "from a library", None, None))
+    for n in range(3):
+        writer.msg(f"event {n}")
+    assert stream.writes == [], "nothing is written before the turn ends"
+    await asyncio.sleep(0)
+    assert stream.writes == ["first\nfrom a library\nevent 0\nevent 1\nevent 2\n"]
+    writer.msg("next turn")
+    await asyncio.sleep(0)
+    assert stream.writes[1:] == ["next turn\n"]
+
+
+def test_without_a_loop_each_line_goes_out_at_once_and_a_long_turn_is_bounded() -> None:
+    from lingxi.logging import LineWriter
+
+    stream = CountingStream()
+    writer = LineWriter(stream)  # type: ignore[arg-type]
+    writer.msg("no loop")
+    assert stream.writes == ["no loop\n"]
+
+    async def long_turn() -> None:
+        for n in range(LineWriter.MAX_PENDING + 5):
+            writer.msg(str(n))
+        assert len(stream.writes) == 2, "a full queue is written without waiting for the turn"
+
+    import asyncio
+
+    asyncio.run(long_turn())
+    assert "".join(stream.writes).splitlines() == [
+        "no loop",
+        *(str(n) for n in range(LineWriter.MAX_PENDING + 5)),
+    ]

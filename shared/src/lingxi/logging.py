@@ -9,10 +9,12 @@ same processors so every line has the same shape. Personal data never reaches a 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
 
@@ -67,35 +69,82 @@ def _static_fields(fields: dict[str, str]) -> Processor:
 
 
 class LineWriter:
-    """Writes each rendered line to a text stream and flushes once per event-loop turn.
+    """Collects rendered lines and writes them to a text stream together, once per event-loop turn.
 
-    A batch of events writes a line per event in one turn; flushing after each line made the write
-    system call the largest single cost of a batch. Lines still reach the stream before the loop
-    does anything else, and at once when no loop is running.
+    A batch of events logs a line per event in one turn. Services run with PYTHONUNBUFFERED=1 (so a
+    line is never lost in a buffer when a process dies), which makes every write to stdout a system
+    call: writing a turn's lines as one string keeps that to one call a turn. Lines still reach the
+    stream before the loop does anything else, at once when no loop is running, and at exit.
     """
 
+    MAX_PENDING = 1000
+    """Lines kept before they are written regardless of the turn (bounds memory in a long turn)."""
+
     def __init__(self, file: TextIO) -> None:
-        self._file = file
-        self._flush_pending = False
+        self.file = file
+        self._pending: list[str] = []
+        self._scheduled = False
+        self._lock = threading.Lock()  # worker threads log too
 
     def msg(self, message: str) -> None:
-        self._file.write(message + "\n")
-        if self._flush_pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._file.flush()
-            return
-        self._flush_pending = True
-        loop.call_soon(self._flush)
+        self.write(message + "\n")
 
-    def _flush(self) -> None:
-        self._flush_pending = False
+    def write(self, text: str) -> None:
+        """Queue text for the stream (``logging.StreamHandler`` writes through here as well)."""
+        with self._lock:
+            self._pending.append(text)
+            full = len(self._pending) >= self.MAX_PENDING
+            if not full and self._scheduled:
+                return
+        try:
+            loop = None if full else asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            self.flush_now()
+            return
+        with self._lock:
+            self._scheduled = True
+        loop.call_soon(self._end_of_turn)
+
+    def flush(self) -> None:
+        """Nothing to do now: the turn's lines go out together when it ends (``logging`` calls this)."""
+
+    def flush_now(self) -> None:
+        """Write every queued line to the stream."""
+        with self._lock:
+            if not self._pending:
+                return
+            text, self._pending = "".join(self._pending), []
         with contextlib.suppress(ValueError, OSError):  # closed or broken stream at shutdown
-            self._file.flush()
+            self.file.write(text)
+            self.file.flush()
+
+    def _end_of_turn(self) -> None:
+        with self._lock:
+            self._scheduled = False
+        self.flush_now()
 
     log = debug = info = warn = warning = fatal = failure = err = error = critical = exception = msg
+
+
+_writer: LineWriter | None = None
+
+
+def _writer_for(file: TextIO) -> LineWriter:
+    """The one writer of ``file``, so lines from every logger keep their order."""
+    global _writer
+    if _writer is None or _writer.file is not file:
+        if _writer is not None:
+            _writer.flush_now()
+        _writer = LineWriter(file)
+    return _writer
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if _writer is not None:
+        _writer.flush_now()
 
 
 def _renderer(log_format: LogFormat) -> Processor:
@@ -128,7 +177,7 @@ def configure_logging(
     # lines from libraries (uvicorn, FastStream, redis) take the stdlib route below, same shape.
     structlog.configure(
         processors=[*common, renderer],
-        logger_factory=lambda *_: LineWriter(sys.stdout),
+        logger_factory=lambda *_: _writer_for(sys.stdout),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         cache_logger_on_first_use=False,  # a reconfiguration (tests, a second Service) must take effect
     )
@@ -139,7 +188,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(_writer_for(sys.stdout))
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
