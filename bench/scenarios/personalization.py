@@ -50,7 +50,7 @@ from lingxi.localredis import LocalRedis
 from lingxi.runtime.delivery import stream_entry
 from lingxi.testing.processes import ServiceProcess
 from lingxi.testing.tokens import device_headers
-from lingxi_personalization.settings import PURCHASES_PER_READ, PersonalizationSettings
+from lingxi_personalization.settings import PURCHASE_READERS, PURCHASES_PER_READ, PersonalizationSettings
 from lingxi_personalization.store import STALE_KEY, profile_key
 from redis.asyncio import Redis
 
@@ -105,7 +105,8 @@ METHOD = (
     "`python -m bench.scenarios.personalization`, a redis-py loop (XREADGROUP COUNT {count}, each entry "
     "decoded and validated as `PurchaseRecorded`, one XACK per read) on uvloop. Lingxi: `python -m "
     "lingxi_personalization`, one replica (the real service under uvicorn, default settings: purchases "
-    "read {count} at a time, lists refreshed {delay:g} s after a purchase changed a profile, JSON logs "
+    "read {count} at a time, {readers} reads at once, lists refreshed {delay:g} s after a purchase changed a "
+    "profile, JSON logs "
     "to a file), which groups a read's purchases by user, loads each user's consent and profile (one "
     "MGET), folds the purchases and writes every changed user in one compare-and-set Lua script that also "
     "marks the user due for a refresh, committed with the acknowledgement; in the same process its "
@@ -252,6 +253,7 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
             consent_s=consent["seconds"],
             consent_per_s=consent["per_s"],
             count=count,
+            readers=PURCHASE_READERS,
             delay=config.refresh_delay_s,
             batch=PersonalizationSettings().refresh_batch,
             cores=os.cpu_count(),

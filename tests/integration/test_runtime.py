@@ -352,6 +352,62 @@ def test_a_consumer_read_size_out_of_bounds_is_refused(redis_url: str) -> None:
         service.consumer(QueryReceived, batch=True, max_records=5000)
 
 
+async def test_two_readers_handle_reads_at_once_each_event_once(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, max_records=5)
+    handled: list[str] = []
+    in_flight = 0
+    most_at_once = 0
+
+    @service.consumer(QueryReceived, batch=True, readers=2)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        nonlocal in_flight, most_at_once
+        in_flight += 1
+        most_at_once = max(most_at_once, in_flight)
+        await asyncio.sleep(0.05)  # waiting on Redis, say: the other reader's read goes on meanwhile
+        handled.extend(e.text for e in events)
+        in_flight -= 1
+
+    for n in range(40):
+        redis_client.xadd(STREAM, encode_entry(a_query(text=f"query {n}").model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: len(handled) >= 40)
+        await asyncio.sleep(0.2)
+        consumers = {c["name"].decode() for c in redis_client.xinfo_consumers(STREAM, service.name)}  # type: ignore[union-attr]
+        pending = redis_client.xpending(STREAM, service.name)["pending"]  # type: ignore[index]
+    assert sorted(handled) == sorted(f"query {n}" for n in range(40)), "each event handled once"
+    assert most_at_once == 2
+    assert consumers == {"test-1", "test-1-2"}
+    assert pending == 0
+
+
+async def test_the_readers_setting_overrides_the_consumers_own(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, readers=3, max_records=1)
+    handled: list[str] = []
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        await asyncio.sleep(0.05)  # each reader holds its one entry a while: the others take the next
+        handled.extend(e.text for e in events)
+
+    for n in range(12):
+        redis_client.xadd(STREAM, encode_entry(a_query(text=f"query {n}").model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: len(handled) == 12)
+        # A consumer appears in the group once it has been given an entry.
+        consumers = {c["name"].decode() for c in redis_client.xinfo_consumers(STREAM, service.name)}  # type: ignore[union-attr]
+    assert consumers == {"test-1", "test-1-2", "test-1-3"}
+
+
+def test_a_consumer_readers_out_of_bounds_are_refused(redis_url: str) -> None:
+    service = make_service(redis_url)
+    with pytest.raises(ValueError, match="readers must be between 1 and 16, not 0"):
+        service.consumer(QueryReceived, batch=True, readers=0)
+
+
 async def test_the_same_event_twice_in_one_batch_publishes_its_outputs_once(
     redis_client: redis.Redis, redis_url: str
 ) -> None:

@@ -49,7 +49,7 @@ from lingxi_personalization.moments import china_day, micros
 from lingxi_personalization.pacing import Backlog
 from lingxi_personalization.profile import Folded, Purchase
 from lingxi_personalization.recommend import Suggestion, regional
-from lingxi_personalization.settings import PURCHASES_PER_READ, PersonalizationSettings
+from lingxi_personalization.settings import PURCHASE_READERS, PURCHASES_PER_READ, PersonalizationSettings
 from lingxi_personalization.store import PersonalizationStore, Stale, UserWrite, listing, same_items
 from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update_user, views
 
@@ -264,7 +264,7 @@ def _updated(
     )
 
 
-@service.consumer(PurchaseRecorded, batch=True, max_records=PURCHASES_PER_READ)
+@service.consumer(PurchaseRecorded, batch=True, max_records=PURCHASES_PER_READ, readers=PURCHASE_READERS)
 async def on_purchases(purchases: Sequence[PurchaseRecorded], ctx: HandlerContext) -> None:
     purchase_backlog.saw_read(len(purchases))
     usable = []

@@ -62,7 +62,7 @@ from lingxi.runtime.delivery import (
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
-from lingxi.runtime.settings import ServiceSettings, processed_key_prefix
+from lingxi.runtime.settings import MAX_READERS, ServiceSettings, processed_key_prefix, reader_name
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E, "HandlerContext"], Awaitable[None]]
@@ -254,7 +254,12 @@ class Service:
     # --- subscriptions -------------------------------------------------------------------------
 
     def consumer(
-        self, event_type: type[E], *, batch: bool = False, max_records: int | None = None
+        self,
+        event_type: type[E],
+        *,
+        batch: bool = False,
+        max_records: int | None = None,
+        readers: int = 1,
     ) -> Callable[[Any], Any]:
         """Subscribe a handler to ``event_type``'s stream with a reader and a reclaimer.
 
@@ -266,9 +271,16 @@ class Service:
         Both read up to ``max_records`` entries at a time (default: the setting) and commit a read's
         outputs and acknowledgements in one round trip. A consumer of small events whose handler works
         on a read as a whole reads more at a time, so the read's fixed costs are shared by more events.
+
+        ``readers`` reads run at once (``LINGXI_READERS`` overrides it), each as its own consumer of the
+        group (``settings.reader_name``): while one read waits on Redis (its loads, its writes, its
+        commit), the next is handled, which pays when a read spends a good share of its time waiting.
+        Their reads are distinct entries, handled as two replicas would handle them.
         """
         if max_records is not None and not 1 <= max_records <= 1000:
             raise ValueError(f"max_records must be between 1 and 1000, not {max_records}")
+        if not 1 <= readers <= MAX_READERS:
+            raise ValueError(f"readers must be between 1 and {MAX_READERS}, not {readers}")
 
         def register(handler: Any) -> Any:
             stream = event_type.stream
@@ -280,14 +292,18 @@ class Service:
                 await self._deliver(event_type, handler, batch, message)
 
             group, consumer = self.name, self.settings.replica
-            reader = StreamSub(
-                stream,
-                group=group,
-                consumer=consumer,
-                batch=True,
-                max_records=max_records or self.settings.max_records,
-                polling_interval=self.settings.block_ms,
-            )
+            readers_here = self.settings.readers or readers
+            read_subs = [
+                StreamSub(
+                    stream,
+                    group=group,
+                    consumer=reader_name(consumer, index),
+                    batch=True,
+                    max_records=max_records or self.settings.max_records,
+                    polling_interval=self.settings.block_ms,
+                )
+                for index in range(1, readers_here + 1)
+            ]
             reclaimer = StreamSub(
                 stream,
                 group=group,
@@ -302,9 +318,12 @@ class Service:
                 "decoder": _message_itself,
                 "parser": entries_parser,
             }
-            read = self.broker.subscriber(stream=reader, title=f"{stream}:{group}:read", **options)
+            subscribed: Any = consume
+            for index, reader in enumerate(read_subs, start=1):
+                title = f"{stream}:{group}:read" + ("" if index == 1 else f":{index}")
+                subscribed = self.broker.subscriber(stream=reader, title=title, **options)(subscribed)
             reclaim = self.broker.subscriber(stream=reclaimer, title=f"{stream}:{group}:reclaim", **options)
-            reclaim(read(consume))
+            reclaim(subscribed)
             return handler
 
         return register

@@ -11,6 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lingxi.logging import LogFormat
 
+MAX_READERS = 16
+"""Most reads of one stream a replica runs at once."""
+
+
+def reader_name(replica: str, index: int) -> str:
+    """The consumer name of a replica's ``index``-th reader of a stream (1: the replica's own name)."""
+    return replica if index == 1 else f"{replica}-{index}"
+
 
 def default_replica() -> str:
     """A stable name for this replica: the pod or container hostname, else host name + pid-free index 0.
@@ -64,6 +72,14 @@ class ServiceSettings(BaseSettings):
     )
     max_records: int = Field(default=10, ge=1, le=1000, description="Entries fetched per XREADGROUP.")
     block_ms: int = Field(default=1000, ge=10, le=60_000, description="XREADGROUP BLOCK time.")
+    readers: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_READERS,
+        description="Reads of each stream a replica runs at once, each its own consumer (<replica>, "
+        "<replica>-2, ...), so one read is handled while another waits on Redis. Default: the "
+        "consumer's own (1 unless it says otherwise).",
+    )
     reclaim_idle_ms: int = Field(
         default=30_000, ge=100, description="Idle time after which a pending entry is reclaimed."
     )
