@@ -142,7 +142,8 @@ def _writer_for(file: TextIO) -> LineWriter:
 
 
 @atexit.register
-def _flush_at_exit() -> None:
+def flush_logs() -> None:
+    """Write the lines still queued (at exit, and before the process dies of a signal)."""
     if _writer is not None:
         _writer.flush_now()
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import gc
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
+from lingxi.logging import flush_logs
 from lingxi.runtime.service import EXIT_SUBSCRIBER_LOST, Service
+
+
+def _flush_logs_then_terminate(signum: int, _frame: FrameType | None) -> None:
+    flush_logs()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 def serve(app: Any, service: Service) -> None:
@@ -42,6 +51,9 @@ def serve(app: Any, service: Service) -> None:
     # read (maintenance: a quarter of its time). Young collections every 10,000 allocations, older
     # ones rarer still; the services make little cyclic garbage, so memory barely moves.
     gc.set_threshold(10_000, 50, 100)
+    # uvicorn ends a SIGTERM shutdown by raising the signal again under the handler that was there
+    # before it: this one writes the lines still queued (lingxi.logging), then dies of the signal.
+    signal.signal(signal.SIGTERM, _flush_logs_then_terminate)
     server.run()
     if service.fatal:
         sys.exit(EXIT_SUBSCRIBER_LOST)
