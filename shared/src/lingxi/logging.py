@@ -74,7 +74,9 @@ class LineWriter:
     A batch of events logs a line per event in one turn. Services run with PYTHONUNBUFFERED=1 (so a
     line is never lost in a buffer when a process dies), which makes every write to stdout a system
     call: writing a turn's lines as one string keeps that to one call a turn. Lines still reach the
-    stream before the loop does anything else, at once when no loop is running, and at exit.
+    stream before the loop does anything else, at once when no loop is running, at exit, and before a
+    service dies of SIGTERM (``runtime.serve``); a process killed outright (SIGKILL) loses at most the
+    lines of its last turn.
     """
 
     MAX_PENDING = 1000

@@ -29,6 +29,7 @@ __all__ = [
     "native_dir",
     "source_digest",
     "status",
+    "statuses",
     "use_compiled",
 ]
 
@@ -69,6 +70,11 @@ def source_digest(source: Path) -> str:
 def status(package: str) -> NativeStatus | None:
     """What ``use_compiled`` decided for ``package`` (None: it was not asked)."""
     return _STATUS.get(package)
+
+
+def statuses() -> list[NativeStatus]:
+    """What ``use_compiled`` decided for each package that asked, in this process."""
+    return list(_STATUS.values())
 
 
 def use_compiled(package: str, path: MutableSequence[str], prefix: Path | None = None) -> NativeStatus:

@@ -30,7 +30,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import cast
 
-from lingxi import native
 from lingxi.devices import known_models
 from lingxi.events.base import Event
 from lingxi.events.maintenance import (
@@ -82,16 +81,6 @@ async def _sync_fleet_quietly() -> None:
         service.log.warning("fleet models not synced", error=repr(error))
 
 
-async def _say_how_the_domain_runs() -> None:
-    """Compiled domain modules or plain Python (``lingxi.native``): a replica without them is slower."""
-    decided = native.status(__package__ or "lingxi_maintenance")
-    if decided is not None:
-        service.log.info(
-            "domain modules", compiled=list(decided.compiled), plain_python_because=decided.reason or None
-        )
-
-
-service.on_startup.append(_say_how_the_domain_runs)
 service.on_startup.append(_sync_fleet_quietly)
 service.on_shutdown.append(_sync_fleet_quietly)
 

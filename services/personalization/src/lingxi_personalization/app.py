@@ -25,6 +25,7 @@ Purchase contents (merchant, amount, city) never reach a log line.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -154,11 +155,12 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                     )
             lost = set(await store.write(writes, due_ms))
             dropped: dict[str, list[PurchaseRecorded]] = {}
+            purchases_by_outcome: collections.Counter[str] = collections.Counter()
             for event, outcome in tallies:
                 if event.user_id in lost:
                     continue
                 if isinstance(event, PurchaseRecorded):
-                    PURCHASES.labels(outcome).inc()
+                    purchases_by_outcome[outcome] += 1
                     if outcome == Folded.NO_CONSENT:
                         dropped.setdefault(event.user_id, []).append(event)
                 else:
@@ -166,6 +168,8 @@ async def handle(events: Sequence[PurchaseRecorded | ConsentChanged], ctx: Handl
                     if outcome == CONSENT_APPLIED:
                         granted = ",".join(sorted(event.granted_scopes)) or "none"
                         await _audit(ctx, event, "consent.changed", {"granted": granted})
+            for outcome, count in purchases_by_outcome.items():
+                PURCHASES.labels(outcome).inc(count)
             for user_id, purchases in dropped.items():
                 service.log.info(
                     "purchases dropped unread: no purchase_data consent",

@@ -17,6 +17,7 @@ acknowledgement, once per event_id (see ``delivery.py``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -44,7 +45,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 
-from lingxi import tracing
+from lingxi import native, tracing
 from lingxi.events.base import Event
 from lingxi.logging import configure_logging, get_logger
 from lingxi.runtime.backlog import observe_backlog, record_backlog
@@ -170,6 +171,8 @@ class HandlerContext:
 class _Input:
     entry: Entry
     event: Event
+    event_id: str
+    """``event.event_id`` as text, made once (the log line, the marks and the default correlation)."""
     correlation_id: str
     processed_key: str
     outcome: str = "ok"
@@ -330,7 +333,10 @@ class Service:
 
     def processed_key(self, event: Event) -> str:
         """The key marking ``event`` handled by this service (``delivery.py``)."""
-        return f"{self._processed_prefix}{event.event_id}"
+        return self._mark_key(str(event.event_id))
+
+    def _mark_key(self, event_id: str) -> str:
+        return self._processed_prefix + event_id
 
     async def _deliver(
         self, event_type: type[E], handler: Any, batch: bool, message: RedisBatchStreamMessage
@@ -343,8 +349,9 @@ class Service:
         for entry in entries:
             event = await self._admit(event_type, stream, entry)
             if event is not None:
-                correlation_id = entry.correlation_id or str(event.event_id)
-                inputs.append(_Input(entry, event, correlation_id, self.processed_key(event)))
+                event_id = str(event.event_id)
+                correlation_id = entry.correlation_id or event_id
+                inputs.append(_Input(entry, event, event_id, correlation_id, self._mark_key(event_id)))
         if not inputs:
             return
         if tracing.enabled():
@@ -394,14 +401,15 @@ class Service:
         elapsed_s = time.perf_counter() - started
         HANDLING_SECONDS.labels(self.name, stream).observe(elapsed_s)
         duration_ms = round(elapsed_s * 1000, 2)
+        for outcome, count in collections.Counter(item.outcome for item in inputs).items():
+            self._count(stream, outcome, count)
         for item in inputs:
-            self._count(stream, item.outcome)
             if item.span is not None:
                 tracing.end_consumer_span(item.span, item.outcome)
             # One line per event, so a read of many events reads in the logs like events handled one by one.
             self.log.info(
                 "event handled",
-                event_id=str(item.event.event_id),
+                event_id=item.event_id,
                 correlation_id=item.correlation_id,
                 entry_id=item.entry.entry_id,
                 outcome=item.outcome,
@@ -500,8 +508,8 @@ class Service:
         self.log.error("handler failed for good", exc_info=error, attempts=attempts)
         return "dead_lettered"
 
-    def _count(self, stream: str, outcome: str) -> None:
-        EVENTS_HANDLED.labels(self.name, stream, outcome).inc()
+    def _count(self, stream: str, outcome: str, events: int = 1) -> None:
+        EVENTS_HANDLED.labels(self.name, stream, outcome).inc(events)
 
     async def _dead_letter(self, stream: str, entry: Entry, reason: str, error: str, attempts: int) -> None:
         dlq_id = await dead_letter(
@@ -569,6 +577,13 @@ class Service:
         if self.streams and self.settings.backlog_poll_s > 0:
             self._backlog_watch = asyncio.create_task(self._watch_backlog(), name="backlog-watch")
         self.log.info("service started", streams=self.streams, redis=_safe_url(self.redis_url))
+        for decided in native.statuses():  # a replica whose domain runs as plain Python is slower
+            self.log.info(
+                "domain modules",
+                package=decided.package,
+                compiled=list(decided.compiled),
+                plain_python_because=decided.reason or None,
+            )
 
     async def _before_stop(self) -> None:
         self.started = False
