@@ -117,19 +117,30 @@ def compile_package(
         built.rename(target)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--service", default="*", help="only this service (default: every one)")
     parser.add_argument("--prefix", type=Path, help="environment to build into (default: this one)")
     parser.add_argument("--python-executable", help="interpreter whose packages mypy reads (default: this)")
     args = parser.parse_args(argv)
-    for package, folder, modules in declared(ROOT, args.service):
+    for package, folder, modules in declared(root, args.service):
         target = native_dir(package, args.prefix)
         if up_to_date(target, manifest_for(folder, modules)):
             continue
         print(f"{package}: compiling {len(modules)} modules with mypyc ({', '.join(modules)})", flush=True)
         started = time.perf_counter()
-        compile_package(package, folder, modules, target, args.python_executable)
+        try:
+            compile_package(package, folder, modules, target, args.python_executable)
+        except (Exception, SystemExit) as error:  # mypyc exits on a type error; gcc may be missing
+            # The package still works, as plain Python: say so, and let the install go on.
+            why = f"exit status {error.code}" if isinstance(error, SystemExit) else repr(error)
+            print(
+                f"{package}: NOT compiled ({why}, output above); it runs as plain Python, slower. "
+                "Compiling needs a C compiler and the Python headers.",
+                file=sys.stderr,
+                flush=True,
+            )
+            continue
         print(f"{package}: compiled in {time.perf_counter() - started:.0f} s, into {target}", flush=True)
     return 0
 
