@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid5
 
+from lingxi import native
 from lingxi.events import QueryReceived
 from lingxi.events.base import Event
 from lingxi.localredis import LocalRedis, find_redis_server
@@ -139,6 +140,15 @@ def private_redis(workdir: Path) -> Iterator[LocalRedis]:
         yield server
     finally:
         server.stop()
+
+
+def domain_modules(package: str) -> tuple[list[str], str]:
+    """The service's compiled domain modules and a phrase for the method text: its replicas import them
+    as this process did (same environment, ``lingxi.native``)."""
+    decided = native.status(package)
+    if decided is None or not decided.compiled:
+        return [], f"domain modules as plain Python: {decided.reason if decided else 'not asked'}"
+    return list(decided.compiled), f"domain modules ({', '.join(decided.compiled)}) compiled with mypyc"
 
 
 def redis_server_version() -> str:

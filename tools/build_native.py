@@ -6,7 +6,7 @@
 
 A package whose manifest already matches its sources (and this interpreter) is left alone, so the step
 costs a few milliseconds when nothing changed. Otherwise its modules are compiled in a temporary folder
-and the result replaces the package's compiled folder in one rename, manifest included.
+beside the package's compiled folder, which the result then replaces (two renames), manifest included.
 
 Type information: mypy follows imports only into ``lingxi`` and the package itself; third-party
 modules count as ``Any`` (checking their bodies fully, as mypyc otherwise does, takes minutes). Calls
@@ -76,14 +76,18 @@ def up_to_date(target: Path, wanted: dict[str, object]) -> bool:
 
 
 def compile_package(
-    package: str, folder: Path, modules: list[str], target: Path, python_executable: str | None
+    package: str,
+    folder: Path,
+    modules: list[str],
+    manifest: dict[str, object],
+    target: Path,
+    python_executable: str | None,
 ) -> None:
-    """Compile ``modules`` of ``package`` and put them, with their manifest, at ``target``."""
+    """Compile ``modules`` of ``package`` and put them, with ``manifest``, at ``target``."""
     # Imported here: checking that nothing changed must not pay for importing mypyc.
     from mypyc.build import mypycify
     from setuptools import Distribution
 
-    wanted = manifest_for(folder, modules)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"native-{package}-", dir=target.parent) as scratch:
         work = Path(scratch)
@@ -110,7 +114,7 @@ def compile_package(
         build.build_temp = str(work / "obj")
         distribution.run_command("build_ext")
         built = work / "lib" / package
-        (built / MANIFEST).write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+        (built / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         old = work / "old"
         if target.exists():
             target.rename(old)
@@ -125,12 +129,13 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     args = parser.parse_args(argv)
     for package, folder, modules in declared(root, args.service):
         target = native_dir(package, args.prefix)
-        if up_to_date(target, manifest_for(folder, modules)):
+        manifest = manifest_for(folder, modules)
+        if up_to_date(target, manifest):
             continue
         print(f"{package}: compiling {len(modules)} modules with mypyc ({', '.join(modules)})", flush=True)
         started = time.perf_counter()
         try:
-            compile_package(package, folder, modules, target, args.python_executable)
+            compile_package(package, folder, modules, manifest, target, args.python_executable)
         except (Exception, SystemExit) as error:  # mypyc exits on a type error; gcc may be missing
             # The package still works, as plain Python: say so, and let the install go on.
             why = f"exit status {error.code}" if isinstance(error, SystemExit) else repr(error)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
-from lingxi import native
 from lingxi.device_health import decode_health
 from lingxi.events.base import Region
 from lingxi.events.maintenance import (
@@ -48,6 +47,7 @@ from bench.common import (
     Noise,
     Ticker,
     baseline_main,
+    domain_modules,
     private_redis,
     raw_consumer_process,
     reset_group,
@@ -73,24 +73,24 @@ READY_TIMEOUT_S = 60.0
 _NAMESPACE = UUID("5b0c2f4e-7d1a-4c3b-8e9f-0a1b2c3d4e5f")
 
 METHOD = (
-    "Readings: the first {readings:,} deliveries of the fleet simulator (`Fleet(FleetConfig(devices="
-    "{devices:,}, days={days}, seed={seed}))`, arrival order: late, duplicate and clock-skewed readings "
-    "included) in runs of {per_batch}, each run checked by the gateway's own `check_readings` (its clock at "
-    "the run's last arrival; {gateway_rejected:,} readings refused there: {rejected_by}) and the "
-    "accepted ones written as one `TelemetryBatchReceived` ({entries} entries, {accepted:,} readings of "
-    "{devices_seen:,} devices, {entry_kb:,.0f} kB an entry). Each consumer starts on a flushed private "
-    "redis-server (no persistence) and waits on the stream; the backlog is written while the group sees "
-    "nothing, then the group is rewound and the last entry wakes every waiting consumer; the bench polls "
-    "XINFO GROUPS every 2 ms and stops the clock when the last entry is delivered and nothing is pending. "
-    "Baseline: `python -m bench.scenarios.maintenance`, a redis-py loop (XREADGROUP COUNT {count}, each "
-    "entry decoded and validated as `TelemetryBatchReceived`, one XACK per read) on uvloop. Lingxi: "
-    "`python -m lingxi_maintenance` replicas (the real service under uvicorn, default settings: "
-    "max_records {count}, JSON logs to a file; {compiled}), which load the states of a read's devices "
-    "(one MGET), "
-    "unpack, assess and pack the readings 100 devices at a time, each part written in one atomic Lua script "
-    "(states, only over the bytes the read loaded: compare-and-set; health summaries; alert records and "
-    "announcements) that runs in Redis while the next part is assessed, all before the commit; a device "
-    "another replica wrote meanwhile is loaded and assessed again (counted in "
+    "Readings: the first {readings:,} deliveries of the fleet simulator "
+    "(`Fleet(FleetConfig(devices={devices:,}, days={days}, seed={seed}))`, arrival order: late, "
+    "duplicate and clock-skewed readings included) in runs of {per_batch}, each run checked by the "
+    "gateway's own `check_readings` (its clock at the run's last arrival; {gateway_rejected:,} readings "
+    "refused there: {rejected_by}) and the accepted ones written as one `TelemetryBatchReceived` "
+    "({entries} entries, {accepted:,} readings of {devices_seen:,} devices, {entry_kb:,.0f} kB an "
+    "entry). Each consumer starts on a flushed private redis-server (no persistence) and waits on the "
+    "stream; the backlog is written while the group sees nothing, then the group is rewound and the last "
+    "entry wakes every waiting consumer; the bench polls XINFO GROUPS every 2 ms and stops the clock "
+    "when the last entry is delivered and nothing is pending. Baseline: `python -m "
+    "bench.scenarios.maintenance`, a redis-py loop (XREADGROUP COUNT {count}, each entry decoded and "
+    "validated as `TelemetryBatchReceived`, one XACK per read) on uvloop. Lingxi: `python -m "
+    "lingxi_maintenance` replicas (the real service under uvicorn, default settings: max_records "
+    "{count}, JSON logs to a file; {compiled}), which load the states of a read's devices (one MGET), "
+    "unpack, assess and pack the readings 100 devices at a time, each part written in one atomic Lua "
+    "script (states, only over the bytes the read loaded: compare-and-set; health summaries; alert "
+    "records and announcements) that runs in Redis while the next part is assessed, all before the "
+    "commit; a device another replica wrote meanwhile is loaded and assessed again (counted in "
     "`lingxi_maintenance_state_conflicts_total`). Readings/s = accepted readings / seconds; speed-up is "
     "against 1 replica; RSS is each replica's resident set (VmRSS) after the run (peak VmHWM). {cores} "
     "cores are shared by the consumers, Redis and the bench."
@@ -186,14 +186,6 @@ def build_backlog(config: MaintenanceConfig) -> Backlog:
     return Backlog(entries, accepted_total, rejected, sorted(devices), days, hours)
 
 
-def _compiled_text() -> str:
-    """How the replicas run their domain modules: they import them as this process did (same environment)."""
-    decided = native.status("lingxi_maintenance")
-    if decided is None or not decided.compiled:
-        return f"domain modules as plain Python: {decided.reason if decided else 'not asked'}"
-    return f"domain modules ({', '.join(decided.compiled)}) compiled with mypyc by `make install`"
-
-
 def _as_json(reading: Any) -> dict[str, Any]:
     """A simulator reading as a handset would send it in the request body."""
     out = dataclasses.asdict(reading)
@@ -239,7 +231,7 @@ async def run(config: MaintenanceConfig, tick: Ticker, workdir: Path, noise: Noi
         state["target_bytes"] = TARGET_STATE_BYTES
         state["met"] = state["state"]["memory_max"] < TARGET_STATE_BYTES
     tick.advance()
-    native_status = native.status("lingxi_maintenance")
+    compiled, compiled_text = domain_modules("lingxi_maintenance")
     entry_bytes = sum(len(e["__data__"]) for e in backlog.entries) / max(len(backlog.entries), 1)
     return {
         "method": METHOD.format(
@@ -257,7 +249,7 @@ async def run(config: MaintenanceConfig, tick: Ticker, workdir: Path, noise: Noi
             entry_kb=entry_bytes / 1000,
             count=count,
             cores=os.cpu_count(),
-            compiled=_compiled_text(),
+            compiled=compiled_text,
         ),
         "state_method": STATE_METHOD.format(
             per_device=backlog.readings / max(len(backlog.devices), 1),
@@ -271,7 +263,7 @@ async def run(config: MaintenanceConfig, tick: Ticker, workdir: Path, noise: Noi
         "gateway_rejected": backlog.gateway_rejected,
         "entry_bytes": round(entry_bytes),
         "count": count,
-        "compiled_modules": list(native_status.compiled) if native_status else [],
+        "compiled_modules": compiled,
         "build_s": round(build_s, 1),
         "results": rows,
         "targets": {

@@ -58,6 +58,7 @@ from bench.common import (
     Noise,
     Ticker,
     baseline_main,
+    domain_modules,
     group_state,
     private_redis,
     raw_consumer_process,
@@ -92,31 +93,31 @@ REFRESHES_METRIC = "lingxi_personalization_list_refreshes_total"
 _NAMESPACE = UUID("0f6b8f0e-3c7a-4d52-9a1e-7b4c2d9e8f10")
 
 METHOD = (
-    "Purchases: the first {purchases:,} purchases of the shopper simulator (`Shoppers(ShopperConfig("
-    "users={users:,}, days={days}, seed={seed}))`, merged in the order they happened: {buyers:,} users "
-    "bought something, {from_day} to {to_day}), each written as the gateway writes a `PurchaseRecorded` "
-    "({entry_bytes:,} bytes an entry). Each consumer starts on a flushed private redis-server (no "
-    "persistence) and waits on the stream. For the service, one `ConsentChanged` per simulated user "
-    "({users:,}) granting personalisation, purchase_data and payment_data is written to "
-    "`{consent_stream}` first and drained (not timed: {consent_s:.1f} s, {consent_per_s:,.0f} changes/s, "
-    "each computing the user's first list); then the purchase backlog is written while the group sees "
-    "nothing, the group is rewound and the last entry wakes the consumer; the bench polls XINFO GROUPS "
-    "every 2 ms and stops the clock when the last entry is delivered and nothing is pending. Baseline: "
-    "`python -m bench.scenarios.personalization`, a redis-py loop (XREADGROUP COUNT {count}, each entry "
-    "decoded and validated as `PurchaseRecorded`, one XACK per read) on uvloop. Lingxi: `python -m "
-    "lingxi_personalization`, one replica (the real service under uvicorn, default settings: purchases "
-    "read {count} at a time, {readers} reads at once, lists refreshed {delay:g} s after a purchase changed a "
-    "profile, JSON logs "
-    "to a file), which groups a read's purchases by user, loads each user's consent and profile (one "
-    "MGET), folds the purchases and writes every changed user in one compare-and-set Lua script that also "
-    "marks the user due for a refresh, committed with the acknowledgement; in the same process its "
-    "refresher, which waits while purchase reads come back full (at most 60 s past due), claims due users "
-    "{batch} at a time, works out their lists and usual apps and writes each list with its "
-    "`RecommendationsUpdated` (when it changed) in one compare-and-set. Purchases/s = purchases / seconds "
-    "(the clock stops when the purchases are drained; refreshes due meanwhile ran in the same process); "
-    "then the bench polls the set of users due for a refresh until it is empty: "
-    "the time from the drain's end is when every list had caught up. RSS is the replica's resident set "
-    "(VmRSS) after the run (peak VmHWM). {cores} cores are shared by the consumers, Redis and the bench."
+    "Purchases: the first {purchases:,} purchases of the shopper simulator "
+    "(`Shoppers(ShopperConfig(users={users:,}, days={days}, seed={seed}))`, merged in the order they "
+    "happened: {buyers:,} users bought something, {from_day} to {to_day}), each written as the gateway "
+    "writes a `PurchaseRecorded` ({entry_bytes:,} bytes an entry). Each consumer starts on a flushed "
+    "private redis-server (no persistence) and waits on the stream. For the service, one "
+    "`ConsentChanged` per simulated user ({users:,}) granting personalisation, purchase_data and "
+    "payment_data is written to `{consent_stream}` first and drained (not timed: {consent_s:.1f} s, "
+    "{consent_per_s:,.0f} changes/s, each computing the user's first list); then the purchase backlog is "
+    "written while the group sees nothing, the group is rewound and the last entry wakes the consumer; "
+    "the bench polls XINFO GROUPS every 2 ms and stops the clock when the last entry is delivered and "
+    "nothing is pending. Baseline: `python -m bench.scenarios.personalization`, a redis-py loop "
+    "(XREADGROUP COUNT {count}, each entry decoded and validated as `PurchaseRecorded`, one XACK per "
+    "read) on uvloop. Lingxi: `python -m lingxi_personalization`, one replica (the real service under "
+    "uvicorn, default settings: purchases read {count} at a time, {readers} reads at once, lists "
+    "refreshed {delay:g} s after a purchase changed a profile, JSON logs to a file; {compiled}), which "
+    "groups a read's purchases by user, loads each user's consent and profile (one MGET), folds the "
+    "purchases and writes every changed user in one compare-and-set Lua script that also marks the user "
+    "due for a refresh, committed with the acknowledgement; in the same process its refresher, which "
+    "waits while purchase reads come back full (at most 60 s past due), claims due users {batch} at a "
+    "time, works out their lists and usual apps and writes each list with its `RecommendationsUpdated` "
+    "(when it changed) in one compare-and-set. Purchases/s = purchases / seconds (the clock stops when "
+    "the purchases are drained; refreshes due meanwhile ran in the same process); then the bench polls "
+    "the set of users due for a refresh until it is empty: the time from the drain's end is when every "
+    "list had caught up. RSS is the replica's resident set (VmRSS) after the run (peak VmHWM). {cores} "
+    "cores are shared by the consumers, Redis and the bench."
 )
 READ_METHOD = (
     "After the service's run, on the same Redis (the service stopped): `GET "
@@ -239,6 +240,7 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
     gateway_p95 = reads["results"]["gateway"]["latency_ms"]["p95"]
     consent = lingxi.pop("consent")
     entry_bytes = sum(len(e["__data__"].encode()) for e in backlog.entries) / max(purchases, 1)
+    compiled, compiled_text = domain_modules("lingxi_personalization")
     return {
         "method": METHOD.format(
             purchases=purchases,
@@ -254,6 +256,7 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
             consent_per_s=consent["per_s"],
             count=count,
             readers=PURCHASE_READERS,
+            compiled=compiled_text,
             delay=config.refresh_delay_s,
             batch=PersonalizationSettings().refresh_batch,
             cores=os.cpu_count(),
@@ -270,6 +273,8 @@ async def run(config: PersonalizationConfig, tick: Ticker, workdir: Path, noise:
         "buyers": len(backlog.buyers),
         "entry_bytes": round(entry_bytes),
         "count": count,
+        "readers": PURCHASE_READERS,
+        "compiled_modules": compiled,
         "build_s": round(build_s, 1),
         "consent": consent,
         "results": rows,

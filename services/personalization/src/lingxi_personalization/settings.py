@@ -13,7 +13,7 @@ one script, one commit) among more of them."""
 PURCHASE_READERS = 2
 """Purchase reads a replica runs at once (``LINGXI_READERS`` overrides it): a read spends about a quarter
 of its time waiting on Redis (its loads, its write script, its commit), in which the other read is
-handled. Measured by the benchmark: about 1.25x the purchases a second of one reader."""
+handled. On the benchmark's backlog, runs alternated: about 1.25x the purchases a second of one reader."""
 
 
 class PersonalizationSettings(BaseSettings):
