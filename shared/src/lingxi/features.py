@@ -13,7 +13,6 @@ takes effect on the 1st) needs no timer: it is in the records already and starts
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from lingxi.events.compliance import (
     feature_outcome_key,
 )
 from lingxi.logging import get_logger
+from lingxi.runtime.tasks import stop_task
 
 _log = get_logger("lingxi.features")
 
@@ -85,10 +85,7 @@ class FeatureRegistryView:
         self._task = asyncio.create_task(self._poll(), name="feature-registry-refresh")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def refresh(self) -> bool:
         """Reload if the registry changed since the last load; whether it did."""

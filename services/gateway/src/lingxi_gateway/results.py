@@ -20,6 +20,7 @@ from uuid import UUID
 
 import orjson
 from lingxi.logging import get_logger
+from lingxi.runtime.tasks import stop_task
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -117,10 +118,7 @@ class ResultWaiter:
             for done in waits:
                 if not done.done():
                     done.set_result(None)
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     @contextlib.contextmanager
     def expecting(self, request_id: UUID) -> Iterator[asyncio.Future[dict[str, Any] | None]]:

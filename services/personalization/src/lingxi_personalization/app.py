@@ -43,6 +43,7 @@ from lingxi.events.personalization import (
 from lingxi.events.user import ErasureCompleted, ErasureRequested, user_digest
 from lingxi.runtime import HandlerContext, Service
 from lingxi.runtime.delivery import entry_data
+from lingxi.runtime.tasks import stop_task
 from prometheus_client import Counter, Gauge
 
 from lingxi_personalization.catalogue import load_catalogue
@@ -355,7 +356,8 @@ async def _start_background() -> None:
 
 async def _stop_background() -> None:
     for task in _background:
-        task.cancel()
+        await stop_task(task)
+    _background.clear()
 
 
 service.on_startup.append(_start_background)

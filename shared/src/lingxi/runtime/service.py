@@ -64,6 +64,7 @@ from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
 from lingxi.runtime.settings import MAX_READERS, ServiceSettings, processed_key_prefix, reader_name
+from lingxi.runtime.tasks import stop_task
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E, "HandlerContext"], Awaitable[None]]
@@ -588,10 +589,7 @@ class Service:
     async def _before_stop(self) -> None:
         self.started = False
         for task in (self._watchdog, self._backlog_watch):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
         for hook in self.on_shutdown:
             await hook()
 
