@@ -703,3 +703,26 @@ async def test_the_backlog_of_each_consumed_stream_is_measured(
     finally:
         await client.aclose()
     assert [(b.lag, b.pending, b.dead_letters) for b in backlog] == [(0, 0, 0)]
+
+
+async def test_the_consumed_stream_is_trimmed_once_every_entry_is_acknowledged(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, trim_poll_s=0.05, stream_retention_s=0, max_records=2)
+    release = asyncio.Event()
+    handled: list[QueryReceived] = []
+
+    @service.consumer(QueryReceived, batch=True)
+    async def handle(events: Sequence[QueryReceived], ctx: HandlerContext) -> None:
+        await release.wait()  # the first read stays pending while the rest waits in the stream
+        handled.extend(events)
+
+    for _ in range(5):
+        redis_client.xadd(STREAM, encode_entry(a_query().model_dump_json(), {}))  # type: ignore[arg-type]
+    async with running(service):
+        await eventually(lambda: redis_client.xpending(STREAM, "testsvc")["pending"] == 2)
+        await asyncio.sleep(0.3)  # several trims: none may take a pending or unread entry
+        assert redis_client.xlen(STREAM) == 5
+        release.set()
+        await eventually(lambda: redis_client.xlen(STREAM) == 0)
+    assert len(handled) == 5

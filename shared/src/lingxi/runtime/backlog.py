@@ -9,7 +9,7 @@ are the group's), so a dashboard takes ``max by (service, stream)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 
 from lingxi.events.registry import dead_letter_stream
 
-__all__ = ["DEAD_LETTERS", "LAG", "PENDING", "Backlog", "observe_backlog", "record_backlog"]
+__all__ = ["DEAD_LETTERS", "LAG", "PENDING", "Backlog", "group_name", "observe_backlog", "record_backlog"]
 
 LAG = Gauge(
     "lingxi_stream_lag",
@@ -55,7 +55,7 @@ async def observe_backlog(redis: Redis, group: str, streams: Sequence[str]) -> l
             groups: list[dict[str, Any]] = await redis.xinfo_groups(stream)
         except ResponseError:  # no such stream yet
             groups = []
-        mine = next((g for g in groups if _text(g.get("name")) == group), {})
+        mine = next((g for g in groups if group_name(g) == group), {})
         lag = mine.get("lag", 0)
         dead = await redis.xlen(dead_letter_stream(stream))
         out.append(Backlog(stream, None if lag is None else int(lag), int(mine.get("pending", 0)), int(dead)))
@@ -69,5 +69,7 @@ def record_backlog(service: str, backlogs: Sequence[Backlog]) -> None:
         DEAD_LETTERS.labels(service, backlog.stream).set(backlog.dead_letters)
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def group_name(group: Mapping[str, Any]) -> str:
+    """A group's name in what ``XINFO GROUPS`` says of it (bytes, or text with decoding on)."""
+    name = group.get("name")
+    return name.decode() if isinstance(name, bytes) else str(name)

@@ -63,6 +63,7 @@ from lingxi.runtime.delivery import (
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
+from lingxi.runtime.retention import trim_consumed
 from lingxi.runtime.settings import MAX_READERS, ServiceSettings, processed_key_prefix, reader_name
 from lingxi.runtime.tasks import stop_task
 
@@ -250,6 +251,7 @@ class Service:
         """How to stop when a subscriber is lost; ``serve`` makes it a graceful uvicorn shutdown."""
         self._watchdog: asyncio.Task[None] | None = None
         self._backlog_watch: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
         """Coroutines run before reading starts and before the replica reports ready."""
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
@@ -576,7 +578,15 @@ class Service:
         self.started = True
         self._watchdog = asyncio.create_task(self._watch_subscribers(), name="subscriber-watchdog")
         if self.streams and self.settings.backlog_poll_s > 0:
-            self._backlog_watch = asyncio.create_task(self._watch_backlog(), name="backlog-watch")
+            self._backlog_watch = asyncio.create_task(
+                self._every(self.settings.backlog_poll_s, self._measure_backlog, "backlog not measured"),
+                name="backlog-watch",
+            )
+        if self.streams and self.settings.trim_poll_s > 0:
+            self._trimmer = asyncio.create_task(
+                self._every(self.settings.trim_poll_s, self._trim_streams, "streams not trimmed"),
+                name="stream-trim",
+            )
         self.log.info("service started", streams=self.streams, redis=_safe_url(self.redis_url))
         for decided in native.statuses():  # a replica whose domain runs as plain Python is slower
             self.log.info(
@@ -588,7 +598,7 @@ class Service:
 
     async def _before_stop(self) -> None:
         self.started = False
-        for task in (self._watchdog, self._backlog_watch):
+        for task in (self._watchdog, self._backlog_watch, self._trimmer):
             await stop_task(task)
         for hook in self.on_shutdown:
             await hook()
@@ -607,18 +617,31 @@ class Service:
                 self.on_fatal()
                 return
 
-    async def _watch_backlog(self) -> None:
-        """Keep the backlog gauges (``backlog.py``) current; a Redis hiccup only skips a turn."""
+    async def _every(self, every_s: float, step: Callable[[Redis], Awaitable[None]], failed: str) -> None:
+        """Run ``step`` every ``every_s`` with a Redis client of its own (so it never waits for the
+        handlers' connections); a Redis hiccup only skips a turn."""
         client = Redis.from_url(self.redis_url)
         try:
             while True:
                 try:
-                    record_backlog(self.name, await observe_backlog(client, self.name, self.streams))
+                    await step(client)
                 except Exception as error:
-                    self.log.warning("backlog not measured", error=repr(error))
-                await asyncio.sleep(self.settings.backlog_poll_s)
+                    self.log.warning(failed, error=repr(error))
+                await asyncio.sleep(every_s)
         finally:
             await client.aclose()
+
+    async def _measure_backlog(self, client: Redis) -> None:
+        """Keep the backlog gauges (``backlog.py``) current."""
+        record_backlog(self.name, await observe_backlog(client, self.name, self.streams))
+
+    async def _trim_streams(self, client: Redis) -> None:
+        """Remove what every group has acknowledged, after the retention (``retention.py``)."""
+        removed = await trim_consumed(
+            client, self.name, self.streams, retention_s=self.settings.stream_retention_s
+        )
+        if removed:
+            self.log.debug("streams trimmed", removed=removed)
 
     async def readiness(self) -> dict[str, Any]:
         """What /readyz reports: Redis reachable and every subscriber running."""

@@ -101,6 +101,16 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="Seconds between measures of the consumed streams' lag and pending (0: never).",
     )
+    trim_poll_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds between trims of the consumed streams (0: never trim; runtime/retention.py).",
+    )
+    stream_retention_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long entries every group has acknowledged stay in a consumed stream.",
+    )
     log_format: LogFormat = "auto"
 
     def connection_url(self, service: str) -> str:
