@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 from lingxi.cli.asyncapi import installed_contracts
 from lingxi.cli.main import app
-from lingxi.redis_acl import OPERATOR, SERVICE_KEYS, acl_file, password_variable, user_name
+from lingxi.redis_acl import (
+    OPERATOR,
+    OTHER_USERS,
+    SCALER,
+    SERVICE_KEYS,
+    acl_file,
+    password_variable,
+    user_name,
+)
 from typer.testing import CliRunner
 
 CONTRACTS = installed_contracts()
-PASSWORDS = {name: f"{name}-password-0123456789" for name in (*SERVICE_KEYS, OPERATOR)}
+PASSWORDS = {name: f"{name}-password-0123456789" for name in (*SERVICE_KEYS, *OTHER_USERS)}
 
 
 def lines() -> dict[str, str]:
@@ -18,7 +26,12 @@ def lines() -> dict[str, str]:
 
 def test_every_service_has_a_user_and_its_key_access_is_listed() -> None:
     assert {contract.name for contract in CONTRACTS} == set(SERVICE_KEYS)
-    assert set(lines()) == {"default", user_name(OPERATOR), *(user_name(name) for name in SERVICE_KEYS)}
+    assert set(lines()) == {
+        "default",
+        user_name(OPERATOR),
+        user_name(SCALER),
+        *(user_name(name) for name in SERVICE_KEYS),
+    }
 
 
 def test_a_service_may_touch_its_streams_and_their_dead_letters_and_nothing_it_does_not_use() -> None:
@@ -35,6 +48,16 @@ def test_a_service_may_touch_its_streams_and_their_dead_letters_and_nothing_it_d
     vision = lines()[user_name("vision")].split()
     assert "%R~lingxi:images:*" in vision, "vision reads images, the gateway writes them"
     assert not any("personalization" in rule or "partners" in rule for rule in vision)
+
+
+def test_the_scaler_may_only_count_the_backlog_of_the_consumed_streams() -> None:
+    rules = lines()[user_name(SCALER)].split()
+    consumed = {event.stream for contract in CONTRACTS for event in contract.consumes}
+    assert {rule for rule in rules if "~" in rule} == {f"%R~{stream}" for stream in consumed}
+    assert "device.telemetry_batch.received" in consumed, "the streams KEDA scales maintenance on"
+    commands = rules[rules.index("-@all") :]
+    assert commands == ["-@all", "+xpending", "+xinfo|groups", "+xlen", "+ping", "+hello", "+auth", "+select"]
+    assert not any(rule.startswith("&") for rule in rules), "no channel"
 
 
 def test_the_file_holds_password_hashes_never_a_password() -> None:
@@ -60,4 +83,5 @@ def test_the_command_names_every_missing_password(monkeypatch: pytest.MonkeyPatc
     result = CliRunner().invoke(app, ["redis", "acl"])
     assert result.exit_code == 1
     assert "LINGXI_REDIS_PASSWORD_OPERATOR" in result.output
+    assert "LINGXI_REDIS_PASSWORD_SCALER" in result.output
     assert "LINGXI_REDIS_PASSWORD_GATEWAY" not in result.output

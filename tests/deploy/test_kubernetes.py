@@ -607,10 +607,10 @@ def test_every_consumer_scales_on_its_own_streams(objects: list[Obj], overlay: s
 
 
 def test_keda_reads_redis_from_the_secret_the_services_use(objects: list[Obj], overlay: str) -> None:
-    """KEDA finds Redis where the services do (lingxi-redis) and reads the backlog as the operator's ACL
-    user, with that user's password from the Secret that holds every user's (the default user may only
-    PING)."""
-    from lingxi.redis_acl import OPERATOR
+    """KEDA finds Redis where the services do (lingxi-redis) and reads the backlog as its own ACL user,
+    lingxi-scaler, with that user's password from the Secret that holds every user's (the default user
+    may only PING)."""
+    from lingxi.redis_acl import SCALER
 
     for name, auth in of_kind(objects, "TriggerAuthentication").items():
         refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
@@ -620,8 +620,8 @@ def test_keda_reads_redis_from_the_secret_the_services_use(objects: list[Obj], o
         assert others == {"lingxi-redis"}, (
             f"{where}: KEDA must find Redis in the Secret the services read (lingxi-redis), reads {others}"
         )
-        assert (refs["password"]["name"], refs["password"]["key"]) == (REDIS_USERS_SECRET, OPERATOR), (
-            f"{where}: KEDA's password must be the operator's, Secret {REDIS_USERS_SECRET} key {OPERATOR}: "
+        assert (refs["password"]["name"], refs["password"]["key"]) == (REDIS_USERS_SECRET, SCALER), (
+            f"{where}: KEDA's password must be the scaler's, Secret {REDIS_USERS_SECRET} key {SCALER}: "
             f"{refs['password']}"
         )
 
@@ -715,10 +715,10 @@ def test_dev_runs_its_own_redis_with_persistence(rendered: dict[str, list[Obj]])
     assert url.username is None, (
         f"dev url {values['url']!r} names a user: each service connects as its own (LINGXI_REDIS_PASSWORD)"
     )
-    from lingxi.redis_acl import OPERATOR, user_name
+    from lingxi.redis_acl import SCALER, user_name
 
-    assert values["username"] == user_name(OPERATOR), (
-        f"dev Secret lingxi-redis: KEDA's username {values['username']!r} must be {user_name(OPERATOR)} "
+    assert values["username"] == user_name(SCALER), (
+        f"dev Secret lingxi-redis: KEDA's username {values['username']!r} must be {user_name(SCALER)} "
         "(the default user may only PING)"
     )
     assert "password" not in values, "dev Secret lingxi-redis: KEDA's password is in lingxi-redis-users"

@@ -378,9 +378,9 @@ def _walk(node: Any, parent: str | None, found: Manifests) -> None:
 def redis_passwords() -> dict[str, str]:
     """A sample value for each Redis user's password variable (``LINGXI_REDIS_PASSWORD_GATEWAY``...), by
     the code (``lingxi.redis_acl``): the runbook loads them from ``.env``, never writes them out."""
-    from lingxi.redis_acl import OPERATOR, password_variable
+    from lingxi.redis_acl import OTHER_USERS, password_variable
 
-    users = sorted(service_folders() | {OPERATOR})
+    users = sorted(service_folders() | set(OTHER_USERS))
     return {password_variable(user): f"sample-redis-password-{user}" for user in users}
 
 
@@ -1180,7 +1180,7 @@ def test_the_extractor_reads_bash_blocks_only_and_joins_continuations() -> None:
 REDIS_USERS = (
     "kubectl -n lingxi create secret generic lingxi-redis-users "
     + " ".join(f'--from-literal={u}="$LINGXI_REDIS_PASSWORD_{u.upper()}"' for u in sorted(service_folders()))
-    + ' --from-literal=operator="$LINGXI_REDIS_PASSWORD_OPERATOR"'
+    + ' --from-literal=scaler="$LINGXI_REDIS_PASSWORD_SCALER"'
 )
 """The Secret of the Redis users' passwords, each key given its user's variable."""
 
@@ -1351,7 +1351,7 @@ def test_right_commands_pass(command: str) -> None:
         ),
         (REDIS_USERS.replace("$LINGXI_REDIS_PASSWORD_VISION", "s3cret-in-the-docs"), "not a written value"),
         (
-            REDIS_USERS.replace(' --from-literal=operator="$LINGXI_REDIS_PASSWORD_OPERATOR"', ""),
+            REDIS_USERS.replace(' --from-literal=scaler="$LINGXI_REDIS_PASSWORD_SCALER"', ""),
             "manifests read",
         ),
         (REDIS_USERS.replace("$LINGXI_REDIS_PASSWORD_VISION", "$LINGXI_REDIS_PASSWORD_VISON"), "VISON"),

@@ -22,7 +22,7 @@ import redis
 from lingxi.auth import Role
 from lingxi.devices import known_models
 from lingxi.localredis import LocalRedis
-from lingxi.redis_acl import OPERATOR, SERVICE_KEYS, password_variable, user_name
+from lingxi.redis_acl import OPERATOR, OTHER_USERS, SCALER, SERVICE_KEYS, password_variable, user_name
 from lingxi.testing.processes import ServiceProcess, all_ready, eventually
 from lingxi.testing.tokens import admin_headers, device_headers
 from lingxi_maintenance.cli import reading_json
@@ -44,13 +44,13 @@ def password(name: str) -> str:
 def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
     work = tmp_path_factory.mktemp("acl")
     acl = work / "users.acl"
-    env = {**os.environ, **{password_variable(name): password(name) for name in (*SERVICES, OPERATOR)}}
+    env = {**os.environ, **{password_variable(name): password(name) for name in (*SERVICES, *OTHER_USERS)}}
     lingxi = Path(sys.executable).with_name("lingxi")
     written = subprocess.run(
         [str(lingxi), "redis", "acl", "-o", str(acl)], env=env, capture_output=True, text=True, timeout=60
     )
     assert written.returncode == 0, written.stderr
-    assert all(password(name) not in acl.read_text() for name in (*SERVICES, OPERATOR)), "hashes only"
+    assert all(password(name) not in acl.read_text() for name in (*SERVICES, *OTHER_USERS)), "hashes only"
     with acl.open("a") as out:
         out.write(f"user {AUDITOR} on >{password(AUDITOR)} -@all +acl|log\n")
     server = LocalRedis(work / "redis", appendonly=False, extra_args=("--aclfile", str(acl))).start()
@@ -210,6 +210,15 @@ def test_every_path_works_with_each_service_as_its_own_user(
         ("assistant", "ACL", ("LIST",)),
         ("operator", "FLUSHALL", ()),
         ("operator", "MONITOR", ()),
+        # KEDA's user counts; it never reads an entry, writes, or touches what is not a consumed stream.
+        ("scaler", "XRANGE", ("commerce.purchase.recorded", "-", "+")),
+        ("scaler", "XREAD", ("STREAMS", "assistant.query.received", "0")),
+        ("scaler", "XINFO", ("STREAM", "commerce.purchase.recorded", "FULL")),
+        ("scaler", "XADD", ("assistant.query.received", "*", "forged", "1")),
+        ("scaler", "XGROUP", ("DESTROY", "assistant.query.received", "assistant")),
+        ("scaler", "XLEN", ("compliance.audit.log",)),
+        ("scaler", "GET", ("lingxi:personalization:profile:u-acl",)),
+        ("scaler", "KEYS", ("*",)),
     ],
 )
 def test_each_user_is_refused_what_is_not_its_own(
@@ -233,6 +242,23 @@ def test_a_user_reaches_its_own_keys_and_the_operator_every_key(acl_redis: Local
     finally:
         assistant.close()
         operator.close()
+
+
+def test_the_scaler_reads_what_keda_scales_on(acl_redis: LocalRedis) -> None:
+    """KEDA's three measures (pendingEntriesCount, lagCount, streamLength) on a stream it scales on."""
+    stream, group = "device.telemetry_batch.received", "maintenance"
+    operator = client(acl_redis, OPERATOR)
+    scaler = client(acl_redis, SCALER)
+    try:
+        operator.xadd(stream, {"probe": "1"})
+        if group not in {g["name"].decode() for g in operator.xinfo_groups(stream)}:
+            operator.xgroup_create(stream, group, id="0")
+        assert scaler.xpending(stream, group)["pending"] >= 0
+        assert group in {g["name"].decode() for g in scaler.xinfo_groups(stream)}
+        assert scaler.xlen(stream) >= 1
+    finally:
+        operator.close()
+        scaler.close()
 
 
 def test_the_default_user_can_only_ping(acl_redis: LocalRedis) -> None:

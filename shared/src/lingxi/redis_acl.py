@@ -9,7 +9,8 @@ the user may: Redis checks them inside scripts too), never the dangerous or admi
 
 ``acl_file`` renders a Redis ACL file (``aclfile`` in redis.conf, or ``--aclfile``): the users
 ``lingxi-<service>``, an operator user for the ``lingxi`` command (every key, still no dangerous
-commands), and the default user, which may only ``PING`` (health checks) and authenticate.
+commands), KEDA's user ``lingxi-scaler`` (only the backlog counts of the consumed streams, never their
+contents), and the default user, which may only ``PING`` (health checks) and authenticate.
 ``lingxi redis acl`` writes it from the passwords in the environment, holding only their SHA-256 (the
 file is no secret). Each service then connects with its password in ``LINGXI_REDIS_PASSWORD`` (it is
 the user ``lingxi-<service>``) to ``LINGXI_REDIS_URL`` (``rediss://`` for TLS).
@@ -41,16 +42,30 @@ from lingxi.runtime.settings import processed_key_prefix, redis_user
 
 __all__ = [
     "OPERATOR",
+    "OTHER_USERS",
+    "SCALER",
     "SERVICE_KEYS",
     "KeyAccess",
     "acl_file",
     "password_variable",
+    "scaler_rules",
     "user_name",
     "user_rules",
 ]
 
 OPERATOR = "operator"
 """The ``lingxi`` command's user (``lingxi-operator``): every key, no dangerous command."""
+
+SCALER = "scaler"
+"""KEDA's user (``lingxi-scaler``): the backlog of the streams the services consume, nothing more."""
+
+SCALER_COMMANDS = "-@all +xpending +xinfo|groups +xlen +ping +hello +auth +select"
+"""What KEDA's redis-streams scaler sends: ``XPENDING`` (pendingEntriesCount), ``XINFO GROUPS``
+(lagCount), ``XLEN`` (streamLength), and what its client sends to connect. Not ``XRANGE`` or
+``XREAD``: the entries hold personal data, and counting them needs none of it."""
+
+OTHER_USERS = (OPERATOR, SCALER)
+"""The users besides the services', each with a password of its own."""
 
 COMMANDS = "-@all +@read +@write +@stream +@pubsub +@transaction +@scripting +@connection -@dangerous -@admin"
 """What every Lingxi user may run; keys and channels are what limits each one."""
@@ -157,17 +172,28 @@ def user_rules(contract: ServiceContract, access: KeyAccess, password: str) -> s
     )
 
 
+def scaler_rules(contracts: Iterable[ServiceContract], password: str) -> str:
+    """KEDA's ``user`` line: read-only access to every consumed stream, for the backlog counts only."""
+    _check_password(SCALER, password)
+    consumed = sorted({event.stream for contract in contracts for event in contract.consumes})
+    keys = [f"%R~{stream}" for stream in consumed]
+    return " ".join(["user", user_name(SCALER), "reset", "on", _hashed(password), *keys, SCALER_COMMANDS])
+
+
 def acl_file(contracts: Iterable[ServiceContract], passwords: Mapping[str, str]) -> str:
     """The ACL file: a user per service of ``contracts`` (each needs ``passwords[service]``), the
-    operator (``passwords["operator"]``) and a default user that may only PING."""
+    operator (``passwords["operator"]``), KEDA's scaler (``passwords["scaler"]``) and a default user
+    that may only PING."""
+    contracts = sorted(contracts, key=lambda c: c.name)
     # An ACL file holds nothing but user lines: no comments.
     lines = ["user default on nopass resetkeys resetchannels -@all +ping +hello +auth"]
-    for contract in sorted(contracts, key=lambda c: c.name):
+    for contract in contracts:
         if contract.name not in SERVICE_KEYS:
             raise ValueError(f"service {contract.name!r} has no key access listed in lingxi.redis_acl")
         lines.append(user_rules(contract, SERVICE_KEYS[contract.name], _password(passwords, contract.name)))
     operator = _check_password(OPERATOR, _password(passwords, OPERATOR))
     lines.append(f"user {user_name(OPERATOR)} reset on {_hashed(operator)} ~* &* {COMMANDS} +info")
+    lines.append(scaler_rules(contracts, _password(passwords, SCALER)))
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,6 @@
 """``lingxi redis acl``: the Redis ACL file of Lingxi's users, one per service (``lingxi.redis_acl``).
 
-    LINGXI_REDIS_PASSWORD_GATEWAY=... (one per service, and _OPERATOR) lingxi redis acl -o users.acl
+    LINGXI_REDIS_PASSWORD_GATEWAY=... (one per service, _OPERATOR and _SCALER) lingxi redis acl -o users.acl
     redis-server --aclfile users.acl
 
 Passwords come from the environment only, never from the command line (where ``ps`` shows them).
@@ -17,7 +17,7 @@ import typer
 from lingxi.cli.asyncapi import installed_contracts
 from lingxi.cli.common import fail
 from lingxi.cli.keys import write_atomically
-from lingxi.redis_acl import OPERATOR, acl_file, password_variable
+from lingxi.redis_acl import OTHER_USERS, acl_file, password_variable
 
 app = typer.Typer(name="redis", help="Redis set-up: the ACL users of the services.", no_args_is_help=True)
 
@@ -37,12 +37,13 @@ def acl(
     ] = None,
 ) -> None:
     """Write the ACL file: a user lingxi-<service> per service allowed only its streams, keys and
-    channels, the operator lingxi-operator, and a default user that may only PING.
+    channels, the operator lingxi-operator, KEDA's lingxi-scaler (backlog counts only), and a default
+    user that may only PING.
 
-    Each password comes from LINGXI_REDIS_PASSWORD_<SERVICE> (and LINGXI_REDIS_PASSWORD_OPERATOR), at
-    least 16 printable characters without spaces."""
+    Each password comes from LINGXI_REDIS_PASSWORD_<SERVICE> (and LINGXI_REDIS_PASSWORD_OPERATOR,
+    LINGXI_REDIS_PASSWORD_SCALER), at least 16 printable characters without spaces."""
     contracts = installed_contracts()
-    names = [contract.name for contract in contracts] + [OPERATOR]
+    names = [contract.name for contract in contracts] + list(OTHER_USERS)
     missing = [password_variable(name) for name in names if not os.environ.get(password_variable(name))]
     if missing:
         fail(f"set the password of each Redis user first: {', '.join(missing)} (openssl rand -hex 24)")
@@ -58,4 +59,4 @@ def acl(
         write_atomically(output, text.encode(), ACL_FILE_MODE)
     except OSError as error:
         fail(f"cannot write {output}: {error.strerror or error}")
-    typer.echo(f"wrote {len(contracts) + 1} users to {output}", err=True)
+    typer.echo(f"wrote {len(contracts) + len(OTHER_USERS)} users to {output}", err=True)
