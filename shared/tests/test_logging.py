@@ -40,6 +40,14 @@ def test_identifiers_are_masked_in_fields_messages_and_tracebacks(capsys: pytest
     assert out[2]["logger"] == "some.library"
 
 
+def test_a_line_separator_in_a_field_never_splits_the_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(service="t", replica="t-1", log_format="json")
+    get_logger("test").info("separators", reason="first\u2028second\u2029third")
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1, "str.splitlines breaks at U+2028 and U+2029"
+    assert json.loads(out)["reason"] == "first\u2028second\u2029third"
+
+
 def test_validation_errors_never_repeat_the_input() -> None:
     with pytest.raises(ValidationError) as caught:
         QueryReceived.model_validate_json(json.dumps({"text": TEXT, "region": "CN", "locale": "xx"}))

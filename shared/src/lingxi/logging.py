@@ -158,8 +158,11 @@ def _renderer(log_format: LogFormat) -> Processor:
 
 
 def _dumps(value: Any, **options: Any) -> str:
-    # structlog passes ``default`` (repr for what JSON cannot hold); orjson writes UTF-8 as is.
-    return orjson.dumps(value, default=options.get("default")).decode()
+    # structlog passes ``default`` (repr for what JSON cannot hold); orjson writes UTF-8 as is, so the
+    # line separators U+2028 and U+2029 would reach the line raw, and readers that split on them
+    # (Python's str.splitlines, JavaScript) would cut one JSON line in two: escape them.
+    line = orjson.dumps(value, default=options.get("default")).decode()
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def configure_logging(
