@@ -726,3 +726,31 @@ async def test_the_consumed_stream_is_trimmed_once_every_entry_is_acknowledged(
         release.set()
         await eventually(lambda: redis_client.xlen(STREAM) == 0)
     assert len(handled) == 5
+
+
+async def test_a_flood_of_garbage_keeps_only_the_newest_dead_letters(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, dead_letters_kept=100, max_records=100)
+
+    @service.consumer(QueryReceived)
+    async def handle(event: QueryReceived, ctx: HandlerContext) -> None:
+        pass
+
+    pipe = redis_client.pipeline()
+    for index in range(500):
+        pipe.xadd(STREAM, {"garbage": str(index)})
+    pipe.execute()
+    async with running(service):
+        await eventually(
+            lambda: (
+                redis_client.xpending(STREAM, "testsvc")["pending"] == 0
+                and not redis_client.xinfo_groups(STREAM)[0]["lag"]
+            ),
+            timeout_s=30,
+        )
+    kept = redis_client.xrange(dead_letter_stream(STREAM))
+    # MAXLEN ~ removes whole nodes of 100 entries: between 100 and 199 stay, the newest among them.
+    assert 100 <= len(kept) < 200
+    assert kept[-1][1][b"garbage"] == b"499"
+    assert int(kept[0][1][b"garbage"]) == 500 - len(kept)

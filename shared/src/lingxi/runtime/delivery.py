@@ -160,8 +160,12 @@ async def dead_letter(
     error: str,
     attempts: int,
     replica: str,
+    keep: int | None = None,
 ) -> str:
-    """Move an entry to ``<stream>.dlq`` and acknowledge it, atomically; the original fields are kept."""
+    """Move an entry to ``<stream>.dlq`` and acknowledge it, atomically; the original fields are kept.
+
+    With ``keep``, the dead-letter stream holds about that many entries at most (``MAXLEN ~``: whole
+    nodes of the oldest go, so a little more may stay): a flood of garbage cannot fill Redis."""
     record: dict[str, bytes | str] = {
         # Values stay as they were, bytes included, so a replay re-adds exactly what was published.
         **{_text(k): v if isinstance(v, bytes) else str(v) for k, v in fields.items()},
@@ -175,7 +179,7 @@ async def dead_letter(
         "dlq.failed_at": datetime.now(UTC).isoformat(),
     }
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(dead_letter_stream(stream), record)  # type: ignore[arg-type]
+        pipe.xadd(dead_letter_stream(stream), record, maxlen=keep, approximate=True)  # type: ignore[arg-type]
         pipe.xack(stream, group, entry_id)
         dlq_id, _ = await pipe.execute()
     return _text(dlq_id)

@@ -525,6 +525,7 @@ class Service:
             error=error,
             attempts=attempts,
             replica=self.settings.replica,
+            keep=self.settings.dead_letters_kept,
         )
         self.log.warning(
             "event dead-lettered", entry_id=entry.entry_id, reason=reason, error=error[:500], dlq_id=dlq_id

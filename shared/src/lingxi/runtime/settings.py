@@ -111,6 +111,11 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="How long entries every group has acknowledged stay in a consumed stream.",
     )
+    dead_letters_kept: int = Field(
+        default=100_000,
+        ge=100,
+        description="About how many entries a dead-letter stream keeps; the oldest go beyond that.",
+    )
     log_format: LogFormat = "auto"
 
     def connection_url(self, service: str) -> str:
