@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis
-from lingxi.runtime.retention import TRIMMED, first_needed_id, trim_consumed
+from lingxi.runtime.retention import TRIMMED, first_needed_id, trim_acknowledged
 from redis.asyncio import Redis
 
 STREAM = "retention.test"
@@ -52,7 +52,7 @@ async def test_entries_every_group_acknowledged_go_and_the_rest_stay(client: Red
     await client.xack(STREAM, "slow", *slow[:2], *slow[3:])  # slow: the third still pending
     before = TRIMMED.labels("svc", STREAM)._value.get()
 
-    removed = await trim_consumed(client, "svc", [STREAM], retention_s=0, now_ms=10**13)
+    removed = await trim_acknowledged(client, "svc", [STREAM], retention_s=0, now_ms=10**13)
 
     assert removed == {STREAM: 2}
     assert await remaining(client) == ids[2:]  # from slow's pending entry on
@@ -64,7 +64,7 @@ async def test_entries_every_group_acknowledged_go_and_the_rest_stay(client: Red
     assert groups["fast"]["lag"] == 2
 
     await client.xack(STREAM, "slow", slow[2])
-    await trim_consumed(client, "svc", [STREAM], retention_s=0, now_ms=10**13)
+    await trim_acknowledged(client, "svc", [STREAM], retention_s=0, now_ms=10**13)
     assert await remaining(client) == ids[6:]  # now up to slow's last delivered entry
 
 
@@ -73,13 +73,13 @@ async def test_acknowledged_entries_stay_for_the_retention(client: Redis) -> Non
     await client.xgroup_create(STREAM, "only", id="0")
     await client.xack(STREAM, "only", *await read(client, "only", 10))
     # Entries 0..9 were added at ms 1,000,000..1,000,009; keep 5 ms of them as of 1,000,010.
-    await trim_consumed(client, "svc", [STREAM], retention_s=0.005, now_ms=1_000_010)
+    await trim_acknowledged(client, "svc", [STREAM], retention_s=0.005, now_ms=1_000_010)
     assert await remaining(client) == ids[5:]
 
 
 async def test_a_stream_without_groups_or_not_there_is_left_alone(client: Redis) -> None:
     ids = await add(client, 3)
-    assert await trim_consumed(client, "svc", [STREAM, "not.there"], retention_s=0, now_ms=10**13) == {}
+    assert await trim_acknowledged(client, "svc", [STREAM, "not.there"], retention_s=0, now_ms=10**13) == {}
     assert await remaining(client) == ids
 
 
@@ -87,5 +87,5 @@ async def test_a_group_that_has_read_nothing_keeps_everything(client: Redis) -> 
     ids = await add(client, 3)
     await client.xgroup_create(STREAM, "done", id="$")  # created after the entries: needs none of them
     await client.xgroup_create(STREAM, "new", id="0")
-    assert await trim_consumed(client, "svc", [STREAM], retention_s=0, now_ms=10**13) == {}
+    assert await trim_acknowledged(client, "svc", [STREAM], retention_s=0, now_ms=10**13) == {}
     assert await remaining(client) == ids

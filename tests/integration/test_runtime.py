@@ -754,3 +754,22 @@ async def test_a_flood_of_garbage_keeps_only_the_newest_dead_letters(
     assert 100 <= len(kept) < 200
     assert kept[-1][1][b"garbage"] == b"499"
     assert int(kept[0][1][b"garbage"]) == 500 - len(kept)
+
+
+async def test_a_published_stream_is_trimmed_once_the_groups_reading_it_have_acknowledged(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    service = make_service(redis_url, trim_poll_s=0.05, stream_retention_s=0)
+    service.publishes(AnswerDrafted, QueryReceived)
+    partner_stream, unread_stream = AnswerDrafted.stream, QueryReceived.stream
+    for _ in range(4):
+        redis_client.xadd(partner_stream, {"n": "1"})
+        redis_client.xadd(unread_stream, {"n": "1"})
+    redis_client.xgroup_create(partner_stream, "partner", id="0")
+    read = redis_client.xreadgroup("partner", "p-1", {partner_stream: ">"}, count=3)
+    redis_client.xack(partner_stream, "partner", *(entry_id for entry_id, _ in read[0][1][:2]))
+    async with running(service):
+        await eventually(lambda: redis_client.xlen(partner_stream) == 2)  # the partner's pending one on
+        await asyncio.sleep(0.3)
+    assert redis_client.xlen(partner_stream) == 2
+    assert redis_client.xlen(unread_stream) == 4, "a stream no group reads is left as it is"

@@ -15,6 +15,7 @@ from lingxi_assistant.understanding import default_engine, warm_up
 service = Service("assistant")
 PUBLISHES = (AnswerDrafted,)
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
+service.publishes(*PUBLISHES)
 warm_up()  # train the classifier and load date data now rather than on the first user's request
 router = PartnerRouter(load_config(), service.redis)  # a bad providers file stops the start, named
 service.on_shutdown.append(router.aclose)

@@ -50,6 +50,7 @@ RELEASES = Counter(
 )
 PUBLISHES = (AnswerReleased, AnswerBlocked, AnalysisReleased, AnalysisBlocked, FeatureChanged)
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
+service.publishes(*PUBLISHES)
 settings = ComplianceSettings()
 policy = ReleasePolicy(producer=settings.content_producer)
 registry = FeatureRegistry(service.redis)

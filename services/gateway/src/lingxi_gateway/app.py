@@ -106,6 +106,7 @@ PUBLISHES = (
     FeatureChangeRequested,
 )
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
+service.publishes(*PUBLISHES)
 settings = GatewaySettings()
 rate_settings = RateLimitSettings()
 results = ResultStore(service.redis, ttl_s=settings.result_ttl_s)

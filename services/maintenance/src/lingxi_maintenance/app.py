@@ -48,6 +48,7 @@ from lingxi_maintenance.store import MaintenanceStore, SharedFleet, unpack
 service = Service("maintenance")
 PUBLISHES = (AlertRaised, AlertCleared)
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
+service.publishes(*PUBLISHES)
 store = MaintenanceStore(service.redis)
 fleet = SharedFleet(service.redis)
 _one_read_at_a_time = asyncio.Lock()

@@ -58,6 +58,7 @@ from lingxi_personalization.update import CONSENT_APPLIED, ConsentChange, update
 service = Service("personalization")
 PUBLISHES = (RecommendationsUpdated, AuditRequested, ErasureCompleted)
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
+service.publishes(*PUBLISHES)
 settings = PersonalizationSettings()
 store = PersonalizationStore(service.redis)
 _one_read_at_a_time = asyncio.Lock()

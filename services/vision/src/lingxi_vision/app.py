@@ -16,6 +16,7 @@ from lingxi_vision.settings import VisionRuntimeSettings, VisionSettings
 service = Service("vision", VisionRuntimeSettings())
 PUBLISHES = (ImageAnalyzed, AnalysisFailed)
 """What this service publishes: its send operations in docs/asyncapi.json (docs/asyncapi.md)."""
+service.publishes(*PUBLISHES)
 vision = load_vision(VisionSettings())  # every model loads now, once, before the replica is ready
 # Models run on one worker thread: the event loop stays free for probes, reclaiming and heartbeats
 # while a picture is being read.

@@ -3,8 +3,10 @@
 An entry may go once every consumer group of its stream has acknowledged it: it lies below every
 group's oldest pending entry and below every group's last delivered entry. Such entries are kept
 for ``stream_retention_s`` more (operators read recent traffic with ``lingxi tail``), then removed
-with ``XTRIM MINID``. Each replica trims the streams its service consumes, looking at all groups of
-a stream, so a stream read by several services keeps what the slowest of them still needs.
+with ``XTRIM MINID``. Each replica trims the streams its service consumes and publishes
+(``Service.publishes``), looking at all groups of a stream, so a stream read by several services, or
+by a partner's group, keeps what the slowest of them still needs. A stream no group reads is left as
+it is: whoever reads it (with ``XREAD``) has not said what they still need.
 
 A consumer group created later (a service deployed after the others) starts from what is left: the
 retention window, not the stream's whole history.
@@ -22,7 +24,7 @@ from redis.exceptions import ResponseError
 
 from lingxi.runtime.backlog import group_name
 
-__all__ = ["TRIMMED", "first_needed_id", "trim_consumed"]
+__all__ = ["TRIMMED", "first_needed_id", "trim_acknowledged"]
 
 TRIMMED = Counter(
     "lingxi_stream_trimmed_entries",
@@ -59,7 +61,7 @@ def first_needed_id(
     return min(needed, default=None)
 
 
-async def trim_consumed(
+async def trim_acknowledged(
     redis: Redis, service: str, streams: Sequence[str], *, retention_s: float, now_ms: int | None = None
 ) -> dict[str, int]:
     """Remove what every group has acknowledged and is older than ``retention_s``; removed per stream."""

@@ -63,7 +63,7 @@ from lingxi.runtime.delivery import (
 from lingxi.runtime.envelope import ENTRIES, Entry, JsonEnvelopeFormat, entries_parser
 from lingxi.runtime.middleware import handling_middleware
 from lingxi.runtime.probes import probe_routes
-from lingxi.runtime.retention import trim_consumed
+from lingxi.runtime.retention import trim_acknowledged
 from lingxi.runtime.settings import MAX_READERS, ServiceSettings, processed_key_prefix, reader_name
 from lingxi.runtime.tasks import stop_task
 
@@ -245,6 +245,8 @@ class Service:
             apply_types=False,
         )
         self.streams: list[str] = []
+        self.published: list[str] = []
+        """Streams this service publishes (``publishes``): trimmed like the consumed ones."""
         self.started = False
         self.fatal: str | None = None
         self.on_fatal: Callable[[], None] = _terminate_this_process
@@ -333,6 +335,14 @@ class Service:
             return handler
 
         return register
+
+    def publishes(self, *event_types: type[Event]) -> None:
+        """Declare the events this service publishes, so that their streams are trimmed too once the
+        groups reading them (another service's, or a partner's) have acknowledged entries. A stream
+        nobody reads through a group is left as it is."""
+        for event_type in event_types:
+            if event_type.stream not in self.published:
+                self.published.append(event_type.stream)
 
     def processed_key(self, event: Event) -> str:
         """The key marking ``event`` handled by this service (``delivery.py``)."""
@@ -583,7 +593,7 @@ class Service:
                 self._every(self.settings.backlog_poll_s, self._measure_backlog, "backlog not measured"),
                 name="backlog-watch",
             )
-        if self.streams and self.settings.trim_poll_s > 0:
+        if (self.streams or self.published) and self.settings.trim_poll_s > 0:
             self._trimmer = asyncio.create_task(
                 self._every(self.settings.trim_poll_s, self._trim_streams, "streams not trimmed"),
                 name="stream-trim",
@@ -638,8 +648,9 @@ class Service:
 
     async def _trim_streams(self, client: Redis) -> None:
         """Remove what every group has acknowledged, after the retention (``retention.py``)."""
-        removed = await trim_consumed(
-            client, self.name, self.streams, retention_s=self.settings.stream_retention_s
+        streams = [*self.streams, *(s for s in self.published if s not in self.streams)]
+        removed = await trim_acknowledged(
+            client, self.name, streams, retention_s=self.settings.stream_retention_s
         )
         if removed:
             self.log.debug("streams trimmed", removed=removed)
