@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis
+from lingxi.cli.asyncapi import installed_contracts
 from lingxi.runtime.retention import TRIMMED, first_needed_id, trim_acknowledged
 from redis.asyncio import Redis
 
@@ -89,3 +92,16 @@ async def test_a_group_that_has_read_nothing_keeps_everything(client: Redis) -> 
     await client.xgroup_create(STREAM, "new", id="0")
     assert await trim_acknowledged(client, "svc", [STREAM], retention_s=0, now_ms=10**13) == {}
     assert await remaining(client) == ids
+
+
+def test_every_service_hands_what_it_publishes_to_the_runtime() -> None:
+    """A wiring module's PUBLISHES reach ``service.publishes``, or its output streams are never trimmed."""
+    contracts = [c for c in installed_contracts() if c.publishes]
+    assert len(contracts) >= 6
+    for contract in contracts:
+        spec = importlib.util.find_spec(contract.module)
+        assert spec is not None, contract.module
+        assert spec.origin is not None, contract.module
+        assert "\nservice.publishes(*PUBLISHES)\n" in Path(spec.origin).read_text(encoding="utf-8"), (
+            f"{contract.module} defines PUBLISHES but does not call service.publishes(*PUBLISHES)"
+        )
