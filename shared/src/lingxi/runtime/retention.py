@@ -1,4 +1,4 @@
-"""Trimming the consumed streams, so Redis does not grow with every event ever published.
+"""Trimming the streams a service reads and publishes, so Redis does not grow with every event ever published.
 
 An entry may go once every consumer group of its stream has acknowledged it: it lies below every
 group's oldest pending entry and below every group's last delivered entry. Such entries are kept
@@ -28,7 +28,7 @@ __all__ = ["TRIMMED", "first_needed_id", "trim_acknowledged"]
 
 TRIMMED = Counter(
     "lingxi_stream_trimmed_entries",
-    "Entries removed from a consumed stream after every group had acknowledged them.",
+    "Entries removed from a stream after every group had acknowledged them.",
     ["service", "stream"],
 )
 

@@ -104,12 +104,12 @@ class ServiceSettings(BaseSettings):
     trim_poll_s: float = Field(
         default=10.0,
         ge=0,
-        description="Seconds between trims of the consumed streams (0: never trim; runtime/retention.py).",
+        description="Seconds between trims of the streams read and published (0: never; retention.py).",
     )
     stream_retention_s: float = Field(
         default=600.0,
         ge=0,
-        description="How long entries every group has acknowledged stay in a consumed stream.",
+        description="How long entries every group has acknowledged stay in a trimmed stream.",
     )
     dead_letters_kept: int = Field(
         default=100_000,
